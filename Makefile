@@ -1,0 +1,40 @@
+# Groundwork: `make run` serves the app, `make test` runs the suite. Both create .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test install services-status stop clean-data
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Local default: DEBUG on (generated SECRET_KEY under var/, console email, optional email verification).
+run: export DEBUG ?= true
+run: export PATH := $(abspath $(VENV))/bin:$(PATH)
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py ensure_demo_account
+	@echo "Groundwork: http://127.0.0.1:$(PORT)/  (web + worker + beat; Ctrl-C stops them)"
+	exec $(VENV)/bin/honcho --procfile Procfile start --port $(PORT)
+
+test: export SECRET_KEY ?= insecure-test-only-key
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+services-status: $(VENV)/.installed
+	$(PY) -m config.embedded status
+
+stop: $(VENV)/.installed
+	$(PY) -m config.embedded stop
+
+clean-data: stop
+	rm -rf var

@@ -1,0 +1,133 @@
+"""REST API: who am I, workspaces, personal API tokens."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.permissions import membership_get
+from accounts.selectors import membership_list, workspace_list_for_user
+from config.errors import ApplicationError, ForbiddenError
+
+
+class WorkspaceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    is_personal = serializers.BooleanField()
+    member_count = serializers.IntegerField()
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        name = serializers.CharField()
+        workspaces = WorkspaceOutput(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "id": user.pk,
+            "email": user.email,
+            "name": user.name,
+            "workspaces": workspace_list_for_user(user=user),
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class WorkspaceListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+
+    @extend_schema(responses=WorkspaceOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(WorkspaceOutput(workspace_list_for_user(user=request.user), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: WorkspaceOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        workspace = services.workspace_create(owner=request.user, name=serializer.validated_data["name"])
+        created = workspace_list_for_user(user=request.user).get(pk=workspace.pk)
+        return Response(WorkspaceOutput(created).data, status=status.HTTP_201_CREATED)
+
+
+class MemberOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="user.id")
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name")
+    role = serializers.CharField()
+
+
+class WorkspaceDetailApi(APIView):
+    class OutputSerializer(WorkspaceOutput):
+        members = MemberOutput(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, workspace_id: int) -> Response:
+        membership = membership_get(user=request.user, workspace_id=workspace_id)
+        workspace = workspace_list_for_user(user=request.user).get(pk=membership.workspace_id)
+        members = MemberOutput(membership_list(workspace=workspace), many=True).data
+        return Response({**WorkspaceOutput(workspace).data, "members": members})
+
+
+class AuthTokenApi(APIView):
+    """``POST``: exchange email + password for a personal API token. ``DELETE``: revoke the token in use."""
+
+    throttle_scope = "token_create"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        token_key = serializers.CharField()
+        expiry = serializers.DateTimeField(allow_null=True)
+
+    def get_permissions(self) -> list[object]:
+        return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
+
+    def get_throttles(self) -> list[object]:
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            email=serializer.validated_data["email"],
+            password=serializer.validated_data["password"],
+        )
+        if user is None:
+            raise ApplicationError("Wrong email or password.")
+        if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not _email_verified(user):
+            raise ForbiddenError("Verify your email address before creating API tokens.")
+        row, secret = services.api_token_create(user=user)
+        body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        token = request.auth
+        if token is None or not hasattr(token, "token_key"):
+            raise ApplicationError("Send the token to revoke in the Authorization header (Bearer <token>).")
+        token.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _email_verified(user: object) -> bool:
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, verified=True).exists()

@@ -1,0 +1,72 @@
+"""Reads about users and workspaces. Access checks are in ``accounts.permissions``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Workspace
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from accounts.models import User
+
+SESSION_WORKSPACE_KEY = "workspace_id"
+
+
+def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
+    """The workspaces ``user`` is a member of, each annotated with ``role`` and ``member_count``."""
+    role = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
+    member_count = (
+        Membership.objects.filter(workspace=OuterRef("pk")).values("workspace").annotate(n=Count("id")).values("n")
+    )
+    return (
+        Workspace.objects.filter(memberships__user=user)
+        .annotate(role=Subquery(role), member_count=Subquery(member_count))
+        .order_by(F("personal_for").asc(nulls_last=True), "name", "id")
+    )
+
+
+def workspace_get_personal(*, user: User) -> Workspace:
+    """The user's personal workspace, created if missing (e.g. a user made before workspaces existed)."""
+    workspace = Workspace.objects.filter(personal_for=user).first()
+    if workspace is None:
+        from accounts.services import workspace_create_personal
+
+        workspace = workspace_create_personal(user=user)
+    return workspace
+
+
+def workspace_current(*, request: HttpRequest) -> Workspace | None:
+    """The workspace the browser session is working in: the one last switched to, else the personal one.
+
+    Returns None for anonymous users. A stale session value (membership removed) falls back silently.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    workspace_id = request.session.get(SESSION_WORKSPACE_KEY)
+    if workspace_id is not None:
+        workspace = Workspace.objects.filter(pk=workspace_id, memberships__user=user).first()
+        if workspace is not None:
+            return workspace
+    return workspace_get_personal(user=user)  # type: ignore[arg-type]
+
+
+def membership_list(*, workspace: Workspace) -> QuerySet[Membership]:
+    """Members of ``workspace``, owners first. The caller has already checked access."""
+    order = {"owner": 0, "admin": 1, "member": 2}
+    rank = Case(*[When(role=r, then=Value(i)) for r, i in order.items()], output_field=IntegerField())
+    return Membership.objects.filter(workspace=workspace).select_related("user").order_by(rank, "user__email")
+
+
+def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
+    """Unaccepted, unexpired invitations of ``workspace``."""
+    return Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def owner_count(*, workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role=Membership.Role.OWNER).count()

@@ -1,0 +1,282 @@
+"""Writes about workspaces, memberships, invitations and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Workspace
+from accounts.permissions import check_can_change_member, require_manager
+from config.errors import ApplicationError, ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from knox.models import AuthToken
+
+    from accounts.models import User
+
+logger = logging.getLogger(__name__)
+Role = Membership.Role
+
+
+class LastOwnerError(ApplicationError):
+    code = "last_owner"
+
+
+# --- workspaces -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workspace_create(*, owner: User, name: str) -> Workspace:
+    """Create a shared workspace with ``owner`` as its first owner."""
+    workspace = Workspace(name=name.strip())
+    workspace.full_clean()
+    workspace.save()
+    Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def workspace_create_personal(*, user: User) -> Workspace:
+    """Create ``user``'s personal workspace (idempotent: returns the existing one)."""
+    workspace, created = Workspace.objects.get_or_create(
+        personal_for=user, defaults={"name": f"{(user.name or user.email.split('@')[0])[:80]}'s workspace"}
+    )
+    if created:
+        Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def workspace_rename(*, actor: Membership, name: str) -> Workspace:
+    """Rename the actor's workspace. Raises ForbiddenError for plain members."""
+    require_manager(actor)
+    workspace = actor.workspace
+    workspace.name = name.strip()
+    workspace.full_clean()
+    workspace.save(update_fields=["name", "updated_at"])
+    return workspace
+
+
+# --- memberships ----------------------------------------------------------------------------------
+
+
+def _ensure_not_last_owner(membership: Membership, action: str) -> None:
+    if membership.role != Role.OWNER:
+        return
+    owners = Membership.objects.select_for_update().filter(workspace_id=membership.workspace_id, role=Role.OWNER)
+    if len(owners) <= 1:
+        raise LastOwnerError(f"The last owner cannot {action}. Make someone else an owner first.")
+
+
+@transaction.atomic
+def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
+    """Give ``membership`` the role ``role`` (owner | admin | member).
+
+    Raises:
+        ForbiddenError: the actor may not make this change (see ``check_can_change_member``).
+        LastOwnerError: it would leave the workspace without an owner.
+        ApplicationError: ``role`` is not a role.
+    """
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.")
+    check_can_change_member(actor=actor, target=membership, new_role=role)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _ensure_not_last_owner(membership, "step down")
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    logger.info("membership %s role set to %s by user %s", membership.pk, role, actor.user_id)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: Membership, membership: Membership) -> None:
+    """Remove a member from the actor's workspace (removing oneself is ``membership_leave``).
+
+    Raises:
+        ForbiddenError, LastOwnerError: as for ``membership_change_role``.
+    """
+    if membership.pk == actor.pk:
+        membership_leave(membership=membership)
+        return
+    check_can_change_member(actor=actor, target=membership)
+    _ensure_not_last_owner(membership, "be removed")
+    membership.delete()
+    logger.info("membership %s removed by user %s", membership.pk, actor.user_id)
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership) -> None:
+    """The member leaves the workspace. Raises LastOwnerError for its last owner."""
+    _ensure_not_last_owner(membership, "leave the workspace")
+    membership.delete()
+
+
+# --- invitations ----------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_accept_path(token: str) -> str:
+    return reverse("accounts:invitation_accept", kwargs={"token": token})
+
+
+@transaction.atomic
+def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER) -> tuple[Invitation, str]:
+    """Invite ``email`` to the actor's workspace and email them a link; returns ``(invitation, token)``.
+
+    The token is shown only in the email (only its SHA-256 is stored); a newer invitation to the same
+    address replaces a pending one. The email is sent after the transaction commits.
+
+    Raises:
+        ForbiddenError: the actor is a plain member, or an admin inviting an owner.
+        ConflictError: the address already belongs to a member.
+    """
+    require_manager(actor)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        check_can_change_member(actor=actor, target=actor, new_role=role)
+    email = email.strip().lower()
+    workspace = actor.workspace
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise ConflictError(f"{email} is already a member of this workspace.")
+    Invitation.objects.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        workspace=workspace,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=actor.user,
+        expires_at=timezone.now() + settings.WORKSPACE_INVITATION_TTL,
+    )
+    invitation.full_clean()
+    invitation.save()
+    transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
+    return invitation, token
+
+
+def _invitation_send(*, invitation: Invitation, token: str) -> None:
+    context = {
+        "invitation": invitation,
+        "inviter": invitation.invited_by,
+        "url": settings.SITE_URL + invitation_accept_path(token),
+        "expires_at": invitation.expires_at,
+    }
+    subject = f"[Groundwork] You are invited to {invitation.workspace.name}"
+    body = render_to_string("accounts/email/invitation.txt", context)
+    send_mail(subject, body, None, [invitation.email])
+    logger.info("invitation %s sent for workspace %s", invitation.pk, invitation.workspace_id)
+
+
+def invitation_get_by_token(*, token: str) -> Invitation:
+    """The pending invitation behind a link token.
+
+    Raises:
+        NotFoundError: unknown, already used or expired (one message for all three, on purpose).
+    """
+    invitation = Invitation.objects.select_related("workspace").filter(token_hash=_token_hash(token)).first()
+    if invitation is None or not invitation.is_pending:
+        raise NotFoundError("This invitation link is invalid, expired or already used.")
+    return invitation
+
+
+def _user_emails(user: User) -> set[str]:
+    from allauth.account.models import EmailAddress
+
+    emails = {user.email.lower()}
+    emails.update(e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True))
+    return emails
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, token: str) -> Membership:
+    """Join the invitation's workspace as ``user``; the link then stops working.
+
+    The invitation is for one address: the user must own it (their login email or another of their
+    addresses). Joining a workspace one already belongs to keeps the current role.
+
+    Raises:
+        NotFoundError: the link is unknown, used or expired.
+        ApplicationError: the invitation was sent to another address.
+    """
+    invitation = invitation_get_by_token(token=token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise NotFoundError("This invitation link is invalid, expired or already used.")
+    if invitation.email.lower() not in _user_emails(user):
+        raise ApplicationError(
+            f"This invitation was sent to {invitation.email}. Log in with that address to accept it.",
+        )
+    membership, _ = Membership.objects.get_or_create(
+        user=user, workspace=invitation.workspace, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Membership, invitation_id: int) -> None:
+    """Withdraw a pending invitation of the actor's workspace. Raises NotFoundError, ForbiddenError."""
+    require_manager(actor)
+    deleted, _ = Invitation.objects.filter(
+        pk=invitation_id, workspace=actor.workspace, accepted_at__isnull=True
+    ).delete()
+    if not deleted:
+        raise NotFoundError("No such invitation.")
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+
+
+def api_token_create(*, user: User) -> tuple[AuthToken, str]:
+    """A new personal API token; returns ``(row, secret)``. Only a hash is stored; the secret is shown once.
+
+    Expires after ``REST_KNOX["TOKEN_TTL"]``. Raises ConflictError past ``TOKEN_LIMIT_PER_USER`` live tokens.
+    """
+    from knox.models import get_token_model
+    from knox.settings import knox_settings
+
+    model = get_token_model()
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    if limit is not None and model.objects.filter(user=user, expiry__gt=timezone.now()).count() >= limit:
+        raise ConflictError(f"You already have {limit} API tokens. Revoke one first.")
+    return model.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
+
+
+def api_token_revoke(*, user: User, token_key: str) -> None:
+    """Revoke (delete) one of ``user``'s tokens by its public ``token_key``. Raises NotFoundError."""
+    from knox.models import get_token_model
+
+    deleted, _ = get_token_model().objects.filter(user=user, token_key=token_key).delete()
+    if not deleted:
+        raise NotFoundError("No such token.")
+
+
+
+@transaction.atomic
+def demo_account_ensure(*, email: str, password: str) -> User:
+    """Create or reset a local demo user with a verified primary email; returns it."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(email__iexact=email).first() or user_model.objects.create_user(email=email)
+    user.set_password(password)
+    user.is_active = True
+    user.save()
+    EmailAddress.objects.update_or_create(
+        user=user, email=email.lower(), defaults={"verified": True, "primary": True}
+    )
+    return user

@@ -1,0 +1,124 @@
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import Invitation, Membership, Workspace
+from accounts.permissions import membership_get, workspace_get_for_request
+from accounts.selectors import workspace_list_for_user
+from accounts.tests.factories import MembershipFactory, UserFactory
+from config.errors import ConflictError, ForbiddenError, NotFoundError
+
+pytestmark = pytest.mark.django_db
+
+Role = Membership.Role
+
+
+def _membership(user, workspace) -> Membership:
+    return membership_get(user=user, workspace_id=workspace.pk)
+
+
+def test_every_new_user_gets_a_personal_workspace_as_owner():
+    user = UserFactory(email="dana@example.com", name="")
+    personal = Workspace.objects.get(personal_for=user)
+    assert personal.name == "dana's workspace"
+    assert Membership.objects.get(user=user, workspace=personal).role == Role.OWNER
+    assert services.workspace_create_personal(user=user) == personal  # idempotent
+
+
+def test_workspace_list_carries_role_and_member_count(alice, bob, workspace):
+    rows = {ws.name: ws for ws in workspace_list_for_user(user=bob)}
+    assert rows["Acme"].role == "member"
+    assert rows["Acme"].member_count == 2
+    assert rows["Bob's workspace"].role == "owner"
+    assert list(rows)[0] == "Bob's workspace"  # personal first
+
+
+def test_outsider_lookup_is_404_not_403(charlie, workspace):
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        membership_get(user=charlie, workspace_id=workspace.pk)
+    with pytest.raises(Http404):
+        workspace_get_for_request(user=charlie, workspace_id=workspace.pk)
+    with pytest.raises(Http404):
+        membership_get(user=charlie, workspace_id="not-a-number")
+    assert workspace_get_for_request(user=charlie, workspace_id=None).personal_for == charlie
+
+
+def test_invitation_is_emailed_and_accepted_once(alice, workspace, django_capture_on_commit_callbacks):
+    invitee = UserFactory(email="erin@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation, token = services.invitation_create(actor=_membership(alice, workspace), email="Erin@Example.com")
+    assert invitation.email == "erin@example.com"
+    assert token not in invitation.token_hash  # only the hash is stored
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["erin@example.com"]
+    assert f"/invitations/{token}/" in mail.outbox[0].body
+
+    membership = services.invitation_accept(user=invitee, token=token)
+    assert membership.workspace == workspace and membership.role == Role.MEMBER
+    with pytest.raises(NotFoundError):
+        services.invitation_accept(user=invitee, token=token)
+
+
+def test_invitation_for_another_address_is_refused(alice, charlie, workspace):
+    _, token = services.invitation_create(actor=_membership(alice, workspace), email="erin@example.com")
+    with pytest.raises(services.ApplicationError, match="sent to erin@example.com"):
+        services.invitation_accept(user=charlie, token=token)
+    assert not Membership.objects.filter(user=charlie, workspace=workspace).exists()
+
+
+def test_expired_invitation_does_not_work(alice, workspace):
+    invitee = UserFactory(email="erin@example.com")
+    invitation, token = services.invitation_create(actor=_membership(alice, workspace), email=invitee.email)
+    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(NotFoundError):
+        services.invitation_accept(user=invitee, token=token)
+
+
+def test_members_cannot_invite_and_members_are_not_reinvited(alice, bob, workspace):
+    with pytest.raises(ForbiddenError):
+        services.invitation_create(actor=_membership(bob, workspace), email="x@example.com")
+    with pytest.raises(ConflictError):
+        services.invitation_create(actor=_membership(alice, workspace), email="BOB@example.com")
+
+
+def test_admin_cannot_touch_owners_or_make_owners(alice, bob, workspace):
+    bob_m = _membership(bob, workspace)
+    services.membership_change_role(actor=_membership(alice, workspace), membership=bob_m, role=Role.ADMIN)
+    erin_m = MembershipFactory(workspace=workspace, role=Role.MEMBER)
+    bob_m.refresh_from_db()
+    with pytest.raises(ForbiddenError):
+        services.membership_change_role(actor=bob_m, membership=erin_m, role=Role.OWNER)
+    with pytest.raises(ForbiddenError):
+        services.membership_remove(actor=bob_m, membership=_membership(alice, workspace))
+    services.membership_change_role(actor=bob_m, membership=erin_m, role=Role.ADMIN)
+    services.membership_remove(actor=bob_m, membership=erin_m)
+    assert not Membership.objects.filter(pk=erin_m.pk).exists()
+
+
+def test_last_owner_cannot_leave_or_step_down(alice, bob, workspace):
+    alice_m = _membership(alice, workspace)
+    with pytest.raises(services.LastOwnerError):
+        services.membership_leave(membership=alice_m)
+    with pytest.raises(services.LastOwnerError):
+        services.membership_change_role(actor=alice_m, membership=alice_m, role=Role.MEMBER)
+    services.membership_change_role(actor=alice_m, membership=_membership(bob, workspace), role=Role.OWNER)
+    services.membership_leave(membership=alice_m)
+    assert not Membership.objects.filter(user=alice, workspace=workspace).exists()
+
+
+def test_member_can_leave(bob, workspace):
+    services.membership_leave(membership=_membership(bob, workspace))
+    assert not Membership.objects.filter(user=bob, workspace=workspace).exists()
+
+
+def test_api_token_limit(alice, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 2}
+    services.api_token_create(user=alice)
+    services.api_token_create(user=alice)
+    with pytest.raises(ConflictError):
+        services.api_token_create(user=alice)

@@ -1,0 +1,227 @@
+"""Pages for workspaces, members, invitations and the account (HTTP adapters over services)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import services
+from accounts.forms import InvitationForm, ProfileForm, RoleForm, WorkspaceForm
+from accounts.models import Membership
+from accounts.permissions import membership_get
+from accounts.selectors import (
+    SESSION_WORKSPACE_KEY,
+    invitation_list_pending,
+    membership_list,
+    workspace_current,
+    workspace_list_for_user,
+)
+from config.errors import ApplicationError
+
+
+def _member_of(request: HttpRequest, workspace_id: int) -> Membership:
+    return membership_get(user=request.user, workspace_id=workspace_id)  # type: ignore[arg-type]
+
+
+def _attempt(request: HttpRequest, action: Callable[[], object], success: str) -> bool:
+    """Run a service call; show ``success`` or the domain error as a flash message."""
+    try:
+        action()
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+def _members_url(workspace_id: int) -> str:
+    return reverse("accounts:members", kwargs={"workspace_id": workspace_id})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    workspace = workspace_current(request=request)
+    return redirect("accounts:workspace_detail", workspace_id=workspace.pk)  # type: ignore[union-attr]
+
+
+@login_required
+def workspace_list(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        request.session[SESSION_WORKSPACE_KEY] = workspace.pk
+        messages.success(request, f"Workspace “{workspace.name}” created.")
+        return redirect("accounts:members", workspace_id=workspace.pk)
+    workspaces = workspace_list_for_user(user=request.user)  # type: ignore[arg-type]
+    return render(request, "accounts/workspace_list.html", {"form": form, "workspaces": workspaces})
+
+
+@login_required
+def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    membership = _member_of(request, workspace_id)
+    request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+    context = {"workspace": membership.workspace, "membership": membership}
+    return render(request, "accounts/workspace_detail.html", context)
+
+
+@login_required
+@require_POST
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    membership = _member_of(request, request.POST.get("workspace_id"))  # type: ignore[arg-type]
+    request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("home")
+    return redirect(next_url)
+
+
+@login_required
+def members(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    membership = _member_of(request, workspace_id)
+    workspace = membership.workspace
+    invite_form = InvitationForm(request.POST or None)
+    if request.method == "POST":
+        if invite_form.is_valid():
+            email = invite_form.cleaned_data["email"]
+            invite = lambda: services.invitation_create(  # noqa: E731
+                actor=membership, email=email, role=invite_form.cleaned_data["role"]
+            )
+            if _attempt(request, invite, f"Invitation sent to {email}."):
+                return redirect(_members_url(workspace.pk))
+    rename_form = WorkspaceForm(initial={"name": workspace.name})
+    context = {
+        "workspace": workspace,
+        "membership": membership,
+        "members": membership_list(workspace=workspace),
+        "invitations": invitation_list_pending(workspace=workspace) if membership.can_manage else [],
+        "invite_form": invite_form,
+        "rename_form": rename_form,
+        "roles": Membership.Role.choices,
+    }
+    return render(request, "accounts/members.html", context)
+
+
+@login_required
+@require_POST
+def workspace_rename(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    actor = _member_of(request, workspace_id)
+    form = WorkspaceForm(request.POST)
+    if form.is_valid():
+        _attempt(request, lambda: services.workspace_rename(actor=actor, name=form.cleaned_data["name"]), "Renamed.")
+    else:
+        messages.error(request, "A workspace needs a name of at most 100 characters.")
+    return redirect(_members_url(workspace_id))
+
+
+def _target_member(actor: Membership, membership_id: int) -> Membership:
+    from django.http import Http404
+
+    target = Membership.objects.select_related("user").filter(pk=membership_id, workspace=actor.workspace).first()
+    if target is None:
+        raise Http404("No such member.")
+    return target
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
+    actor = _member_of(request, workspace_id)
+    target = _target_member(actor, membership_id)
+    form = RoleForm(request.POST)
+    if form.is_valid():
+        role = form.cleaned_data["role"]
+        change = lambda: services.membership_change_role(actor=actor, membership=target, role=role)  # noqa: E731
+        _attempt(request, change, f"{target.user.email} is now {Membership.Role(role).label.lower()}.")
+    return redirect(_members_url(workspace_id))
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
+    actor = _member_of(request, workspace_id)
+    target = _target_member(actor, membership_id)
+    if target.pk == actor.pk:
+        return workspace_leave(request, workspace_id)
+    remove = lambda: services.membership_remove(actor=actor, membership=target)  # noqa: E731
+    _attempt(request, remove, f"{target.user.email} was removed.")
+    return redirect(_members_url(workspace_id))
+
+
+@login_required
+@require_POST
+def workspace_leave(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    membership = _member_of(request, workspace_id)
+    name = membership.workspace.name
+    if _attempt(request, lambda: services.membership_leave(membership=membership), f"You left “{name}”."):
+        request.session.pop(SESSION_WORKSPACE_KEY, None)
+        return redirect("home")
+    return redirect(_members_url(workspace_id))
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, workspace_id: int, invitation_id: int) -> HttpResponse:
+    actor = _member_of(request, workspace_id)
+    _attempt(request, lambda: services.invitation_revoke(actor=actor, invitation_id=invitation_id), "Withdrawn.")
+    return redirect(_members_url(workspace_id))
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the invitation (anyone holding the link); POST joins, for the logged-in invitee."""
+    try:
+        invitation = services.invitation_get_by_token(token=token)
+    except ApplicationError as exc:
+        return render(request, "accounts/invitation.html", {"error": exc.message}, status=404)
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            membership = services.invitation_accept(user=request.user, token=token)  # type: ignore[arg-type]
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+            messages.success(request, f"You joined “{membership.workspace.name}”.")
+            return redirect("accounts:workspace_detail", workspace_id=membership.workspace_id)
+    return render(request, "accounts/invitation.html", {"invitation": invitation, "next": request.path})
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    from knox.models import get_token_model
+
+    user = request.user
+    form = ProfileForm(request.POST or None, initial={"name": user.name})  # type: ignore[union-attr]
+    if request.method == "POST" and form.is_valid():
+        user.name = form.cleaned_data["name"]  # type: ignore[union-attr]
+        user.save(update_fields=["name"])  # type: ignore[union-attr]
+        messages.success(request, "Profile saved.")
+        return redirect("accounts:account")
+    tokens = get_token_model().objects.filter(user=user).order_by("-created")
+    new_token = request.session.pop("new_api_token", None)
+    return render(request, "accounts/account.html", {"form": form, "tokens": tokens, "new_token": new_token})
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    try:
+        _, secret = services.api_token_create(user=request.user)  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        request.session["new_api_token"] = secret  # shown once, on the next page view
+    return redirect("accounts:account")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+    revoke = lambda: services.api_token_revoke(user=request.user, token_key=token_key)  # noqa: E731
+    _attempt(request, revoke, "Token revoked.")
+    return redirect("accounts:account")

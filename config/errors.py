@@ -1,0 +1,33 @@
+"""Domain errors. Services raise these; the API exception handler and views turn them into responses."""
+
+
+class ApplicationError(Exception):
+    """A business-rule failure with a message safe to show to the user.
+
+    ``status_code`` is the HTTP status the API answers with; ``code`` a stable machine-readable slug.
+    """
+
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(ApplicationError):
+    status_code = 409
+    code = "conflict"
+
+
+class ForbiddenError(ApplicationError):
+    """The caller is a member of the workspace but their role does not allow the action."""
+
+    status_code = 403
+    code = "permission_denied"
