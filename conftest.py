@@ -51,3 +51,50 @@ def _api_client(user: User | None) -> APIClient:
 def api_client_for():
     """``api_client_for(user)``: a DRF client authenticated as ``user`` (session-style), or anonymous."""
     return _api_client
+
+
+# --- browser tests: Playwright driving Debian's chromium ------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    import os
+    import shutil
+
+    from django.conf import settings
+
+    path = settings.CHROMIUM_PATH
+    if not (os.path.exists(path) or shutil.which(path)):
+        if settings.REQUIRE_BROWSER:
+            pytest.fail(f"chromium not found at {path} and REQUIRE_BROWSER is set")
+        pytest.skip(f"chromium not found at {path}: apt-get install chromium (or set CHROMIUM_PATH)")
+    # Playwright's sync API keeps an event loop on this thread; Django's ORM calls from the test body
+    # are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser, live_server):
+    """A fresh browser context and page; ``page.base_url`` is the live server's URL."""
+    context = _browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -27,13 +27,13 @@ class WorkspaceOutput(serializers.Serializer):
 
 
 class MeApi(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class MeOutput(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
         name = serializers.CharField()
         workspaces = WorkspaceOutput(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=MeOutput)
     def get(self, request: Request) -> Response:
         user = request.user
         data = {
@@ -42,20 +42,20 @@ class MeApi(APIView):
             "name": user.name,
             "workspaces": workspace_list_for_user(user=user),
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeOutput(data).data)
 
 
 class WorkspaceListApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class WorkspaceCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
 
     @extend_schema(responses=WorkspaceOutput(many=True))
     def get(self, request: Request) -> Response:
         return Response(WorkspaceOutput(workspace_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: WorkspaceOutput})
+    @extend_schema(request=WorkspaceCreateInput, responses={201: WorkspaceOutput})
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.WorkspaceCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         workspace = services.workspace_create(owner=request.user, name=serializer.validated_data["name"])
         created = workspace_list_for_user(user=request.user).get(pk=workspace.pk)
@@ -70,10 +70,10 @@ class MemberOutput(serializers.Serializer):
 
 
 class WorkspaceDetailApi(APIView):
-    class OutputSerializer(WorkspaceOutput):
+    class WorkspaceDetailOutput(WorkspaceOutput):
         members = MemberOutput(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=WorkspaceDetailOutput)
     def get(self, request: Request, workspace_id: int) -> Response:
         membership = membership_get(user=request.user, workspace_id=workspace_id)
         workspace = workspace_list_for_user(user=request.user).get(pk=membership.workspace_id)
@@ -86,11 +86,11 @@ class AuthTokenApi(APIView):
 
     throttle_scope = "token_create"
 
-    class InputSerializer(serializers.Serializer):
+    class AuthTokenInput(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class AuthTokenOutput(serializers.Serializer):
         token = serializers.CharField()
         token_key = serializers.CharField()
         expiry = serializers.DateTimeField(allow_null=True)
@@ -101,9 +101,9 @@ class AuthTokenApi(APIView):
     def get_throttles(self) -> list[object]:
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    @extend_schema(request=AuthTokenInput, responses={201: AuthTokenOutput}, auth=[])
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.AuthTokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(
             request._request,
@@ -116,7 +116,7 @@ class AuthTokenApi(APIView):
             raise ForbiddenError("Verify your email address before creating API tokens.")
         row, secret = services.api_token_create(user=user)
         body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry}
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+        return Response(self.AuthTokenOutput(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:

@@ -1,0 +1,50 @@
+"""The embedded servers as a new machine sees them: started from nothing, reused, stopped."""
+
+import subprocess
+import sys
+
+import psycopg
+import pytest
+import redis
+
+from config import embedded
+from config.settings.base import celery_broker_url, redis_url_with_db
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    yield tmp_path
+    embedded.redis_stop(tmp_path)
+    embedded.postgres_stop(tmp_path)
+
+
+def test_start_is_idempotent_and_stop_stops(data_dir):
+    url = embedded.postgres_url(data_dir)
+    assert embedded.postgres_url(data_dir) == url  # second call reuses the running server
+    host = url.split("host=")[1]
+    with psycopg.connect(dbname="groundwork", user="postgres", host=host) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+    r_url = embedded.redis_url(data_dir)
+    assert embedded.redis_url(data_dir) == r_url
+    assert redis.Redis.from_url(r_url).ping()
+
+    # A second process (as gunicorn workers are) sees the same servers.
+    out = subprocess.run(
+        [sys.executable, "-m", "config.embedded", "status", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.count('"running": true') == 2
+
+    assert embedded.redis_stop(data_dir) and embedded.postgres_stop(data_dir)
+    state = embedded.status(data_dir)
+    assert not state["postgres"]["running"] and not state["redis"]["running"]
+    assert not embedded.redis_stop(data_dir)
+
+
+def test_redis_url_helpers():
+    assert redis_url_with_db("unix:///x/redis.sock?db=0", 15) == "unix:///x/redis.sock?db=15"
+    assert redis_url_with_db("redis://h:6379/0", 15) == "redis://h:6379/15"
+    assert celery_broker_url("unix:///x/redis.sock?db=3") == "redis+socket:///x/redis.sock?virtual_host=3"
+    assert celery_broker_url("redis://h:6379/0") == "redis://h:6379/0"

@@ -1,0 +1,41 @@
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_database_migrations_and_redis(client):
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] and body["checks"]["database"]["pending_migrations"] == 0
+    assert body["checks"]["redis"]["ok"]
+
+
+def test_readyz_is_503_when_redis_is_unreachable(client, settings, tmp_path):
+    settings.REDIS_URL = f"unix://{tmp_path}/nothing-listens-here.sock"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["redis"] == {"ok": False, "error": "ConnectionError", "ms": body["checks"]["redis"]["ms"]}
+    assert body["checks"]["database"]["ok"]
+
+
+def test_database_is_postgres_with_pgvector():
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert cursor.fetchone() is not None
+        cursor.execute("SELECT '[1,2,3]'::vector <=> '[1,2,4]'::vector")
+        assert 0 < cursor.fetchone()[0] < 0.01
+
+
+def test_api_errors_never_leak_a_500_body_shape(client):
+    response = client.get("/api/v1/does-not-exist/")
+    assert response.status_code == 404
