@@ -98,3 +98,81 @@ def page(_browser, live_server):
     page = context.new_page()
     yield page
     context.close()
+
+
+# --- a real Celery worker for integration tests -----------------------------------------------------
+
+
+class WorkerProcess:
+    """``celery -A config worker`` in its own process group, on the test database and test broker."""
+
+    def __init__(self, log_dir, env_overrides: dict[str, str]):
+        self.log_dir = log_dir
+        self.env_overrides = env_overrides
+        self.proc = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        from config.settings.paths import BASE_DIR
+
+        self.starts += 1
+        self.log = self.log_dir / f"worker-{self.starts}.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "GROUNDWORK_TEST_WORKER": "1",
+            **self.env_overrides,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+             "--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
+             "-n", f"test{self.starts}@%h"],
+            cwd=BASE_DIR, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log.read_text():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not start:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        import os
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except Exception:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker (prefork, concurrency 1) consuming the test broker; tests using it need
+    ``transactional_db`` so the worker sees their rows. The broker queue is purged first."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+    worker = WorkerProcess(tmp_path_factory.mktemp("celery"), {"INGEST_STALE_SECONDS": "3"})
+    worker.start()
+    yield worker
+    worker.stop()

@@ -70,6 +70,11 @@ class Workspace(BaseModel):
         help_text="Set for the personal workspace every user gets at sign-up.",
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    text_search_config = models.CharField(
+        max_length=63,
+        default="english",
+        help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).",
+    )
 
     class Meta:
         ordering = ["name", "id"]

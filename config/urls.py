@@ -5,12 +5,20 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from accounts import views as accounts_views
 from config import health
+from documents import api as documents_api
 
 api_v1 = [
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("auth/token/", accounts_api.AuthTokenApi.as_view(), name="auth_token"),
     path("workspaces/", accounts_api.WorkspaceListApi.as_view(), name="workspace_list"),
     path("workspaces/<int:workspace_id>/", accounts_api.WorkspaceDetailApi.as_view(), name="workspace_detail"),
+    path("documents/", documents_api.DocumentListApi.as_view(), name="document_list"),
+    path("documents/retry-failed/", documents_api.DocumentRetryFailedApi.as_view(), name="document_retry_failed"),
+    path("documents/<int:document_id>/", documents_api.DocumentDetailApi.as_view(), name="document_detail"),
+    path("documents/<int:document_id>/reprocess/", documents_api.DocumentReprocessApi.as_view(), name="document_reprocess"),
+    path("documents/<int:document_id>/versions/", documents_api.DocumentVersionCreateApi.as_view(), name="document_version_create"),
+    path("documents/<int:document_id>/chunks/", documents_api.DocumentChunksApi.as_view(), name="document_chunks"),
+    path("documents/<int:document_id>/file/", documents_api.DocumentFileApi.as_view(), name="document_file"),
 ]
 
 urlpatterns = [

@@ -1,11 +1,152 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Document pages: list with drag-and-drop upload and live status, detail with versions, text and chunks."""
 
-from accounts.selectors import workspace_current
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import membership_get
+from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current
+from config.errors import ApplicationError
+from documents.models import Document
+from documents.selectors import (
+    chunk_list,
+    document_get_for_user,
+    document_list,
+    document_status_counts,
+    document_versions,
+)
+from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
+from documents.services.upload import document_upload, document_version_upload, file_too_large_message
+from documents.uploads import TOO_LARGE_FLAG
+
+
+def _list_context(request: HttpRequest) -> dict[str, object]:
+    workspace = workspace_current(request=request)
+    status = request.GET.get("status") or None
+    if status not in Document.Status.values:
+        status = None
+    documents = document_list(workspace=workspace, status=status, query=request.GET.get("q") or None)  # type: ignore[arg-type]
+    page = Paginator(documents, 50).get_page(request.GET.get("page"))
+    return {
+        "workspace": workspace,
+        "page": page,
+        "documents": page.object_list,
+        "status": status,
+        "statuses": Document.Status.choices,
+        "counts": document_status_counts(workspace=workspace),  # type: ignore[arg-type]
+        "any_active": any(d.is_active for d in page.object_list),
+        "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1_000_000:g}",
+    }
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    """The current workspace's documents (ingestion is not built yet: an honest empty state)."""
-    return render(request, "documents/index.html", {"workspace": workspace_current(request=request)})
+    return render(request, "documents/index.html", _list_context(request))
+
+
+@login_required
+def rows(request: HttpRequest) -> HttpResponse:
+    """The table body alone, polled by htmx while documents are being ingested."""
+    return render(request, "documents/_rows.html", _list_context(request))
+
+
+@login_required
+@require_POST
+def upload(request: HttpRequest) -> HttpResponse:
+    """Form fallback (no JavaScript): several files at once; the page's script uses the API instead."""
+    workspace = workspace_current(request=request)
+    files = request.FILES.getlist("file")
+    if getattr(request, TOO_LARGE_FLAG, False):
+        messages.error(request, file_too_large_message())
+    for upload in files:
+        try:
+            result = document_upload(workspace=workspace, user=request.user, file=upload, filename=upload.name)  # type: ignore[arg-type]
+        except ApplicationError as exc:
+            messages.error(request, f"{upload.name}: {exc.message}")
+        else:
+            (messages.success if result.created else messages.info)(request, result.message)
+    return redirect("documents:index")
+
+
+@login_required
+@require_POST
+def retry_failed(request: HttpRequest) -> HttpResponse:
+    workspace = workspace_current(request=request)
+    count = document_retry_failed(workspace_id=workspace.pk)  # type: ignore[union-attr]
+    messages.success(request, f"{count} failed document(s) queued again.")
+    return redirect("documents:index")
+
+
+@login_required
+def detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+    request.session[SESSION_WORKSPACE_KEY] = document.workspace_id
+    chunks = Paginator(chunk_list(document=document), 100).get_page(request.GET.get("page"))
+    context = {
+        "document": document,
+        "versions": document_versions(document=document),
+        "chunks": chunks,
+        "text": document.current_version.extracted_text if document.current_version else "",
+    }
+    return render(request, "documents/detail.html", context)
+
+
+@login_required
+def status(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+    return render(request, "documents/_status.html", {"document": document})
+
+
+def _act(request: HttpRequest, action: object, success: str) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+
+
+@login_required
+@require_POST
+def version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+    upload = request.FILES.get("file")
+    if getattr(request, TOO_LARGE_FLAG, False):
+        messages.error(request, file_too_large_message())
+    elif upload is None:
+        messages.error(request, "Choose a file for the new version.")
+    else:
+        _act(
+            request,
+            lambda: document_version_upload(document=document, user=request.user, file=upload, filename=upload.name),  # type: ignore[arg-type]
+            "New version uploaded; it replaces the current one when its ingestion is done.",
+        )
+    return redirect("documents:detail", document_id=document.pk)
+
+
+@login_required
+@require_POST
+def reprocess(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+    _act(request, lambda: document_reprocess(document=document), "Queued for ingestion again.")
+    return redirect("documents:detail", document_id=document.pk)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+    membership = membership_get(user=request.user, workspace_id=document.workspace_id)  # type: ignore[arg-type]
+    try:
+        document_delete(document=document, actor=membership)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("documents:detail", document_id=document.pk)
+    messages.success(request, f"“{document.title}” was deleted.")
+    return redirect("documents:index")

@@ -191,7 +191,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "documents-sweep": {
+        "task": "documents.tasks.document_sweep_task",
+        "schedule": float(env.int("INGEST_SWEEP_SECONDS", default=30)),
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- accounts and allauth -------------------------------------------------------------------------
@@ -271,6 +276,29 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
+
+# --- ingestion and embeddings -------------------------------------------------------------------
+
+# The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+EMBEDDING_DTYPE = env.str("EMBEDDING_DTYPE", default="auto")
+if EMBEDDING_DTYPE not in {"auto", "fp32", "bf16"}:
+    raise ImproperlyConfigured("EMBEDDING_DTYPE must be auto, fp32 or bf16")
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: torch's default (all cores)
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
+CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
+INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=120)
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- static files, uploads ------------------------------------------------------------------------
 

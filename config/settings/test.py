@@ -11,7 +11,8 @@ CACHES = {
         "KEY_PREFIX": "gw-test",
     }
 }
-CELERY_BROKER_URL = celery_broker_url(TEST_REDIS_URL)
+# The broker gets its own database: cache.clear() between tests must not drop queue bindings.
+CELERY_BROKER_URL = celery_broker_url(redis_url_with_db(TEST_REDIS_URL, 14))
 REDIS_URL = TEST_REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -28,3 +29,9 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 REQUIRE_BROWSER = env.bool("REQUIRE_BROWSER", default=False)
 CHROMIUM_PATH = env.str("CHROMIUM_PATH", default="/usr/bin/chromium")
+
+# A Celery worker started by the tests (documents/tests/conftest.py) runs these settings with
+# GROUNDWORK_TEST_WORKER=1 and must use pytest-django's test database.
+if env.bool("GROUNDWORK_TEST_WORKER", default=False):
+    DATABASES["default"]["NAME"] = "test_" + str(DATABASES["default"]["NAME"])  # noqa: F405
+MEDIA_ROOT = DATA_DIR / "test-media"  # noqa: F405

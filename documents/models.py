@@ -1,0 +1,134 @@
+"""Documents, their versions (uploaded files) and the chunks retrieval searches."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+from config.models import BaseModel
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class Document(BaseModel):
+    """A document of a workspace. Its id, title and citations survive new versions of its file."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        EXTRACTING = "extracting", "Extracting text"
+        CHUNKING = "chunking", "Chunking"
+        EMBEDDING = "embedding", "Embedding"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.EXTRACTING, Status.CHUNKING, Status.EMBEDDING)
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=300)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True, help_text="Why ingestion failed, in words a user understands.")
+    failed_stage = models.CharField(max_length=12, blank=True)
+    progress_done = models.PositiveIntegerField(default=0, help_text="Chunks embedded so far.")
+    progress_total = models.PositiveIntegerField(default=0, help_text="Chunks to embed.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Ingestion attempts of the pending version.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker.")
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last accepted its task.")
+    current_version = models.ForeignKey(
+        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version whose chunks are searched.",
+    )  # fmt: skip
+    pending_version = models.ForeignKey(
+        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version being ingested; its chunks replace the current ones when ready.",
+    )  # fmt: skip
+    chunk_count = models.PositiveIntegerField(default=0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "status"]), models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, *self.ACTIVE_STATUSES)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.READY:
+            return 100
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+
+class DocumentVersion(BaseModel):
+    """One uploaded file of a document. Stored under a random name; the original name is metadata."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    file = models.FileField(upload_to="uploads/%Y/%m/", max_length=255)
+    original_filename = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    extracted_text = models.TextField(blank=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="version_document_number_unique"),
+            models.UniqueConstraint(fields=["workspace", "sha256"], name="version_workspace_sha256_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} v{self.number}"
+
+
+class Chunk(models.Model):
+    """A passage of a document version: what retrieval ranks and answers cite.
+
+    ``text`` is exactly ``version.extracted_text[char_start:char_end]``; ``embedding`` is the normalized
+    all-MiniLM-L6-v2 vector of the heading path plus text; ``search_vector`` is maintained in the same
+    transaction as the insert (the text search configuration comes from the workspace).
+    """
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    version = models.ForeignKey(DocumentVersion, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    heading_path = models.JSONField(default=list, blank=True)
+    page_start = models.PositiveIntegerField(null=True, blank=True)
+    page_end = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveSmallIntegerField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    search_vector = SearchVectorField(null=True)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["version", "ordinal"], name="chunk_version_ordinal_unique")]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(fields=["workspace", "document"], name="chunk_workspace_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"

@@ -1,0 +1,199 @@
+"""Structure-aware chunking sized with the embedding model's own tokenizer.
+
+A chunk never crosses a heading (section) boundary, prefers sentence boundaries, and always fits the
+model's 256 word-piece window together with its context prefix (title and heading path), so nothing is
+ever silently truncated at embedding time. Consecutive chunks of one section overlap by whole sentences
+(up to ``overlap_tokens``). Chunk text is an exact slice of the extracted text (``char_start:char_end``),
+so a citation can be highlighted in context later.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, get_tokenizer
+from documents.services.extract import ExtractedText
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+")
+MIN_CHUNK_TOKENS = 24  # a heading shorter than this, directly followed by a subheading, joins that subsection
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it is embedded and stored. Offsets index the extracted text; pages are 1-based."""
+
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    page_start: int | None
+    page_end: int | None
+    heading_path: tuple[str, ...]
+    token_count: int  # word pieces of embed_text, ≤ MAX_TEXT_TOKENS
+    embed_text: str  # context prefix + text: what is embedded
+
+
+@dataclass
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    section: int  # index into ExtractedText.sections (-1: before any)
+
+
+def context_prefix(title: str, heading_path: tuple[str, ...]) -> str:
+    """The context embedded with a chunk's text: ``"title > h1 > h2\\n"`` (empty parts dropped)."""
+    parts = [p for p in (title.strip(), *heading_path) if p]
+    deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+    return (" > ".join(deduped) + "\n") if deduped else ""
+
+
+def _paragraph_spans(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for match in _PARAGRAPH_BREAK.finditer(text):
+        spans.append((pos, match.start()))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, pos = [], start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        spans.append((pos, match.start() + len(match.group(0).rstrip())))
+        pos = match.end()
+    spans.append((pos, end))
+    return [(s, e) for s, e in spans if e > s and text[s:e].strip()]
+
+
+def _split_by_tokens(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
+    """Cut an over-long sentence into windows of ≤ ``budget`` word pieces, at token boundaries."""
+    offsets = get_tokenizer()(text[start:end], add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"
+    ]
+    pieces = []
+    for i in range(0, len(offsets), budget):
+        window = offsets[i : i + budget]
+        pieces.append((start + window[0][0], start + window[-1][1]))
+    # Close the gaps so the windows tile the sentence exactly.
+    return [(s if i == 0 else pieces[i - 1][1], e) for i, (s, e) in enumerate(pieces)]
+
+
+def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
+    text = extracted.text
+    section_starts = [s.char_start for s in extracted.sections]
+    spans: list[tuple[int, int]] = []
+    for p_start, p_end in _paragraph_spans(text):
+        spans.extend(_sentence_spans(text, p_start, p_end))
+    # Split sentences at section starts too (a heading glued to text must not leak into the previous chunk).
+    cut: list[tuple[int, int]] = []
+    for s, e in spans:
+        inner = [b for b in section_starts if s < b < e]
+        bounds = [s, *inner, e]
+        cut.extend((a, b) for a, b in zip(bounds, bounds[1:]) if text[a:b].strip())
+    counts = count_tokens([text[s:e] for s, e in cut])
+    units: list[_Unit] = []
+    for (s, e), n in zip(cut, counts):
+        section = bisect.bisect_right(section_starts, s) - 1
+        if n <= budget:
+            units.append(_Unit(s, e, n, section))
+            continue
+        for ps, pe in _split_by_tokens(text, s, e, budget):
+            units.append(_Unit(ps, pe, count_tokens([text[ps:pe]])[0], section))
+    return units
+
+
+def _page_of(extracted: ExtractedText, pos: int) -> int | None:
+    if not extracted.pages:
+        return None
+    starts = [p.char_start for p in extracted.pages]
+    return extracted.pages[max(0, bisect.bisect_right(starts, pos) - 1)].number
+
+
+def chunk_document(
+    extracted: ExtractedText, *, title: str, target_tokens: int = 200, overlap_tokens: int = 32
+) -> list[ChunkDraft]:
+    """Cut extracted text into chunks of about ``target_tokens`` word pieces (never more than the model's
+    window including the context prefix), overlapping by up to ``overlap_tokens`` of whole sentences.
+
+    Returns the chunks in document order, ordinals 0..n-1; an empty list for text with no content.
+    """
+    prefixes: dict[int, tuple[tuple[str, ...], str, int]] = {}
+
+    def section_info(index: int) -> tuple[tuple[str, ...], str, int]:
+        if index not in prefixes:
+            path = extracted.sections[index].heading_path if index >= 0 else ()
+            prefix = context_prefix(title, path)
+            prefixes[index] = (path, prefix, count_tokens([prefix])[0] if prefix else 0)
+        return prefixes[index]
+
+    # The tightest budget any prefix allows keeps every unit placeable; per-chunk budgets are checked below.
+    worst_prefix = max([section_info(i)[2] for i in range(-1, len(extracted.sections))] or [0])
+    unit_budget = max(32, min(target_tokens, MAX_TEXT_TOKENS - worst_prefix - 2))
+    units = _units(extracted, unit_budget)
+
+    section_starts = {s.char_start for s in extracted.sections}
+
+    def heading_only(group: list[_Unit]) -> bool:
+        return len(group) == 1 and group[0].start in section_starts and group[0].tokens < MIN_CHUNK_TOKENS
+
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    for unit in units:
+        tokens = sum(u.tokens for u in current)
+        prefix_tokens = section_info(unit.section)[2]
+        budget = min(target_tokens, MAX_TEXT_TOKENS - prefix_tokens - 2)
+        if current and unit.section != current[-1].section:
+            if not heading_only(current):  # a lone heading joins its first subsection instead
+                groups.append(current)
+                current = []
+        elif current and tokens + unit.tokens > budget:
+            groups.append(current)
+            carried: list[_Unit] = []
+            for previous in reversed(current):
+                if sum(u.tokens for u in carried) + previous.tokens > overlap_tokens or len(carried) + 1 >= len(current):
+                    break
+                carried.insert(0, previous)
+            current = carried if sum(u.tokens for u in carried) + unit.tokens <= budget else []
+        current.append(unit)
+    if current:
+        groups.append(current)
+
+    drafts: list[ChunkDraft] = []
+    for group in groups:
+        drafts.extend(_drafts_for(extracted, group, section_info(group[-1].section), len(drafts)))
+    return drafts
+
+
+def _drafts_for(
+    extracted: ExtractedText, group: list[_Unit], info: tuple[tuple[str, ...], str, int], ordinal: int
+) -> list[ChunkDraft]:
+    """One draft for the group, or more if the exact token count of prefix + text overflows the window."""
+    path, prefix, _ = info
+    start, end = group[0].start, group[-1].end
+    body = extracted.text[start:end]
+    embed_text = prefix + body
+    tokens = count_tokens([embed_text])[0]
+    if tokens > MAX_TEXT_TOKENS and len(group) > 1:
+        middle = len(group) // 2
+        first = _drafts_for(extracted, group[:middle], info, ordinal)
+        return first + _drafts_for(extracted, group[middle:], info, ordinal + len(first))
+    if tokens > MAX_TEXT_TOKENS:  # a single unit with a long prefix: drop the prefix rather than truncate
+        embed_text, tokens = body, count_tokens([body])[0]
+    return [
+        ChunkDraft(
+            ordinal=ordinal,
+            text=body,
+            char_start=start,
+            char_end=end,
+            page_start=_page_of(extracted, start),
+            page_end=_page_of(extracted, end - 1),
+            heading_path=path,
+            token_count=tokens,
+            embed_text=embed_text,
+        )
+    ]

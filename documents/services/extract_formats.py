@@ -1,0 +1,401 @@
+"""Format knowledge behind ``documents.services.extract``: readers that turn each format into ``Block``s,
+and the content heuristics sniffing and decoding use (magic numbers, delimited rows, Windows-1252 text).
+
+A ``Block`` is a paragraph (``level=None``) or a heading (``level`` 0 for a document title, 1..6 for
+heading levels). The readers know nothing about offsets or domain errors: ``extract.py`` assembles the
+blocks into ``ExtractedText`` and turns library exceptions into ``ExtractionError``s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import statistics
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+import lxml.etree
+import lxml.html
+import trafilatura
+from docx.table import Table
+
+if TYPE_CHECKING:
+    import pypdfium2
+    from docx.document import Document as DocxDocument
+
+
+class Block(NamedTuple):
+    text: str
+    level: int | None = None  # None: a paragraph; 0: document title; 1..9: heading level
+
+
+# --- Markdown -------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_NOT_SETEXT_TEXT = re.compile(r"^ {0,3}(?:[-*+>|]|\d{1,9}[.)])(?:[ \t]|$)")  # list items, quotes, table rows
+
+
+def markdown_blocks(text: str) -> Iterator[Block]:
+    """Split Markdown into blocks: ATX (``# x``) and setext (``x`` over ``===``/``---``) headings outside
+    fenced code (``` or ~~~) become heading blocks with their markers removed; everything else is kept
+    as-is, one block per run of non-blank lines (a fenced code block is its own block)."""
+    lines: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        if fence is not None:
+            lines.append(line)
+            closing = line.strip()
+            if closing.startswith(fence) and closing == closing[0] * len(closing):
+                fence = None
+                yield Block("\n".join(lines))
+                lines = []
+            continue
+        if fence_match := _FENCE.match(line):
+            if lines:
+                yield Block("\n".join(lines))
+            fence, lines = fence_match.group(1), [line]
+            continue
+        if not line.strip():
+            if lines:
+                yield Block("\n".join(lines))
+            lines = []
+        elif heading := _ATX.match(line):
+            if lines:
+                yield Block("\n".join(lines))
+            lines = []
+            if heading.group(2):
+                yield Block(heading.group(2), len(heading.group(1)))
+        elif (underline := _SETEXT.match(line)) and lines and not _NOT_SETEXT_TEXT.match(lines[0]):
+            yield Block(" ".join(lines), 1 if underline.group(1).startswith("=") else 2)
+            lines = []
+        else:
+            lines.append(line)
+    if lines:
+        yield Block("\n".join(lines))
+
+
+# --- HTML -----------------------------------------------------------------------------------------------
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
+_DROPPED_TAGS = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template", "svg")
+_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_TEXT_TAGS = {*_HEADING_TAGS, "p", "li", "tr", "pre", "blockquote", "dt", "dd", "figcaption", "caption"}
+
+
+def html_blocks(html: str) -> list[Block]:
+    """The main content of a web page (no navigation, header, footer or cookie banners) as blocks.
+
+    Uses trafilatura's Markdown output (headings become heading blocks, tables "a | b" rows, bold markers
+    dropped); if trafilatura finds nothing, falls back to the text of headings, paragraphs, list items and
+    table rows outside script/style/nav/header/footer/aside/form elements.
+    """
+    markdown = trafilatura.extract(
+        html,
+        output_format="markdown",
+        include_tables=True,
+        include_links=False,
+        include_images=False,
+        favor_recall=True,
+        with_metadata=False,
+    )
+    if markdown and markdown.strip():
+        return [_tidy_markdown(block) for block in markdown_blocks(markdown)]
+    return list(_lxml_blocks(html))
+
+
+def _tidy_markdown(block: Block) -> Block:
+    if block.level is not None:
+        return block
+    lines = []
+    for line in block.text.split("\n"):
+        if _TABLE_RULE.match(line):
+            continue
+        if line.lstrip().startswith("|"):
+            line = " | ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
+        lines.append(_BOLD.sub(r"\1", line))
+    return Block("\n".join(lines))
+
+
+def _lxml_blocks(html: str) -> Iterator[Block]:
+    parser = lxml.html.HTMLParser(encoding="utf-8")
+    try:
+        root = lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return
+    for element in list(root.iter(*_DROPPED_TAGS)):
+        element.drop_tree()
+    for element in root.iter(*_TEXT_TAGS):
+        if any(ancestor.tag in _TEXT_TAGS for ancestor in element.iterancestors()):
+            continue  # its text is part of an enclosing block already
+        if element.tag == "tr":
+            cells = (" ".join(cell.text_content().split()) for cell in element.iter("td", "th"))
+            yield Block(" | ".join(cell for cell in cells if cell))
+        elif element.tag == "pre":
+            yield Block(element.text_content())
+        else:
+            level = int(element.tag[1]) if element.tag in _HEADING_TAGS else None
+            yield Block(" ".join(element.text_content().split()), level)
+
+
+# --- DOCX -----------------------------------------------------------------------------------------------
+
+_HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
+
+
+def docx_blocks(document: DocxDocument) -> Iterator[Block]:
+    """Paragraphs and tables in document order; "Title" is level 0, "Heading N" level N; each table row is
+    one paragraph with its cells joined by " | " (merged cells once)."""
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells, seen = [], set()
+                for cell in row.cells:
+                    if id(cell._tc) not in seen and (value := " ".join(cell.text.split())):
+                        cells.append(value)
+                    seen.add(id(cell._tc))
+                yield Block(" | ".join(cells))
+        else:
+            yield Block(item.text, _docx_heading_level(item.style.name if item.style is not None else ""))
+
+
+def _docx_heading_level(style_name: str | None) -> int | None:
+    if style_name == "Title":
+        return 0
+    match = _HEADING_STYLE.match(style_name or "")
+    return int(match.group(1)) if match else None
+
+
+# --- CSV ------------------------------------------------------------------------------------------------
+
+def csv_paragraphs(text: str) -> Iterator[str]:
+    """One "column: value; column: value" paragraph per data row (empty values skipped, blank rows dropped).
+
+    The dialect comes from ``csv.Sniffer`` on the first 64 KiB (fallback: tab if the first line has more
+    tabs than commas, else comma). The first row is the header when the sniffer says so or none of its cells
+    is empty or numeric; otherwise columns are named "Column 1", "Column 2", ... Raises ``csv.Error``.
+    """
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
+    dialect = _csv_dialect(sample)
+    rows = csv.reader(io.StringIO(text), dialect)
+    first = next(rows, None)
+    if first is None:
+        return
+    header: list[str] = []
+    if _has_header(sample, first):
+        header = [" ".join(cell.split()) for cell in first]
+    else:
+        rows = itertools.chain([first], rows)
+    for row in rows:
+        parts = []
+        for index, value in enumerate(row):
+            if value := " ".join(value.split()):
+                name = header[index] if index < len(header) and header[index] else f"Column {index + 1}"
+                parts.append(f"{name}: {value}")
+        if parts:
+            yield "; ".join(parts)
+
+
+def _csv_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        first_line = sample.split("\n", 1)[0]
+        return csv.excel_tab if first_line.count("\t") > first_line.count(",") else csv.excel
+
+
+def _has_header(sample: str, first: list[str]) -> bool:
+    try:
+        if csv.Sniffer().has_header(sample):
+            return True
+    except csv.Error:
+        pass
+    return bool(first) and all(cell.strip() and not _is_number(cell) for cell in first)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+# --- PDF ------------------------------------------------------------------------------------------------
+
+_LINE = re.compile(r"[^\r\n]+")
+_SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
+_HYPHENS = ("-", "\u00ad", "\u2010")
+
+
+class _PdfLine(NamedTuple):
+    text: str
+    blank_before: bool  # an empty line precedes it in pdfium's text
+    left: float  # PDF points; y grows upwards
+    bottom: float
+    right: float
+    top: float
+
+
+def pdf_page_paragraphs(textpage: pypdfium2.PdfTextPage) -> list[str]:
+    """The paragraphs of one PDF page, in pdfium's reading order.
+
+    pdfium gives one line per visual line. Lines are joined with a space inside a paragraph; a paragraph
+    ends at an empty line, a vertical gap clearly larger than the page's usual line pitch, a line going
+    back up the page, or a short line ending a sentence. Words hyphenated across lines are rejoined when the
+    next line starts in lowercase ("exam-" + "ple" -> "example"). When pdfium's text does not map 1:1 onto
+    its characters (no geometry), only empty lines end paragraphs and other line breaks stay as "\\n".
+    """
+    raw = textpage.get_text_range()
+    with_geometry = len(raw) == textpage.count_chars()
+    lines = list(_pdf_lines(textpage, raw, with_geometry))
+    if not lines:
+        return []
+    pitches = [a.bottom - b.bottom for a, b in itertools.pairwise(lines) if a.bottom > b.bottom]
+    pitch = statistics.median(pitches) if pitches else 0.0
+    left, right = min(line.left for line in lines), max(line.right for line in lines)
+    paragraphs, current = [], lines[0].text
+    for previous, line in itertools.pairwise(lines):
+        if line.blank_before or (with_geometry and _ends_paragraph(previous, line, pitch, right - left, right)):
+            paragraphs.append(current)
+            current = line.text
+        else:
+            current = _join_lines(current, line.text, " " if with_geometry else "\n")
+    paragraphs.append(current)
+    return [_dehyphenate(paragraph) for paragraph in paragraphs]
+
+
+def _pdf_lines(textpage: pypdfium2.PdfTextPage, raw: str, with_geometry: bool) -> Iterable[_PdfLine]:
+    blank_before, end = False, 0
+    for match in _LINE.finditer(raw):
+        gap = raw[end : match.start()]
+        blank_before = blank_before or gap.count("\n") + gap.count("\r") - gap.count("\r\n") >= 2
+        end = match.end()
+        text = match.group().strip()
+        if not text:
+            blank_before = True
+            continue
+        box = (0.0, 0.0, 0.0, 0.0)
+        if with_geometry:
+            first = match.start() + len(match.group()) - len(match.group().lstrip())
+            last = match.start() + len(match.group().rstrip()) - 1
+            l, b, _r, t = textpage.get_charbox(first, loose=True)
+            right = textpage.get_charbox(last, loose=True)[2]
+            box = (l, b, right, t)
+        yield _PdfLine(text, blank_before, *box)
+        blank_before = False
+
+
+def _ends_paragraph(previous: _PdfLine, line: _PdfLine, pitch: float, width: float, right: float) -> bool:
+    gap = previous.bottom - line.bottom
+    height = max(previous.top - previous.bottom, line.top - line.bottom, 1.0)
+    if gap <= 0 or gap > 1.8 * height or (pitch and gap > 1.4 * pitch):
+        return True
+    return bool(_SENTENCE_END.search(previous.text)) and previous.right < right - 0.15 * width
+
+
+def _join_lines(current: str, line: str, separator: str) -> str:
+    if current.endswith(_HYPHENS) and current[-2:-1].isalpha() and line[:1].islower():
+        return current[:-1] + line
+    return current + separator + line
+
+
+def _dehyphenate(text: str) -> str:
+    """pdfium marks a hyphen it removed at a line end with U+FFFE: drop it before lowercase, else "-"."""
+    if "\ufffe" not in text:
+        return text
+    return re.sub("\ufffe(.?)", lambda m: m.group(1) if m.group(1).islower() else "-" + m.group(1), text)
+
+
+# --- Content heuristics (used by sniffing and decoding) ---------------------------------------------------
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"{\\rtf", "an RTF document"),
+    (b"%!PS", "a PostScript file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-format Microsoft Office file (.doc, .xls or .ppt)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x7fELF", "a Linux program"),
+    (b"MZ\x90\x00", "a Windows program"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"ID3", "an MP3 audio file"),
+    (b"OggS", "an Ogg audio or video file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"\x1aE\xdf\xa3", "a WebM or Matroska video"),
+    (b"wOFF", "a web font"),
+    (b"wOF2", "a web font"),
+)
+_RIFF = {b"WEBP": "a WebP image", b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_WESTERN_SYMBOLS = set("\u00a0\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00b7\u00ab\u00bb"
+                       "\u00b0\u00b1\u00d7\u00f7\u00a9\u00ae\u2122\u20ac\u00a3\u00a5\u00a7\u00b6\u00bf\u00a1"
+                       "\u00b2\u00b3\u00b9\u00bc\u00bd\u00be")
+_HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"avif")
+
+
+def describe_binary(head: bytes) -> str | None:
+    """What a file's head says it is by its magic number ("a PNG image", ...), or None when unknown."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"RIFF") and head[8:12] in _RIFF:
+        return _RIFF[head[8:12]]
+    if head[4:8] == b"ftyp":
+        return "a HEIC/AVIF image" if head[8:12] in _HEIF_BRANDS else "an MP4 or QuickTime video"
+    return None
+
+
+def looks_delimited(text: str) -> bool:
+    """True when at least 3 of the first 20 non-empty lines split (by comma, tab or semicolon) into the same
+    number (> 1) of fields averaging under 60 characters (prose with commas has long, uneven fields)."""
+    lines = [line for line in text.split("\n", 40)[:40] if line.strip()][:20]
+    if len(lines) < 3:
+        return False
+    for delimiter in (",", "\t", ";"):
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        widths = {len(row) for row in rows}
+        cells = [cell for row in rows for cell in row]
+        if len(widths) == 1 and widths.pop() > 1 and sum(map(len, cells)) / len(cells) < 60:
+            return True
+    return False
+
+
+def looks_western(text: str) -> bool:
+    """Windows-1252 reads right when non-ASCII letters come alone or in pairs inside Latin words and the
+    other non-ASCII characters are typographic symbols (Cyrillic, Greek, ... read as 1252 look like runs of
+    accented letters and stray symbols)."""
+    runs = _NON_ASCII_RUN.findall(text[:200_000])
+    odd = sum(
+        1
+        for run in runs
+        if sum(ch.isalpha() for ch in run) > 2 or any(not ch.isalpha() and ch not in _WESTERN_SYMBOLS for ch in run)
+    )
+    return odd <= 0.05 * len(runs)
+
+
+def describe_zip(names: set[str], mimetype: bytes) -> str:
+    """What a ZIP that is not a DOCX holds, from its member names and its "mimetype" member (ODF, EPUB)."""
+    if "xl/workbook.xml" in names:
+        return "an Excel workbook (XLSX)"
+    if "ppt/presentation.xml" in names:
+        return "a PowerPoint presentation (PPTX)"
+    if mimetype.startswith(b"application/epub"):
+        return "an EPUB e-book"
+    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+        return "an OpenDocument file (ODT/ODS/ODP)"
+    return "a ZIP archive"

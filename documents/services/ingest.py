@@ -1,0 +1,239 @@
+"""The ingestion pipeline: queued → extracting → chunking → embedding → ready | failed.
+
+Idempotent under retries and redelivery: a worker first *claims* the document with one conditional
+UPDATE (only a queued document, or one whose worker stopped sending heartbeats, can be claimed); the new
+chunks replace the version's chunks and the previous version's chunks in one transaction, so a document
+never has two sets of chunks and stays searchable until the new set is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from documents.embeddings import embed_texts
+from documents.models import Chunk, Document, DocumentVersion
+from documents.services.chunk import ChunkDraft, chunk_document
+from documents.services.extract import ExtractedText, ExtractionError, extract
+
+logger = logging.getLogger(__name__)
+Status = Document.Status
+
+
+class IngestionFailed(Exception):
+    """A permanent failure: the document moves to ``failed`` with ``message`` for the user."""
+
+    def __init__(self, message: str, stage: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stage = stage
+
+
+def document_enqueue(*, document_id: int) -> bool:
+    """Send the ingestion task to the broker; record when it was accepted.
+
+    Returns False (and logs) when the broker is unreachable: the document stays ``queued`` and
+    ``document_sweep`` enqueues it again once the broker is back. Never raises for broker errors.
+    """
+    from documents.tasks import document_ingest_task
+
+    try:
+        document_ingest_task.delay(document_id)
+    except Exception as exc:  # kombu/redis raise many types; all mean "not enqueued"
+        logger.warning("could not enqueue document %s (%s); the sweeper will retry", document_id, exc)
+        return False
+    Document.objects.filter(pk=document_id).update(enqueued_at=timezone.now())
+    return True
+
+
+def document_claim(*, document_id: int) -> Document | None:
+    """Atomically take a document for ingestion; None if another worker has it or it needs no work.
+
+    Claimable: ``queued``, or an active stage whose heartbeat is older than ``INGEST_STALE_SECONDS``
+    (its worker died). Each claim counts an attempt.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    claimable = Q(status=Status.QUEUED) | Q(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
+    claimed = (
+        Document.objects.filter(claimable, pk=document_id)
+        .exclude(pending_version__isnull=True)
+        .update(
+            status=Status.EXTRACTING, heartbeat_at=now, attempts=F("attempts") + 1, error="", failed_stage="",
+            progress_done=0, progress_total=0,
+        )  # fmt: skip
+    )
+    if not claimed:
+        return None
+    return Document.objects.select_related("pending_version", "workspace").get(pk=document_id)
+
+
+def _stage(document: Document, status: str, **fields: object) -> None:
+    updated = Document.objects.filter(pk=document.pk, status__in=Document.ACTIVE_STATUSES).update(
+        status=status, heartbeat_at=timezone.now(), **fields
+    )
+    if not updated:
+        raise IngestionFailed("The document was deleted or reset while it was being processed.", status)
+    document.status = status
+
+
+def _extract(version: DocumentVersion) -> ExtractedText:
+    name = version.file.name
+    if not default_storage.exists(name):
+        raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
+    try:
+        try:
+            return extract(Path(default_storage.path(name)), version.kind)
+        except NotImplementedError:  # a remote storage: work on a local copy
+            with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile() as tmp:
+                shutil.copyfileobj(src, tmp)
+                tmp.flush()
+                return extract(Path(tmp.name), version.kind)
+    except ExtractionError as exc:
+        raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
+
+
+def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:
+    batch = settings.EMBEDDING_BATCH_SIZE
+    vectors: list[list[float]] = []
+    for i in range(0, len(drafts), batch):
+        part = embed_texts([d.embed_text for d in drafts[i : i + batch]], batch_size=batch)
+        vectors.extend(part)
+        _stage(document, Status.EMBEDDING, progress_done=len(vectors))
+    return vectors
+
+
+@transaction.atomic
+def _replace_chunks(document: Document, version: DocumentVersion, extracted: ExtractedText,
+                    drafts: list[ChunkDraft], vectors: list[list[float]]) -> None:  # fmt: skip
+    locked = Document.objects.select_for_update().filter(pk=document.pk, pending_version=version).first()
+    if locked is None:
+        raise IngestionFailed("The document was deleted or replaced while it was being processed.", Status.EMBEDDING)
+    version.extracted_text = extracted.text
+    version.page_count = len(extracted.pages) or None
+    version.save(update_fields=["extracted_text", "page_count", "updated_at"])
+    Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
+    Chunk.objects.bulk_create(
+        [
+            Chunk(
+                workspace_id=document.workspace_id, document=document, version=version, ordinal=d.ordinal,
+                text=d.text, heading_path=list(d.heading_path), page_start=d.page_start, page_end=d.page_end,
+                char_start=d.char_start, char_end=d.char_end, token_count=d.token_count, embedding=v,
+            )  # fmt: skip
+            for d, v in zip(drafts, vectors)
+        ],
+        batch_size=500,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE documents_chunk SET search_vector = to_tsvector(
+                %s::regconfig,
+                %s || ' ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text(heading_path)), ' ')
+                   || ' ' || text)
+            WHERE version_id = %s
+            """,
+            [document.workspace.text_search_config, document.title, version.pk],
+        )
+    Document.objects.filter(pk=document.pk).update(
+        status=Status.READY, current_version=version, pending_version=None, chunk_count=len(drafts),
+        page_count=version.page_count, progress_done=len(drafts), progress_total=len(drafts),
+        ready_at=timezone.now(), heartbeat_at=timezone.now(), error="", failed_stage="",
+    )  # fmt: skip
+
+
+def document_fail(*, document_id: int, message: str, stage: str) -> None:
+    """Move a document to ``failed`` with a reason for the user and the stage it failed in."""
+    Document.objects.filter(pk=document_id).exclude(status=Status.READY).update(
+        status=Status.FAILED, error=message[:2000], failed_stage=stage, heartbeat_at=timezone.now()
+    )
+    logger.warning("document %s failed in %s: %s", document_id, stage, message)
+
+
+def document_release(*, document_id: int) -> None:
+    """Put a claimed document back to ``queued`` (before a retry of a transient error)."""
+    Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES).update(status=Status.QUEUED)
+
+
+def document_ingest(*, document_id: int) -> str:
+    """Run the whole pipeline for one document; returns the final status (or ``"skipped"``).
+
+    Permanent problems (bad file, no text) end in ``failed`` with the reason. Transient errors (database
+    or broker hiccups) propagate after the document is released, so the task can retry it.
+    """
+    document = document_claim(document_id=document_id)
+    if document is None:
+        return "skipped"
+    version = document.pending_version
+    assert version is not None
+    if document.attempts > settings.INGEST_MAX_ATTEMPTS:
+        document_fail(
+            document_id=document_id, stage=Status.EXTRACTING,
+            message=f"Ingestion was interrupted {document.attempts - 1} times; giving up. Retry it when the cause is fixed.",
+        )  # fmt: skip
+        return Status.FAILED
+    try:
+        extracted = _extract(version)
+        _stage(document, Status.CHUNKING)
+        drafts = chunk_document(
+            extracted,
+            title=document.title,
+            target_tokens=settings.CHUNK_TARGET_TOKENS,
+            overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+        )
+        if not drafts:
+            raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
+        _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
+        vectors = _embed(document, drafts)
+        _replace_chunks(document, version, extracted, drafts, vectors)
+    except IngestionFailed as exc:
+        document_fail(document_id=document_id, message=exc.message, stage=exc.stage)
+        return Status.FAILED
+    logger.info("document %s ready: %d chunks", document_id, len(drafts))
+    return Status.READY
+
+
+def document_sweep() -> dict[str, int]:
+    """Periodic repair (Celery beat): enqueue what never reached the broker, rescue what a dead worker left.
+
+    - ``queued`` documents never accepted by the broker (or accepted longer ago than the broker's
+      visibility timeout) are enqueued again;
+    - documents in an active stage with no heartbeat for ``INGEST_STALE_SECONDS`` are put back to
+      ``queued`` and enqueued, or failed with a reason after ``INGEST_MAX_ATTEMPTS`` attempts.
+
+    Returns counts ``{"enqueued": n, "requeued": n, "failed": n}``.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    lost = now - timedelta(seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
+    counts = {"enqueued": 0, "requeued": 0, "failed": 0}
+
+    stuck = Document.objects.filter(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
+    for document in stuck.only("pk", "attempts", "status"):
+        if document.attempts >= settings.INGEST_MAX_ATTEMPTS:
+            document_fail(
+                document_id=document.pk, stage=document.status,
+                message=f"The worker stopped responding {document.attempts} times while {document.get_status_display().lower()}; giving up.",
+            )  # fmt: skip
+            counts["failed"] += 1
+        elif Document.objects.filter(pk=document.pk, status=document.status, heartbeat_at__lt=stale).update(
+            status=Status.QUEUED, enqueued_at=None
+        ):
+            counts["requeued"] += 1
+
+    waiting = Document.objects.filter(status=Status.QUEUED).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost))
+    for document_id in waiting.values_list("pk", flat=True)[:1000]:
+        if document_enqueue(document_id=document_id):
+            counts["enqueued"] += 1
+    if any(counts.values()):
+        logger.info("ingestion sweep: %s", counts)
+    return counts

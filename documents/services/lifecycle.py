@@ -1,0 +1,63 @@
+"""Delete, reprocess and retry documents."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from accounts.models import Membership
+from config.errors import ConflictError, ForbiddenError
+from documents.models import Document, DocumentVersion
+from documents.services.upload import stored_file_delete
+
+logger = logging.getLogger(__name__)
+Status = Document.Status
+
+
+def _requeue(queryset: QuerySet[Document]) -> list[int]:
+    from documents.services.ingest import document_enqueue
+
+    ids = list(queryset.values_list("pk", flat=True))
+    with transaction.atomic():
+        for document in Document.objects.select_for_update().filter(pk__in=ids):
+            version = document.pending_version or document.current_version
+            Document.objects.filter(pk=document.pk).update(
+                status=Status.QUEUED, pending_version=version, attempts=0, error="", failed_stage="",
+                progress_done=0, progress_total=0, enqueued_at=None,
+            )  # fmt: skip
+        transaction.on_commit(lambda: [document_enqueue(document_id=i) for i in ids])
+    return ids
+
+
+def document_reprocess(*, document: Document) -> Document:
+    """Ingest the document's file again (e.g. after a chunking change). The current chunks stay
+    searchable until the new ones are ready. Raises ConflictError while it is being ingested."""
+    if document.status in Document.ACTIVE_STATUSES or document.status == Status.QUEUED:
+        raise ConflictError("This document is already queued or being ingested.")
+    _requeue(Document.objects.filter(pk=document.pk))
+    document.refresh_from_db()
+    return document
+
+
+def document_retry_failed(*, workspace_id: int, document_ids: list[int] | None = None) -> int:
+    """Queue the failed documents of a workspace again (all, or those of ``document_ids``); returns how many."""
+    failed = Document.objects.filter(workspace_id=workspace_id, status=Status.FAILED)
+    if document_ids is not None:
+        failed = failed.filter(pk__in=document_ids)
+    return len(_requeue(failed))
+
+
+def document_delete(*, document: Document, actor: Membership | None = None) -> None:
+    """Delete a document with its versions, chunks and stored files (files after the commit).
+
+    With ``actor``, only the uploader or a workspace owner/admin may delete (else ForbiddenError).
+    """
+    if actor is not None and not (actor.can_manage or document.uploaded_by_id == actor.user_id):
+        raise ForbiddenError("Only the uploader or a workspace owner or admin can delete this document.")
+    names = list(DocumentVersion.objects.filter(document=document).values_list("file", flat=True))
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).delete()
+        transaction.on_commit(lambda: stored_file_delete(names))
+    logger.info("document %s deleted with %d file(s)", document.pk, len(names))

@@ -1,0 +1,209 @@
+"""Uploads: validate (size, type by content, PDF/DOCX sanity), deduplicate by SHA-256, store, enqueue.
+
+Nothing is stored when a file is rejected. Files are stored under random names; the original filename is
+kept only as metadata. Ingestion is enqueued after the transaction commits; if the broker is down the
+document simply stays ``queued`` and the sweeper enqueues it later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from config.errors import ApplicationError, ConflictError
+from documents.models import Document, DocumentVersion
+from documents.services.extract import EmptyFile, check_file, sniff_kind
+
+if TYPE_CHECKING:
+    from accounts.models import User, Workspace
+
+logger = logging.getLogger(__name__)
+SNIFF_BYTES = 64 * 1024
+
+
+class FileTooLarge(ApplicationError):
+    status_code = 413
+    code = "file_too_large"
+
+
+def file_too_large_message() -> str:
+    return f"This file is larger than the upload limit of {settings.MAX_UPLOAD_BYTES / 1_000_000:g} MB."
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    document: Document
+    created: bool  # False: the same bytes were already in the workspace, nothing new was stored
+    message: str
+
+
+def clean_filename(name: str) -> str:
+    """A display-safe original filename: basename only, no control or path characters, ≤ 255 chars."""
+    name = unicodedata.normalize("NFC", str(name or ""))
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"\s+", " ", name).strip().lstrip(".") or "untitled"
+    return name[:255]
+
+
+def _title_from(filename: str) -> str:
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    return (re.sub(r"[_]+", " ", stem).strip() or "Untitled")[:300]
+
+
+@contextlib.contextmanager
+def _local_copy(file: File) -> Iterator[tuple[Path, str]]:
+    """A path to the upload's bytes on local disk, and their SHA-256 hex digest."""
+    digest = hashlib.sha256()
+    if hasattr(file, "temporary_file_path"):
+        for block in file.chunks():
+            digest.update(block)
+        yield Path(file.temporary_file_path()), digest.hexdigest()
+        return
+    with tempfile.NamedTemporaryFile(prefix="gw-upload-", delete=True) as tmp:
+        file.seek(0)
+        for block in file.chunks():
+            digest.update(block)
+            tmp.write(block)
+        tmp.flush()
+        yield Path(tmp.name), digest.hexdigest()
+
+
+def _inspect(file: File, filename: str) -> tuple[str, str, int]:
+    """(kind, sha256, size) of an acceptable upload. Raises FileTooLarge or ExtractionError subclasses."""
+    size = file.size or 0
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise FileTooLarge(file_too_large_message())
+    if size == 0:
+        raise EmptyFile("This file is empty.")
+    with _local_copy(file) as (path, sha256):
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+        kind = sniff_kind(head, filename)
+        check_file(path, kind)
+    file.seek(0)
+    return kind, sha256, size
+
+
+def _store(file: File, workspace_id: int) -> str:
+    name = f"uploads/{workspace_id}/{uuid.uuid4().hex}"
+    file.seek(0)
+    return default_storage.save(name, file)
+
+
+def _enqueue_after_commit(document_id: int) -> None:
+    from documents.services.ingest import document_enqueue
+
+    transaction.on_commit(lambda: document_enqueue(document_id=document_id))
+
+
+def _duplicate(workspace: Workspace, sha256: str) -> UploadResult | None:
+    version = DocumentVersion.objects.filter(workspace=workspace, sha256=sha256).select_related("document").first()
+    if version is None:
+        return None
+    document = version.document
+    return UploadResult(document, False, f"This file is already in the workspace as “{document.title}”.")
+
+
+def document_upload(
+    *, workspace: Workspace, user: User | None, file: File, filename: str, title: str | None = None
+) -> UploadResult:
+    """Validate, deduplicate, store and enqueue a new document.
+
+    Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
+    already in the workspace. Raises ``FileTooLarge`` (413), ``UnsupportedType`` (415), ``EmptyFile``,
+    ``EncryptedPdf``, ``CorruptFile`` or ``ZipBomb`` (400); nothing is stored then.
+    """
+    filename = clean_filename(filename)
+    kind, sha256, size = _inspect(file, filename)
+    duplicate = _duplicate(workspace, sha256)
+    if duplicate is not None:
+        return duplicate
+    stored = _store(file, workspace.pk)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                workspace=workspace,
+                title=(title or "").strip()[:300] or _title_from(filename),
+                uploaded_by=user,
+                status=Document.Status.QUEUED,
+            )
+            version = DocumentVersion.objects.create(
+                document=document, workspace=workspace, number=1, file=stored, original_filename=filename,
+                kind=kind, size_bytes=size, sha256=sha256, uploaded_by=user,
+            )  # fmt: skip
+            document.pending_version = version
+            document.save(update_fields=["pending_version"])
+            _enqueue_after_commit(document.pk)
+    except IntegrityError:
+        default_storage.delete(stored)
+        duplicate = _duplicate(workspace, sha256)  # a concurrent upload of the same bytes won
+        if duplicate is None:
+            raise
+        return duplicate
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    logger.info("document %s uploaded (%s, %d bytes) to workspace %s", document.pk, kind, size, workspace.pk)
+    return UploadResult(document, True, f"“{document.title}” was uploaded and queued for ingestion.")
+
+
+def document_version_upload(*, document: Document, user: User | None, file: File, filename: str) -> DocumentVersion:
+    """Upload a new version of ``document``: same id and title; its chunks replace the current ones
+    atomically once the new version is ready (until then the current version stays searchable).
+
+    Raises:
+        ConflictError: the bytes equal a version already in the workspace, or the document is being ingested.
+        FileTooLarge, ExtractionError subclasses: as for ``document_upload``.
+    """
+    filename = clean_filename(filename)
+    kind, sha256, size = _inspect(file, filename)
+    existing = DocumentVersion.objects.filter(workspace_id=document.workspace_id, sha256=sha256).first()
+    if existing is not None:
+        where = "this document" if existing.document_id == document.pk else f"“{existing.document.title}”"
+        raise ConflictError(f"These exact bytes are already version {existing.number} of {where}.")
+    stored = _store(file, document.workspace_id)
+    try:
+        with transaction.atomic():
+            locked = Document.objects.select_for_update().get(pk=document.pk)
+            if locked.status in Document.ACTIVE_STATUSES:
+                raise ConflictError("This document is being ingested; upload the new version when it is done.")
+            number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            version = DocumentVersion.objects.create(
+                document=locked, workspace_id=locked.workspace_id, number=number, file=stored,
+                original_filename=filename, kind=kind, size_bytes=size, sha256=sha256, uploaded_by=user,
+            )  # fmt: skip
+            Document.objects.filter(pk=locked.pk).update(
+                pending_version=version, status=Document.Status.QUEUED, attempts=0, error="", failed_stage="",
+                progress_done=0, progress_total=0, enqueued_at=None,
+            )  # fmt: skip
+            _enqueue_after_commit(locked.pk)
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    return version
+
+
+def stored_file_delete(names: list[str]) -> None:
+    """Delete stored files (after the rows are gone); missing files are ignored."""
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete stored file %s", name)
+
