@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError
 
@@ -28,13 +29,12 @@ def document_ingest_task(self, document_id: int) -> str:  # type: ignore[no-unty
             pass  # the sweeper rescues it once its heartbeat is stale
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
     except SoftTimeLimitExceeded:
-        document_fail(document_id=document_id, stage="embedding", message="Ingestion took too long and was stopped.")
+        document_fail(document_id=document_id, message="Ingestion took too long and was stopped.")
         return "failed"
     except Exception as exc:
         logger.exception("document %s: unexpected ingestion error", document_id)
         document_fail(
             document_id=document_id,
-            stage="extracting",
             message=f"Internal error while processing this document ({type(exc).__name__}). It was logged; retry it later.",
         )
         return "failed"
@@ -46,3 +46,15 @@ def document_sweep_task() -> dict[str, int]:
     from documents.services.ingest import document_sweep
 
     return document_sweep()
+
+
+@worker_process_init.connect
+def _warm_up_embedder(**kwargs: object) -> None:
+    """Load the embedding model once as each worker process starts, not inside the first task."""
+    from django.conf import settings
+
+    if settings.EMBEDDING_PRELOAD_IN_WORKER:
+        from documents.embeddings import get_embedder, get_tokenizer
+
+        get_tokenizer()
+        get_embedder()
