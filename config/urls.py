@@ -6,6 +6,7 @@ from accounts import api as accounts_api
 from accounts import views as accounts_views
 from config import health
 from documents import api as documents_api
+from retrieval import api as retrieval_api
 
 api_v1 = [
     path("me/", accounts_api.MeApi.as_view(), name="me"),
@@ -19,6 +20,7 @@ api_v1 = [
     path("documents/<int:document_id>/versions/", documents_api.DocumentVersionCreateApi.as_view(), name="document_version_create"),
     path("documents/<int:document_id>/chunks/", documents_api.DocumentChunksApi.as_view(), name="document_chunks"),
     path("documents/<int:document_id>/file/", documents_api.DocumentFileApi.as_view(), name="document_file"),
+    path("search/", retrieval_api.SearchApi.as_view(), name="search"),
 ]
 
 urlpatterns = [
@@ -31,6 +33,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
     path("documents/", include("documents.urls")),
+    path("search/", include("retrieval.urls")),
     path("chat/", include("chat.urls")),
     path("", include("accounts.urls")),
 ]

@@ -114,6 +114,9 @@ class Chunk(models.Model):
     token_count = models.PositiveSmallIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     search_vector = SearchVectorField(null=True)
+    search_length = models.PositiveIntegerField(
+        default=0, help_text="Tokens in search_vector (positions counted): the BM25 document length."
+    )
 
     class Meta:
         ordering = ["document_id", "ordinal"]

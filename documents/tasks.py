@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError
 
@@ -46,6 +46,14 @@ def document_sweep_task() -> dict[str, int]:
     from documents.services.ingest import document_sweep
 
     return document_sweep()
+
+
+@celeryd_after_setup.connect
+def _share_cores(sender: object, instance: object, **kwargs: object) -> None:
+    """In the worker's main process, before the pool forks: each pool process gets its share of the cores."""
+    from documents.embeddings import share_cores_with
+
+    share_cores_with(int(getattr(instance, "concurrency", 1) or 1))
 
 
 @worker_process_init.connect

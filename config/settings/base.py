@@ -287,7 +287,7 @@ EMBEDDING_DTYPE = env.str("EMBEDDING_DTYPE", default="auto")
 if EMBEDDING_DTYPE not in {"auto", "fp32", "bf16"}:
     raise ImproperlyConfigured("EMBEDDING_DTYPE must be auto, fp32 or bf16")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
-EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: torch's default (all cores)
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (cores per pool process)
 EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
 CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
@@ -300,6 +300,25 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+
+# --- retrieval ----------------------------------------------------------------------------------
+
+# Okapi BM25 parameters (Robertson & Zaragoza 2009); Lucene's defaults are k1=1.2, b=0.75 (or 0.9/0.4).
+BM25_K1 = env.float("BM25_K1", default=1.2)
+BM25_B = env.float("BM25_B", default=0.75)
+# Floor for the idf of terms in more than half the chunks, as a share of the mean idf (rank_bm25's epsilon).
+BM25_IDF_EPSILON = env.float("BM25_IDF_EPSILON", default=0.25)
+RRF_K = env.int("RRF_K", default=60)  # reciprocal rank fusion constant (Cormack et al. 2009)
+RRF_WEIGHT_BM25 = env.float("RRF_WEIGHT_BM25", default=1.0)
+RRF_WEIGHT_VECTOR = env.float("RRF_WEIGHT_VECTOR", default=1.0)
+SEARCH_CANDIDATES = env.int("SEARCH_CANDIDATES", default=100)  # hits each retriever gives the fusion
+SEARCH_MAX_QUERY_CHARS = env.int("SEARCH_MAX_QUERY_CHARS", default=2000)
+SEARCH_MAX_K = env.int("SEARCH_MAX_K", default=100)
+# Vector search: exact (sequential) distance below this many chunks in scope, else the HNSW index.
+VECTOR_EXACT_MAX_CHUNKS = env.int("VECTOR_EXACT_MAX_CHUNKS", default=20_000)
+HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_search floor; raised for filters
+if not (0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and RRF_K > 0 and SEARCH_CANDIDATES > 0):
+    raise ImproperlyConfigured("BM25_K1 must be in (0, 3], BM25_B in [0, 1], RRF_K and SEARCH_CANDIDATES > 0")
 
 # --- static files, uploads ------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ _LOAD_COLUMNS = "ordinal, text, heading_path, page_start, page_end, char_start, 
 def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[ChunkDraft],
                    vectors: list[list[float]]) -> None:  # fmt: skip
     """Bulk-load chunks: binary COPY into a temporary table, then one INSERT … SELECT that also computes
-    the ``tsvector`` (title, heading path and text, in the workspace's text search configuration), so every
+    the ``tsvector`` (title, heading path and text, in the workspace's text search configuration) and its
+    token count (``search_length``, the BM25 document length), so every
     row and its HNSW and GIN index entries are written once. About 2x faster than ``bulk_create`` plus an
     UPDATE of the search column (measured: 0.9 s vs 1.7 s for 863 chunks)."""
     from pgvector.psycopg import register_vector
@@ -160,11 +161,15 @@ def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[Ch
                 ])  # fmt: skip
         cursor.execute(
             f"""
-            INSERT INTO documents_chunk (workspace_id, document_id, version_id, {_LOAD_COLUMNS}, search_vector)
-            SELECT %s, %s, %s, {_LOAD_COLUMNS}, to_tsvector(
+            INSERT INTO documents_chunk
+                (workspace_id, document_id, version_id, {_LOAD_COLUMNS}, search_vector, search_length)
+            SELECT %s, %s, %s, {_LOAD_COLUMNS}, tsv,
+                (SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0) FROM unnest(tsv))
+            FROM chunk_load, LATERAL to_tsvector(
                 %s::regconfig,
-                %s || ' ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text(heading_path)), ' ') || ' ' || text)
-            FROM chunk_load ORDER BY ordinal
+                %s || ' ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text(heading_path)), ' ') || ' ' || text
+            ) AS tsv
+            ORDER BY ordinal
             """,
             [document.workspace_id, document.pk, version.pk, document.workspace.text_search_config, document.title],
         )

@@ -121,9 +121,11 @@ def _duplicate(workspace: Workspace, sha256: str) -> UploadResult | None:
 
 
 def document_upload(
-    *, workspace: Workspace, user: User | None, file: File, filename: str, title: str | None = None
+    *, workspace: Workspace, user: User | None, file: File, filename: str, title: str | None = None,
+    enqueue: bool = True,
 ) -> UploadResult:
-    """Validate, deduplicate, store and enqueue a new document.
+    """Validate, deduplicate, store and enqueue a new document (``enqueue=False``: the caller runs
+    ``document_ingest`` itself, as the evaluation commands do).
 
     Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
     already in the workspace. Raises ``FileTooLarge`` (413), ``UnsupportedType`` (415), ``EmptyFile``,
@@ -149,7 +151,8 @@ def document_upload(
             )  # fmt: skip
             document.pending_version = version
             document.save(update_fields=["pending_version"])
-            _enqueue_after_commit(document.pk)
+            if enqueue:
+                _enqueue_after_commit(document.pk)
     except IntegrityError:
         default_storage.delete(stored)
         duplicate = _duplicate(workspace, sha256)  # a concurrent upload of the same bytes won

@@ -1,0 +1,62 @@
+"""The search page: results with highlighted matches and an "explain" panel per hit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.selectors import workspace_current
+from retrieval.query import InvalidQuery, parse_query
+from retrieval.selectors import MODES, SearchHit, chunk_headlines, search_chunks
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(int(value or default), low), high)
+    except ValueError:
+        return default
+
+
+def _explain(hit: SearchHit, mode: str) -> list[dict[str, object]]:
+    """Per retriever: rank, own score and, in hybrid mode, its RRF contribution w / (k + rank)."""
+    weights = {"bm25": settings.RRF_WEIGHT_BM25, "vector": settings.RRF_WEIGHT_VECTOR}
+    rows = []
+    for name, label, found in (("bm25", "BM25", hit.bm25), ("vector", "Vector (cosine)", hit.vector)):
+        if mode not in ("hybrid", name):
+            continue
+        rows.append({
+            "label": label, "found": found, "weight": weights[name],
+            "contribution": weights[name] / (settings.RRF_K + found.rank) if found and mode == "hybrid" else None,
+        })  # fmt: skip
+    return rows
+
+
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    workspace = workspace_current(request=request)
+    query = request.GET.get("q", "")
+    mode = request.GET.get("mode") if request.GET.get("mode") in MODES else "hybrid"
+    k = _int(request.GET.get("k"), 10, 1, settings.SEARCH_MAX_K)
+    context: dict[str, object] = {
+        "workspace": workspace, "query": query, "mode": mode, "k": k, "modes": MODES,
+        "max_chars": settings.SEARCH_MAX_QUERY_CHARS,
+    }  # fmt: skip
+    if query.strip():
+        try:
+            hits = search_chunks(workspace=workspace, query=query, k=k, mode=mode)  # type: ignore[arg-type]
+            parsed = parse_query(query, config=workspace.text_search_config)  # type: ignore[union-attr]
+        except InvalidQuery as exc:
+            context["error"] = exc.message
+        else:
+            headlines = chunk_headlines(workspace=workspace, query=parsed, chunk_ids=[h.chunk.pk for h in hits])  # type: ignore[arg-type]
+            context.update(
+                results=[
+                    {"hit": hit, "headline": headlines.get(hit.chunk.pk, ""), "explain": _explain(hit, mode)}
+                    for hit in hits
+                ],
+                searched_terms=list(parsed.terms),
+                rrf_k=settings.RRF_K,
+            )
+    return render(request, "retrieval/search.html", context)
