@@ -20,14 +20,13 @@ from documents.embeddings import embed_query
 from documents.models import Chunk, Document
 from retrieval.bm25 import bm25_search
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.query import InvalidQuery, ParsedQuery, or_tsquery, parse_query
+from retrieval.query import InvalidQuery, ParsedQuery, parse_query
 from retrieval.vector import vector_search
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["bm25", "vector", "hybrid"]
 MODES: tuple[Mode, ...] = ("bm25", "vector", "hybrid")
-_MARK_START, _MARK_END = "\ue000", "\ue001"  # private-use sentinels, swapped for <mark> after escaping
 
 
 @dataclass(frozen=True)
@@ -131,23 +130,53 @@ def _hits(ranked: list[tuple[int, float]], bm25: list[tuple[int, float]],
     ]
 
 
-def chunk_headlines(*, workspace: Workspace, query: ParsedQuery, chunk_ids: list[int]) -> dict[int, str]:
-    """Safe HTML excerpts of chunks with the query's lexemes wrapped in ``<mark>`` (PostgreSQL ``ts_headline``).
+def chunk_headlines(
+    *, workspace: Workspace, query: ParsedQuery, chunk_ids: list[int], words: int = 60
+) -> dict[int, str]:
+    """Safe HTML excerpts of chunks, about ``words`` words around the first match, with the words whose
+    lexemes are in the query wrapped in ``<mark>``.
 
-    The document text is HTML-escaped before the marks are inserted. Returns ``{chunk_id: html}``; chunks
-    without a match get their first words.
+    PostgreSQL's parser (``ts_debug``, the workspace's configuration, so matches are those BM25 counted)
+    splits the text into tokens (compound words also yield their parts, which are folded back into them), and
+    the excerpt is rebuilt from the tokens that tile the text; every token is HTML-escaped. (Unlike
+    ``ts_headline``, nothing that looks like a tag is dropped from what the user reads.) Returns
+    ``{chunk_id: html}``; a chunk with no match starts at its beginning.
     """
     if not chunk_ids:
         return {}
-    options = f"StartSel={_MARK_START}, StopSel={_MARK_END}, MaxWords=45, MinWords=20, MaxFragments=2"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, ts_headline(%s::regconfig, text, %s::tsquery, %s) FROM documents_chunk"
-            " WHERE workspace_id = %s AND id = ANY(%s)",
-            [workspace.text_search_config, or_tsquery(query.terms), options, workspace.pk, chunk_ids],
+            """SELECT c.id, d.token, d.lexemes FROM documents_chunk AS c,
+                   LATERAL ts_debug(%s::regconfig, c.text) WITH ORDINALITY
+                       AS d(alias, description, token, dictionaries, dictionary, lexemes, n)
+               WHERE c.workspace_id = %s AND c.id = ANY(%s) ORDER BY c.id, d.n""",
+            [workspace.text_search_config, workspace.pk, chunk_ids],
         )
         rows = cursor.fetchall()
-    return {
-        chunk_id: html.escape(text).replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
-        for chunk_id, text in rows
-    }
+    texts = dict(Chunk.objects.filter(pk__in=chunk_ids, workspace=workspace).values_list("pk", "text"))
+    tokens: dict[int, list[tuple[str, bool]]] = {}
+    positions: dict[int, int] = {}
+    for chunk_id, token, lexemes in rows:
+        hit = bool(lexemes and set(lexemes) & query.terms.keys())
+        parts, pos = tokens.setdefault(chunk_id, []), positions.get(chunk_id, 0)
+        if texts[chunk_id].startswith(token, pos):
+            parts.append((token, hit))
+            positions[chunk_id] = pos + len(token)
+        elif hit and parts:  # a part of the compound just emitted (e.g. "mail" in "e-mail")
+            parts[-1] = (parts[-1][0], True)
+    for chunk_id, parts in tokens.items():  # never lose text the parser skipped
+        if positions[chunk_id] < len(texts[chunk_id]):
+            parts.append((texts[chunk_id][positions[chunk_id] :], False))
+    return {chunk_id: _excerpt(parts, words) for chunk_id, parts in tokens.items()}
+
+
+def _excerpt(parts: list[tuple[str, bool]], words: int) -> str:
+    word_at = [i for i, (token, _) in enumerate(parts) if token.strip()]
+    first = next((n for n, i in enumerate(word_at) if parts[i][1]), 0)
+    begin = max(0, first - words // 4)
+    end = min(len(word_at), begin + words)
+    begin = max(0, end - words)
+    lo = word_at[begin] if word_at else 0
+    hi = word_at[end - 1] + 1 if word_at else len(parts)
+    body = "".join(f"<mark>{html.escape(t)}</mark>" if hit else html.escape(t) for t, hit in parts[lo:hi])
+    return ("… " if lo > 0 else "") + body + (" …" if hi < len(parts) else "")

@@ -1,0 +1,238 @@
+"""Benchmark ``search_chunks`` latency at scale, in a separate database (``<name>_bench``, kept between runs).
+
+    python manage.py bench_search --chunks 100000            # build (or reuse) and measure
+    python manage.py bench_search --chunks 1000000 --queries 300
+
+Builds one workspace of ``--chunks`` chunks among several small ones (three of 50 documents) from real
+text: SciFact abstracts and SQuAD paragraphs (``../shared/eval``), embedded once with the product's model
+and cached under ``var/bench/``. Larger sizes are synthesized from them: each chunk is a base passage plus one
+sentence of another, with the embedding mixed the same way (0.85·v_p + 0.15·v_q) plus Gaussian noise,
+renormalized, so no two vectors are equal. Indexes are dropped for the bulk load and rebuilt, as one would
+for a first import. Then it runs real queries (SciFact test and SQuAD questions) through ``search_chunks``
+(hybrid, k=10, query embedding included) and prints p50/p95/p99 in ms, plus each stage's share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+
+from accounts.models import Workspace
+from accounts.services import workspace_create
+from documents.embeddings import embed_query, embed_texts
+from documents.models import Document, DocumentVersion
+from retrieval.bm25 import bm25_search
+from retrieval.models import WorkspaceStats
+from retrieval.query import parse_query
+from retrieval.selectors import search_chunks
+from retrieval.vector import vector_search
+
+CHUNKS_PER_DOCUMENT = 100
+BATCH = 20_000
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 2), "p95": round(cuts[94], 2), "p99": round(cuts[98], 2)}
+
+
+def _base_passages(eval_dir: Path) -> tuple[list[str], list[str]]:
+    """Real passages (SciFact abstracts cut to ≤ 150 words, SQuAD paragraphs) and real questions."""
+    passages: list[str] = []
+    with open(eval_dir / "scifact" / "corpus.jsonl") as handle:
+        for line in handle:
+            words = json.loads(line)["text"].split()
+            passages.extend(" ".join(words[i : i + 150]) for i in range(0, len(words), 150) if words[i : i + 150])
+    squad = json.loads((eval_dir / "squad-v1.1-dev" / "dev-v1.1.json").read_text())
+    questions: list[str] = []
+    for article in squad["data"]:
+        for paragraph in article["paragraphs"]:
+            passages.append(" ".join(paragraph["context"].split()[:180]))
+            questions.extend(qa["question"] for qa in paragraph["qas"][:1])
+    with open(eval_dir / "scifact" / "queries.jsonl") as handle:
+        questions = [json.loads(line)["text"] for line in handle][:300] + questions
+    return passages, questions
+
+
+def _base_vectors(passages: list[str], cache_dir: Path) -> np.ndarray:
+    digest = hashlib.sha256("\n".join(passages).encode()).hexdigest()[:16]
+    path = cache_dir / f"base-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"embedding {len(passages)} base passages once (cached in {path})\n")
+    vectors = np.concatenate([embed_texts(passages[i : i + 512]) for i in range(0, len(passages), 512)])
+    np.save(path, vectors)
+    return vectors
+
+
+class Command(BaseCommand):
+    help = "Measure search_chunks latency (hybrid, k=10) at 100k–1M chunks in a separate benchmark database."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chunks", type=int, default=100_000, help="chunks in the measured workspace")
+        parser.add_argument("--queries", type=int, default=300)
+        parser.add_argument("--mode", default="hybrid", choices=["bm25", "vector", "hybrid"])
+        parser.add_argument("--eval-dir", type=Path, default=settings.BASE_DIR.parent / "shared" / "eval")
+        parser.add_argument("--rebuild", action="store_true", help="drop the benchmark database first")
+        parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if not (opts["eval_dir"] / "scifact" / "corpus.jsonl").exists():
+            raise CommandError(f"Needs SciFact and SQuAD under {opts['eval_dir']} (--eval-dir).")
+        db = settings.DATABASES["default"]
+        db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_bench"
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=not opts["rebuild"])
+        passages, questions = _base_passages(opts["eval_dir"])
+        vectors = _base_vectors(passages, settings.DATA_DIR / "bench")
+        owner, _ = get_user_model().objects.get_or_create(email="bench@groundwork.local")
+        rng = np.random.default_rng(7)
+        started = time.perf_counter()
+        target = self._workspace(owner, f"bench {opts['chunks']}", opts["chunks"], passages, vectors, rng)
+        small = [self._workspace(owner, f"bench small {i}", 50 * 3, passages, vectors, rng) for i in range(3)]
+        build_s = time.perf_counter() - started
+        result = self._measure(target, small[0], questions[: opts["queries"]], opts["mode"])
+        result = {"chunks_in_workspace": opts["chunks"], "chunks_in_table": self._table_rows(),
+                  "build_s": round(build_s, 1), **result}  # fmt: skip
+        if opts["json"]:
+            self.stdout.write(json.dumps(result, indent=2))
+        else:
+            for key, value in result.items():
+                self.stdout.write(f"{key:<28} {value}")
+
+    @staticmethod
+    def _table_rows() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM documents_chunk")
+            return int(cursor.fetchone()[0])
+
+    def _workspace(self, owner: Any, name: str, size: int, passages: list[str], vectors: np.ndarray,
+                   rng: np.random.Generator) -> Workspace:  # fmt: skip
+        workspace = Workspace.objects.filter(name=name).first()
+        if workspace is not None:
+            stats = WorkspaceStats.objects.filter(workspace=workspace).first()
+            if stats and stats.chunk_count == size:
+                return workspace
+            raise CommandError(f"Workspace {name!r} is incomplete; run again with --rebuild.")
+        workspace = workspace_create(owner=owner, name=name)
+        per_document = CHUNKS_PER_DOCUMENT if size > 1000 else 3
+        big = size >= 200_000
+        if big:
+            self._drop_indexes()
+        sentences = [_SENTENCE.split(p)[0] for p in passages]
+        for start in range(0, size, BATCH):
+            count = min(BATCH, size - start)
+            self._load(workspace, start, count, per_document, passages, sentences, vectors, rng)
+            sys.stderr.write(f"\r{name}: {start + count}/{size} chunks")
+        sys.stderr.write("\n")
+        if big:
+            self._create_indexes()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE documents_chunk")
+        return workspace
+
+    @transaction.atomic
+    def _load(self, workspace: Workspace, start: int, count: int, per_document: int, passages: list[str],
+              sentences: list[str], vectors: np.ndarray, rng: np.random.Generator) -> None:  # fmt: skip
+        from pgvector.psycopg import register_vector
+
+        n_docs = -(-count // per_document)
+        documents = Document.objects.bulk_create(
+            [Document(workspace=workspace, title=f"Synthetic {start // per_document + i}", status="ready",
+                      chunk_count=min(per_document, count - i * per_document)) for i in range(n_docs)]
+        )  # fmt: skip
+        versions = DocumentVersion.objects.bulk_create(
+            [DocumentVersion(document=d, workspace=workspace, number=1, file=f"bench/{uuid.uuid4().hex}",
+                             original_filename="synthetic.txt", kind="text", size_bytes=0,
+                             sha256=uuid.uuid4().hex + uuid.uuid4().hex) for d in documents]
+        )  # fmt: skip
+        for document, version in zip(documents, versions):
+            document.current_version = version
+        Document.objects.bulk_update(documents, ["current_version"])
+        m = len(passages)
+        base = (start + np.arange(count)) % m
+        other = rng.integers(0, m, count)
+        mixed = 0.85 * vectors[base] + 0.15 * vectors[other] + rng.normal(0, 0.02, (count, vectors.shape[1]))
+        mixed = (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+        connection.ensure_connection()
+        register_vector(connection.connection)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS bench_load (document_id bigint, version_id bigint, ordinal int,"
+                " text text, embedding vector(384)) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy("COPY bench_load FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int4", "text", "vector"])
+                for i in range(count):
+                    d = i // per_document
+                    text = passages[base[i]] + " " + sentences[other[i]]
+                    copy.write_row([documents[d].pk, versions[d].pk, i % per_document, text, mixed[i]])
+            cursor.execute(
+                """INSERT INTO documents_chunk (workspace_id, document_id, version_id, ordinal, text, heading_path,
+                       char_start, char_end, token_count, embedding, search_vector, search_length)
+                   SELECT %s, document_id, version_id, ordinal, text, '[]'::jsonb, 0, length(text), 200, embedding,
+                       tsv, (SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0) FROM unnest(tsv))
+                   FROM bench_load, LATERAL to_tsvector(%s::regconfig, text) AS tsv""",
+                [workspace.pk, workspace.text_search_config],
+            )
+
+    @staticmethod
+    def _drop_indexes() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
+            cursor.execute("DROP INDEX IF EXISTS chunk_search_vector_gin")
+
+    @staticmethod
+    def _create_indexes() -> None:
+        sys.stderr.write("building the GIN and HNSW indexes …\n")
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '4GB'")
+            cursor.execute("CREATE INDEX chunk_search_vector_gin ON documents_chunk USING gin (search_vector)")
+            cursor.execute(
+                "CREATE INDEX chunk_embedding_hnsw ON documents_chunk USING hnsw (embedding vector_cosine_ops)"
+                " WITH (m = 16, ef_construction = 64)"
+            )
+
+    def _measure(self, workspace: Workspace, small: Workspace, questions: list[str], mode: Any) -> dict[str, Any]:
+        for q in questions[:20]:  # warm-up: model, caches
+            search_chunks(workspace=workspace, query=q, k=10, mode=mode)
+        total, embed, bm25, vector = [], [], [], []
+        depth = settings.SEARCH_CANDIDATES
+        for q in questions:
+            t0 = time.perf_counter()
+            search_chunks(workspace=workspace, query=q, k=10, mode=mode)
+            t1 = time.perf_counter()
+            parsed = parse_query(q, config=workspace.text_search_config)
+            t2 = time.perf_counter()
+            vec = embed_query(parsed.text)
+            t3 = time.perf_counter()
+            bm25_search(workspace_id=workspace.pk, terms=parsed.terms, limit=depth)
+            t4 = time.perf_counter()
+            vector_search(workspace_id=workspace.pk, embedding=vec, limit=depth)
+            t5 = time.perf_counter()
+            total.append((t1 - t0) * 1000)
+            embed.append((t3 - t2) * 1000)
+            bm25.append((t4 - t3) * 1000)
+            vector.append((t5 - t4) * 1000)
+        own = set(Document.objects.filter(workspace=small).values_list("pk", flat=True))
+        small_hits = [search_chunks(workspace=small, query=q, k=10, mode=mode) for q in questions[:50]]
+        return {
+            "mode": mode, "queries": len(questions), "search_chunks_ms": _percentiles(total),
+            "embed_query_ms": _percentiles(embed), "bm25_ms": _percentiles(bm25), "vector_ms": _percentiles(vector),
+            "small_workspace_k_results": all(len(h) == 10 for h in small_hits),
+            "small_workspace_only_own": all(hit.chunk.document_id in own for h in small_hits for hit in h),
+        }  # fmt: skip

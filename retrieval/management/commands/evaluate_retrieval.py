@@ -1,0 +1,120 @@
+"""Evaluate retrieval quality: nDCG@10, Recall@10, Recall@100, MRR@10 and latency per mode.
+
+    python manage.py evaluate_retrieval --beir ../shared/eval/scifact            # BEIR collection, test split
+    python manage.py evaluate_retrieval --beir DIR --json > run.json             # only JSON on stdout
+    python manage.py evaluate_retrieval --beir DIR --compare run.json            # exit 1 on a regression
+    python manage.py evaluate_retrieval --workspace 12                           # a workspace's golden set
+
+A BEIR collection is loaded into a scratch workspace through the product's ingestion code, in this
+process. With ``--keep`` the workspace stays and later runs reuse it (only missing documents are added).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.models import Workspace
+from accounts.services import workspace_create
+from documents.services.lifecycle import document_delete
+from retrieval.evaluation import (
+    ModeResult,
+    compare_results,
+    evaluate_beir,
+    evaluate_golden_set,
+    load_beir_corpus,
+)
+from retrieval.selectors import MODES
+
+EVAL_OWNER = "evaluation@groundwork.local"
+
+
+class _Bar:
+    """A one-line progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.started, self.last = label, time.monotonic(), 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done != total and now - self.last < 0.5:
+            return
+        self.last = now
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\r{self.label:<22} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {now - self.started:.0f}s")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class Command(BaseCommand):
+    help = "Evaluate retrieval (bm25, vector, hybrid) on a BEIR collection or a workspace's golden set."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--beir", type=Path, help="a BEIR-format directory (corpus.jsonl, queries.jsonl, qrels/)")
+        source.add_argument("--workspace", type=int, help="evaluate this workspace's golden set")
+        parser.add_argument("--split", default="test", help="qrels split (default: test)")
+        parser.add_argument("--mode", default="all", choices=["all", *MODES])
+        parser.add_argument("--k", type=int, default=100, help="documents kept per query (≥ 100 for Recall@100)")
+        parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+        parser.add_argument("--compare", type=Path, help="a saved --json result: exit 1 if a metric fell below it")
+        parser.add_argument("--tolerance", type=float, default=0.005, help="allowed drop for --compare")
+        parser.add_argument("--keep", action="store_true", help="keep the scratch workspace for later runs")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        logging.getLogger("documents").setLevel(logging.WARNING)  # one line per document would drown the bar
+        modes = list(MODES) if opts["mode"] == "all" else [opts["mode"]]
+        depth = 2 * max(opts["k"], 10)  # chunk hits per query: documents have several chunks
+        if opts["beir"]:
+            results = self._beir(opts["beir"], opts["split"], modes, depth, opts["keep"])
+        else:
+            workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
+            if workspace is None:
+                raise CommandError(f"No workspace {opts['workspace']}.")
+            try:
+                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=_Bar("golden set"))
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        report = {mode: result.as_dict() for mode, result in results.items()}
+        if opts["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self._table(results)
+        if opts["compare"]:
+            regressions = compare_results(report, json.loads(opts["compare"].read_text()), tolerance=opts["tolerance"])
+            for line in regressions:
+                self.stderr.write(f"REGRESSION {line}")
+            if regressions:
+                sys.exit(1)
+
+    def _beir(self, directory: Path, split: str, modes: list[Any], depth: int, keep: bool) -> dict[str, ModeResult]:
+        if not (directory / "corpus.jsonl").is_file():
+            raise CommandError(f"{directory} is not a BEIR collection (no corpus.jsonl).")
+        owner, _ = get_user_model().objects.get_or_create(email=EVAL_OWNER)
+        name = f"Evaluation: {directory.resolve().name}"
+        workspace = Workspace.objects.filter(name=name, memberships__user=owner).first() or workspace_create(
+            owner=owner, name=name
+        )
+        try:
+            counts = load_beir_corpus(workspace, directory, progress=_Bar("ingesting corpus"))
+            sys.stderr.write(f"corpus: {counts}\n")
+            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=_Bar("queries"))
+        finally:
+            if not keep:
+                for document in workspace.documents.all():
+                    document_delete(document=document)
+                workspace.delete()
+
+    def _table(self, results: dict[str, ModeResult]) -> None:
+        names = list(next(iter(results.values())).as_dict())
+        self.stdout.write(f"{'mode':<8}" + "".join(f"{n:>16}" for n in names))
+        for mode, result in results.items():
+            self.stdout.write(f"{mode:<8}" + "".join(f"{v:>16.4f}" for v in result.as_dict().values()))
