@@ -57,6 +57,17 @@ class User(AbstractUser):
         return self.name or self.email
 
 
+def validate_text_search_config(value: str) -> None:
+    """The name must be a text search configuration installed in PostgreSQL (``pg_ts_config``)."""
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", [value])
+        if cursor.fetchone() is None:
+            raise ValidationError(f"“{value}” is not a PostgreSQL text search configuration (e.g. english, simple).")
+
+
 class Workspace(BaseModel):
     """A tenant: documents, chunks and conversations belong to exactly one workspace."""
 
@@ -73,6 +84,7 @@ class Workspace(BaseModel):
     text_search_config = models.CharField(
         max_length=63,
         default="english",
+        validators=[validate_text_search_config],
         help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).",
     )
 

@@ -76,3 +76,9 @@ class GoldenQuery(BaseModel):
 
     def __str__(self) -> str:
         return self.question[:80]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.expected_document_id and self.workspace_id and self.expected_document.workspace_id != self.workspace_id:
+            raise ValidationError({"expected_document": "Choose a document of the same workspace."})

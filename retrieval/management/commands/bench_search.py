@@ -32,7 +32,7 @@ from django.db import connection, transaction
 
 from accounts.models import Workspace
 from accounts.services import workspace_create
-from documents.embeddings import embed_query, embed_texts
+from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, embed_query, embed_texts
 from documents.models import Document, DocumentVersion
 from retrieval.bm25 import bm25_search
 from retrieval.models import WorkspaceStats
@@ -51,21 +51,23 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _base_passages(eval_dir: Path) -> tuple[list[str], list[str]]:
-    """Real passages (SciFact abstracts cut to ≤ 150 words, SQuAD paragraphs) and real questions."""
+    """Real passages (SciFact abstracts and SQuAD paragraphs cut to ≤ 120 words, and to the model's window)
+    and real questions."""
     passages: list[str] = []
     with open(eval_dir / "scifact" / "corpus.jsonl") as handle:
         for line in handle:
             words = json.loads(line)["text"].split()
-            passages.extend(" ".join(words[i : i + 150]) for i in range(0, len(words), 150) if words[i : i + 150])
+            passages.extend(" ".join(words[i : i + 120]) for i in range(0, len(words), 120))
     squad = json.loads((eval_dir / "squad-v1.1-dev" / "dev-v1.1.json").read_text())
     questions: list[str] = []
     for article in squad["data"]:
         for paragraph in article["paragraphs"]:
-            passages.append(" ".join(paragraph["context"].split()[:180]))
+            passages.append(" ".join(paragraph["context"].split()[:120]))
             questions.extend(qa["question"] for qa in paragraph["qas"][:1])
     with open(eval_dir / "scifact" / "queries.jsonl") as handle:
         questions = [json.loads(line)["text"] for line in handle][:300] + questions
-    return passages, questions
+    fits = count_tokens(passages)
+    return [p for p, n in zip(passages, fits) if 0 < n <= MAX_TEXT_TOKENS], questions
 
 
 def _base_vectors(passages: list[str], cache_dir: Path) -> np.ndarray:

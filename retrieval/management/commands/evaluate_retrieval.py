@@ -39,8 +39,8 @@ EVAL_OWNER = "evaluation@groundwork.local"
 class _Bar:
     """A one-line progress bar on stderr (stdout stays clean for --json)."""
 
-    def __init__(self, label: str) -> None:
-        self.label, self.started, self.last = label, time.monotonic(), 0.0
+    def __init__(self, label: str, stream: Any) -> None:
+        self.label, self.stream, self.started, self.last = label, stream, time.monotonic(), 0.0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -48,10 +48,9 @@ class _Bar:
             return
         self.last = now
         filled = int(30 * done / max(total, 1))
-        sys.stderr.write(f"\r{self.label:<22} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {now - self.started:.0f}s")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        bar = f"\r{self.label:<22} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {now - self.started:.0f}s"
+        self.stream.write(bar, ending="\n" if done == total else "")
+        self.stream.flush()
 
 
 class Command(BaseCommand):
@@ -80,7 +79,7 @@ class Command(BaseCommand):
             if workspace is None:
                 raise CommandError(f"No workspace {opts['workspace']}.")
             try:
-                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=_Bar("golden set"))
+                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=_Bar("golden set", self.stderr))
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
         report = {mode: result.as_dict() for mode, result in results.items()}
@@ -104,9 +103,9 @@ class Command(BaseCommand):
             owner=owner, name=name
         )
         try:
-            counts = load_beir_corpus(workspace, directory, progress=_Bar("ingesting corpus"))
-            sys.stderr.write(f"corpus: {counts}\n")
-            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=_Bar("queries"))
+            counts = load_beir_corpus(workspace, directory, progress=_Bar("ingesting corpus", self.stderr))
+            self.stderr.write(f"corpus: {counts}")
+            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=_Bar("queries", self.stderr))
         finally:
             if not keep:
                 for document in workspace.documents.all():
