@@ -1,10 +1,14 @@
 """Okapi BM25 computed inside PostgreSQL, over the chunks of one workspace.
 
     score(D, Q) = Σ_{t ∈ Q} qtf(t) · idf(t) · tf(t, D) · (k1 + 1) / (tf(t, D) + k1 · (1 − b + b · |D| / avgdl))
-    idf(t)      = ln((N − df(t) + 0.5) / (df(t) + 0.5)), floored at ε · mean idf when negative
+    idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))                 BM25_IDF="lucene" (default)
+    idf(t)      = ln((N − df(t) + 0.5) / (df(t) + 0.5)), floored at ε · mean idf when negative   "okapi"
 
-(Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond", 2009; the idf floor is
-``rank_bm25.BM25Okapi``'s, so scores equal that library's on the same tokens.) A chunk's tokens are the
+(Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond", 2009.) "okapi" is the classic
+idf with ``rank_bm25.BM25Okapi``'s floor, so scores equal that library's on the same tokens; but it is zero
+or negative for any term in half the chunks or more, which makes BM25 useless in small workspaces (with two
+chunks, every term scores ≤ 0). "lucene" is Lucene's (and Elasticsearch's) always-positive idf, the one the
+BEIR BM25 baselines use. A chunk's tokens are the
 lexemes of its ``tsvector`` counted by position: tf(t, D) is the number of positions of t, |D| is
 ``Chunk.search_length``. N, avgdl and df come from ``WorkspaceStats``/``TermStats``, kept current by
 triggers (see ``retrieval.models``). Candidates are the chunks matching any query lexeme (OR), found
@@ -25,6 +29,11 @@ from retrieval.query import or_tsquery
 def okapi_idf(*, df: int, n: int) -> float:
     """The raw Okapi idf ln((N − df + 0.5) / (df + 0.5)); negative when df > N/2."""
     return math.log(n - df + 0.5) - math.log(df + 0.5)
+
+
+def lucene_idf(*, df: int, n: int) -> float:
+    """Lucene's BM25 idf ln(1 + (N − df + 0.5) / (df + 0.5)); always positive."""
+    return math.log1p((n - df + 0.5) / (df + 0.5))
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,6 +62,9 @@ def term_weights(*, workspace_id: int, terms: dict[str, int]) -> tuple[dict[str,
     dfs = dict(
         TermStats.objects.filter(workspace_id=workspace_id, lexeme__in=list(terms)).values_list("lexeme", "df")
     )
+    if settings.BM25_IDF == "lucene":
+        idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items() if df > 0}
+        return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length
     idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items() if df > 0}
     if any(idf < 0 for idf in idfs.values()):
         floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, stats.generation, n)
@@ -67,7 +79,7 @@ def bm25_search(
 
     Returns ``[(chunk_id, score), ...]`` best first (ties by chunk id); empty when no term occurs in the
     workspace. ``document_ids`` restricts the search to those documents (the statistics stay the
-    workspace's). Parameters k1, b and ε come from settings ``BM25_K1``, ``BM25_B``, ``BM25_IDF_EPSILON``.
+    workspace's). Parameters come from settings ``BM25_K1``, ``BM25_B``, ``BM25_IDF`` and ``BM25_IDF_EPSILON``.
     """
     weights, avgdl = term_weights(workspace_id=workspace_id, terms=terms)
     if not weights:

@@ -87,31 +87,36 @@ def beir_document_ids(workspace: Workspace) -> dict[int, str]:
     return mapping
 
 
-def load_beir_corpus(workspace: Workspace, directory: Path, *, progress: Progress | None = None) -> dict[str, int]:
-    """Upload and ingest (in this process) every corpus document not yet in the workspace.
+def load_corpus(workspace: Workspace, items: list[tuple[str, str, str]], *, progress: Progress | None = None
+                ) -> dict[str, int]:  # fmt: skip
+    """Upload and ingest (in this process) every ``(id, title, text)`` not yet in the workspace.
 
-    Returns counts ``{"ingested": n, "present": n, "failed": n}``. A document's text is its ``text``; its
-    title is the document title (which the chunk context and the ``tsvector`` include, as for any upload).
-    Corpus ids must stay recognizable in file names: ids are sanitized to ``[A-Za-z0-9_.-]``.
+    The id is kept in the stored file name (``beir-<id>.txt``, sanitized to ``[A-Za-z0-9_.-]``) so a kept
+    workspace can be reused; ``beir_document_ids`` reads it back. Returns counts
+    ``{"ingested": n, "present": n, "failed": n}``.
     """
     present = set(beir_document_ids(workspace).values())
-    documents = list(iter_beir_corpus(directory))
     counts = {"ingested": 0, "present": 0, "failed": 0}
-    for done, (corpus_id, title, text) in enumerate(documents, start=1):
-        if corpus_id in present:
+    for done, (item_id, title, text) in enumerate(items, start=1):
+        if _beir_filename(item_id)[len("beir-") : -len(".txt")] in present:
             counts["present"] += 1
         elif not text.strip():
             counts["failed"] += 1
         else:
             result = document_upload(
-                workspace=workspace, user=None, file=ContentFile(text.encode()), filename=_beir_filename(corpus_id),
-                title=title or corpus_id, enqueue=False,
+                workspace=workspace, user=None, file=ContentFile(text.encode()), filename=_beir_filename(item_id),
+                title=title or item_id, enqueue=False,
             )  # fmt: skip
             status = document_ingest(document_id=result.document.pk) if result.created else "present"
             counts["ingested" if status == Document.Status.READY else "failed"] += 1
         if progress:
-            progress(done, len(documents))
+            progress(done, len(items))
     return counts
+
+
+def load_beir_corpus(workspace: Workspace, directory: Path, *, progress: Progress | None = None) -> dict[str, int]:
+    """``load_corpus`` of a BEIR ``corpus.jsonl``: a document's text is its ``text``, its title the title."""
+    return load_corpus(workspace, list(iter_beir_corpus(directory)), progress=progress)
 
 
 def run_queries(

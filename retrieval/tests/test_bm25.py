@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from django.db import connection
 from rank_bm25 import BM25Okapi
@@ -59,22 +61,49 @@ def corpus_workspace(workspace):
     return workspace
 
 
+class LuceneBM25(BM25Okapi):
+    """rank_bm25's Okapi scoring with Lucene's idf, ln(1 + (N - df + 0.5) / (df + 0.5))."""
+
+    def _calc_idf(self, nd):  # type: ignore[no-untyped-def]
+        for word, freq in nd.items():
+            self.idf[word] = math.log1p((self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+
+def _assert_scores_equal(workspace, reference, ids) -> None:
+    for query in QUERIES:
+        terms = parse_query(query, config="english").terms
+        query_tokens = [lexeme for lexeme, count in terms.items() for _ in range(count)]
+        expected = dict(zip(ids, reference.get_scores(query_tokens)))
+        got = dict(bm25_search(workspace_id=workspace.pk, terms=terms, limit=100))
+        assert set(got) == {i for i, score in expected.items() if score > 0}, query
+        for chunk_id, score in got.items():
+            assert score == pytest.approx(expected[chunk_id], abs=1e-6), (query, chunk_id)
+
+
+@pytest.mark.parametrize("k1,b", [(1.2, 0.75), (0.9, 0.4), (2.0, 1.0)])
+def test_lucene_idf_scores_equal_rank_bm25_with_that_idf(corpus_workspace, settings, k1, b):
+    settings.BM25_K1, settings.BM25_B, settings.BM25_IDF = k1, b, "lucene"
+    ids, tokens = _db_tokens(corpus_workspace.pk)
+    _assert_scores_equal(corpus_workspace, LuceneBM25(tokens, k1=k1, b=b), ids)
+
+
 @pytest.mark.parametrize("k1,b", [(1.2, 0.75), (0.9, 0.4), (2.0, 1.0)])
 def test_sql_scores_equal_rank_bm25(corpus_workspace, settings, k1, b):
-    settings.BM25_K1, settings.BM25_B = k1, b
+    settings.BM25_K1, settings.BM25_B, settings.BM25_IDF = k1, b, "okapi"
     ids, tokens = _db_tokens(corpus_workspace.pk)
     assert len(ids) == len(CORPUS)
     reference = BM25Okapi(tokens, k1=k1, b=b, epsilon=settings.BM25_IDF_EPSILON)
     # "report" is in 6 of 8 chunks: its raw idf is negative and both sides floor it (checked by the scores)
     assert reference.idf["report"] == pytest.approx(settings.BM25_IDF_EPSILON * reference.average_idf)
-    for query in QUERIES:
-        terms = parse_query(query, config="english").terms
-        query_tokens = [lexeme for lexeme, count in terms.items() for _ in range(count)]
-        expected = dict(zip(ids, reference.get_scores(query_tokens)))
-        got = dict(bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100))
-        assert set(got) == {i for i, score in expected.items() if score > 0}, query
-        for chunk_id, score in got.items():
-            assert score == pytest.approx(expected[chunk_id], abs=1e-6), (query, chunk_id)
+    _assert_scores_equal(corpus_workspace, reference, ids)
+
+
+def test_two_chunk_workspace_still_ranks_by_the_rarer_term(workspace):
+    """With okapi idf every term of a two-chunk workspace scores <= 0; the default (lucene) still ranks."""
+    ingest_text(workspace, "Magma rises through the crust and erupts as lava.", title="Volcanoes")
+    bread = ingest_text(workspace, "Yeast makes the dough rise before baking.", title="Loaf")
+    hits = bm25_search(workspace_id=workspace.pk, terms=parse_query("bread dough rise", config="english").terms, limit=5)
+    assert hits[0][0] == bread.chunks.get().pk and all(score > 0 for _, score in hits)
 
 
 def test_ranking_is_by_score_then_id(corpus_workspace):

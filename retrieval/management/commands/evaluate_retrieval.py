@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
 from accounts.services import workspace_create
+from config.progress import ProgressBar
 from documents.services.lifecycle import document_delete
 from retrieval.evaluation import (
     ModeResult,
@@ -34,23 +34,6 @@ from retrieval.evaluation import (
 from retrieval.selectors import MODES
 
 EVAL_OWNER = "evaluation@groundwork.local"
-
-
-class _Bar:
-    """A one-line progress bar on stderr (stdout stays clean for --json)."""
-
-    def __init__(self, label: str, stream: Any) -> None:
-        self.label, self.stream, self.started, self.last = label, stream, time.monotonic(), 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done != total and now - self.last < 0.5:
-            return
-        self.last = now
-        filled = int(30 * done / max(total, 1))
-        bar = f"\r{self.label:<22} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {now - self.started:.0f}s"
-        self.stream.write(bar, ending="\n" if done == total else "")
-        self.stream.flush()
 
 
 class Command(BaseCommand):
@@ -79,7 +62,7 @@ class Command(BaseCommand):
             if workspace is None:
                 raise CommandError(f"No workspace {opts['workspace']}.")
             try:
-                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=_Bar("golden set", self.stderr))
+                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=ProgressBar("golden set", self.stderr))
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
         report = {mode: result.as_dict() for mode, result in results.items()}
@@ -103,9 +86,9 @@ class Command(BaseCommand):
             owner=owner, name=name
         )
         try:
-            counts = load_beir_corpus(workspace, directory, progress=_Bar("ingesting corpus", self.stderr))
+            counts = load_beir_corpus(workspace, directory, progress=ProgressBar("ingesting corpus", self.stderr))
             self.stderr.write(f"corpus: {counts}")
-            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=_Bar("queries", self.stderr))
+            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=ProgressBar("queries", self.stderr))
         finally:
             if not keep:
                 for document in workspace.documents.all():
