@@ -1,11 +1,101 @@
+"""Chat pages: conversation list and composer (answers stream from the API), citation in context, usage."""
+
+from __future__ import annotations
+
+import html
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from accounts.permissions import membership_get, require_manager
 from accounts.selectors import workspace_current
+from chat.answering import message_payload
+from chat.quotas import limits_for, usage_summary, usage_today
+from chat.selectors import citation_get_for_user, conversation_get, conversation_list, message_list
+from chat.services import conversation_create, conversation_delete, conversation_rename
+from config.errors import ApplicationError
+
+
+def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
+    workspace = workspace_current(request=request)
+    conversation = conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
+    if conversation is not None and conversation.workspace_id != workspace.pk:  # type: ignore[union-attr]
+        workspace = conversation.workspace
+    turns = []
+    if conversation is not None:
+        for message in message_list(conversation=conversation):
+            payload = message_payload(message, list(message.citations.all())) if message.role == "assistant" else None
+            turns.append({"message": message, "payload": payload})
+    return render(request, "chat/index.html", {
+        "workspace": workspace, "conversation": conversation, "turns": turns,
+        "conversations": conversation_list(user=request.user, workspace=workspace)[:100],  # type: ignore[arg-type]
+    })  # fmt: skip
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    """The current workspace's conversations (answering is not built yet: an honest empty state)."""
-    return render(request, "chat/index.html", {"workspace": workspace_current(request=request)})
+    return _page(request, None)
+
+
+@login_required
+def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    return _page(request, conversation_id)
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    workspace = workspace_current(request=request)
+    conversation = conversation_create(user=request.user, workspace=workspace)  # type: ignore[arg-type]
+    return redirect("chat:detail", conversation_id=conversation.pk)
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    return redirect("chat:detail", conversation_id=conversation.pk)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation_delete(conversation=conversation_get(user=request.user, conversation_id=conversation_id))
+    messages.success(request, "The conversation was deleted.")
+    return redirect("chat:index")
+
+
+@login_required
+def citation(request: HttpRequest, citation_id: int) -> HttpResponse:
+    """The cited passage highlighted inside its document version's extracted text, with its page."""
+    cited = citation_get_for_user(user=request.user, citation_id=citation_id)
+    text = cited.version.extracted_text if cited.version else ""
+    if text and text[cited.char_start : cited.char_end] == cited.quote:
+        before, passage, after = text[: cited.char_start], cited.quote, text[cited.char_end :]
+    else:  # the version is gone: show the snapshot
+        before, passage, after = "", cited.quote, ""
+    return render(request, "chat/citation.html", {
+        "citation": cited, "before": html.escape(before[-6000:]), "passage": html.escape(passage),
+        "after": html.escape(after[:6000]), "truncated_before": len(before) > 6000, "truncated_after": len(after) > 6000,
+        "document_exists": cited.document_id is not None,
+    })  # fmt: skip
+
+
+@login_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """Questions and tokens per member and day, for the workspace's owners and admins."""
+    workspace = workspace_current(request=request)
+    try:
+        require_manager(membership_get(user=request.user, workspace_id=workspace.pk))  # type: ignore[union-attr]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("chat:index")
+    return render(request, "chat/usage.html", {
+        "workspace": workspace, "rows": usage_summary(workspace=workspace),  # type: ignore[arg-type]
+        "today": usage_today(user=request.user, workspace=workspace),  # type: ignore[arg-type]
+        "limits": limits_for(user=request.user, workspace=workspace),  # type: ignore[arg-type]
+    })  # fmt: skip

@@ -36,6 +36,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     Returns None for unexpected exceptions, so Django answers 500 and logs them.
     """
+    headers: dict[str, str] = {}
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -43,6 +44,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, ApplicationError):
+        headers = exc.headers
         api_exc = exceptions.APIException(exc.message, code=exc.code)
         api_exc.status_code = exc.status_code
         exc = api_exc
@@ -50,6 +52,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    for name, value in headers.items():
+        response[name] = value
 
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}

@@ -10,10 +10,13 @@ class ApplicationError(Exception):
     status_code = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, extra: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, message: str, *, extra: dict[str, object] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 class NotFoundError(ApplicationError):
@@ -31,3 +34,8 @@ class ForbiddenError(ApplicationError):
 
     status_code = 403
     code = "permission_denied"
+
+
+class TooManyRequestsError(ApplicationError):
+    status_code = 429
+    code = "quota_exceeded"

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from accounts import views as accounts_views
+from chat import api as chat_api
 from config import health
 from documents import api as documents_api
 from retrieval import api as retrieval_api
@@ -21,6 +22,10 @@ api_v1 = [
     path("documents/<int:document_id>/chunks/", documents_api.DocumentChunksApi.as_view(), name="document_chunks"),
     path("documents/<int:document_id>/file/", documents_api.DocumentFileApi.as_view(), name="document_file"),
     path("search/", retrieval_api.SearchApi.as_view(), name="search"),
+    path("conversations/", chat_api.ConversationListApi.as_view(), name="conversation_list"),
+    path("conversations/<int:conversation_id>/", chat_api.ConversationDetailApi.as_view(), name="conversation_detail"),
+    path("conversations/<int:conversation_id>/messages/", chat_api.MessageCreateApi.as_view(), name="message_create"),
+    path("messages/<int:message_id>/feedback/", chat_api.FeedbackApi.as_view(), name="message_feedback"),
 ]
 
 urlpatterns = [

@@ -6,6 +6,7 @@ Production differences come from the environment, not from a separate settings m
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -306,7 +307,11 @@ FILE_UPLOAD_HANDLERS = [
 # Okapi BM25 parameters (Robertson & Zaragoza 2009); Lucene's defaults are k1=1.2, b=0.75 (or 0.9/0.4).
 BM25_K1 = env.float("BM25_K1", default=1.2)
 BM25_B = env.float("BM25_B", default=0.75)
-# Floor for the idf of terms in more than half the chunks, as a share of the mean idf (rank_bm25's epsilon).
+# idf: "lucene" (ln(1 + (N-df+0.5)/(df+0.5)), always positive) or "okapi" (classic, as rank_bm25.BM25Okapi).
+BM25_IDF = env.str("BM25_IDF", default="lucene")
+if BM25_IDF not in {"lucene", "okapi"}:
+    raise ImproperlyConfigured("BM25_IDF must be lucene or okapi")
+# okapi only: floor for the idf of terms in more than half the chunks, as a share of the mean idf (rank_bm25's epsilon).
 BM25_IDF_EPSILON = env.float("BM25_IDF_EPSILON", default=0.25)
 RRF_K = env.int("RRF_K", default=60)  # reciprocal rank fusion constant (Cormack et al. 2009)
 RRF_WEIGHT_BM25 = env.float("RRF_WEIGHT_BM25", default=1.0)
@@ -319,6 +324,49 @@ VECTOR_EXACT_MAX_CHUNKS = env.int("VECTOR_EXACT_MAX_CHUNKS", default=20_000)
 HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_search floor; raised for filters
 if not (0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and RRF_K > 0 and SEARCH_CANDIDATES > 0):
     raise ImproperlyConfigured("BM25_K1 must be in (0, 3], BM25_B in [0, 1], RRF_K and SEARCH_CANDIDATES > 0")
+
+# --- chat and the LLM chain ------------------------------------------------------------------------
+
+
+def _llm_providers() -> list[dict[str, object]]:
+    """The ordered provider chain: ``LLM_BASE_URL``/``LLM_API_KEY``/``LLM_MODEL`` first (if set), then the
+    JSON list ``LLM_PROVIDERS`` (``[{"name", "base_url", "api_key", "model", "timeout_s"?, "max_retries"?}]``).
+    Empty: answers come from the offline extractive answerer."""
+    chain: list[dict[str, object]] = []
+    if env.str("LLM_BASE_URL", default=""):
+        chain.append({
+            "name": env.str("LLM_NAME", default="primary"), "base_url": env.str("LLM_BASE_URL"),
+            "api_key": env.str("LLM_API_KEY", default=""), "model": env.str("LLM_MODEL", default=""),
+            "timeout_s": env.float("LLM_TIMEOUT_S", default=30.0), "max_retries": env.int("LLM_MAX_RETRIES", default=2),
+        })  # fmt: skip
+    try:
+        extra = json.loads(env.str("LLM_PROVIDERS", default="") or "[]")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"LLM_PROVIDERS is not valid JSON: {exc}") from exc
+    for item in extra if isinstance(extra, list) else [None]:
+        if not isinstance(item, dict) or not item.get("base_url") or not item.get("model"):
+            raise ImproperlyConfigured("Each LLM_PROVIDERS entry needs at least base_url and model.")
+        chain.append({"name": item.get("name") or item["base_url"], "api_key": "", **item})
+    for item in chain:
+        if not item["model"]:
+            raise ImproperlyConfigured(f"LLM provider {item['name']} has no model (LLM_MODEL).")
+    return chain
+
+
+LLM_PROVIDERS = _llm_providers()
+LLM_CIRCUIT_FAILURES = env.int("LLM_CIRCUIT_FAILURES", default=3)  # consecutive failures that open the circuit
+LLM_CIRCUIT_COOLDOWN_S = env.int("LLM_CIRCUIT_COOLDOWN_S", default=60)
+LLM_RETRY_INITIAL_S = env.float("LLM_RETRY_INITIAL_S", default=0.5)
+LLM_RETRY_MAX_S = env.float("LLM_RETRY_MAX_S", default=4.0)
+LLM_MAX_ANSWER_TOKENS = env.int("LLM_MAX_ANSWER_TOKENS", default=600)
+CHAT_SOURCES = env.int("CHAT_SOURCES", default=5)  # chunks given to the model as numbered sources
+CHAT_MIN_RELEVANCE = env.float("CHAT_MIN_RELEVANCE", default=0.25)  # best cosine below this: "not covered"
+CHAT_MIN_CITATION_SUPPORT = env.float("CHAT_MIN_CITATION_SUPPORT", default=0.5)
+CHAT_EXTRACTIVE_MAX_WORDS = env.int("CHAT_EXTRACTIVE_MAX_WORDS", default=60)
+CHAT_QUESTIONS_PER_DAY_USER = env.int("CHAT_QUESTIONS_PER_DAY_USER", default=500)
+CHAT_QUESTIONS_PER_DAY_WORKSPACE = env.int("CHAT_QUESTIONS_PER_DAY_WORKSPACE", default=5000)
+CHAT_TOKENS_PER_DAY_USER = env.int("CHAT_TOKENS_PER_DAY_USER", default=500_000)
+CHAT_TOKENS_PER_DAY_WORKSPACE = env.int("CHAT_TOKENS_PER_DAY_WORKSPACE", default=5_000_000)
 
 # --- static files, uploads ------------------------------------------------------------------------
 

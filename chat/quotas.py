@@ -1,0 +1,88 @@
+"""Daily quotas on questions and LLM tokens, per user and per workspace (UTC days).
+
+Limits come from settings (``CHAT_QUESTIONS_PER_DAY_USER`` …) unless a ``QuotaOverride`` for the user or the
+workspace says otherwise. Exceeding one answers 429 with ``Retry-After`` (seconds until the next UTC day).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from django.conf import settings
+from django.db.models import F, Sum
+
+from accounts.models import User, Workspace
+from chat.models import QuotaOverride, UsageDay
+from config.errors import TooManyRequestsError
+
+
+def _today() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def seconds_until_tomorrow(now: datetime | None = None) -> int:
+    now = now or _today()
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    return max(1, int((tomorrow - now).total_seconds()))
+
+
+def limits_for(*, user: User, workspace: Workspace) -> dict[str, int]:
+    """``{"user_questions", "user_tokens", "workspace_questions", "workspace_tokens"}`` per day."""
+    user_override = QuotaOverride.objects.filter(user=user).first()
+    ws_override = QuotaOverride.objects.filter(workspace=workspace).first()
+
+    def pick(override: QuotaOverride | None, field: str, default: int) -> int:
+        value = getattr(override, field, None) if override else None
+        return default if value is None else value
+
+    return {
+        "user_questions": pick(user_override, "questions_per_day", settings.CHAT_QUESTIONS_PER_DAY_USER),
+        "user_tokens": pick(user_override, "tokens_per_day", settings.CHAT_TOKENS_PER_DAY_USER),
+        "workspace_questions": pick(ws_override, "questions_per_day", settings.CHAT_QUESTIONS_PER_DAY_WORKSPACE),
+        "workspace_tokens": pick(ws_override, "tokens_per_day", settings.CHAT_TOKENS_PER_DAY_WORKSPACE),
+    }
+
+
+def usage_today(*, user: User, workspace: Workspace) -> dict[str, int]:
+    """Questions and tokens used today by the user (in this workspace) and by the whole workspace."""
+    day = _today().date()
+    mine = UsageDay.objects.filter(workspace=workspace, user=user, day=day).first()
+    everyone = UsageDay.objects.filter(workspace=workspace, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
+    return {
+        "user_questions": mine.questions if mine else 0, "user_tokens": mine.tokens if mine else 0,
+        "workspace_questions": everyone["q"] or 0, "workspace_tokens": everyone["t"] or 0,
+    }  # fmt: skip
+
+
+def quota_check(*, user: User, workspace: Workspace) -> None:
+    """Raise TooManyRequestsError (429, ``Retry-After``) if a daily limit is reached."""
+    limits, used = limits_for(user=user, workspace=workspace), usage_today(user=user, workspace=workspace)
+    labels = {
+        "user_questions": "your daily question limit", "user_tokens": "your daily LLM token limit",
+        "workspace_questions": "this workspace's daily question limit",
+        "workspace_tokens": "this workspace's daily LLM token limit",
+    }  # fmt: skip
+    for key, label in labels.items():
+        if used[key] >= limits[key]:
+            retry = seconds_until_tomorrow()
+            raise TooManyRequestsError(
+                f"You have reached {label} ({limits[key]:,}). It resets at midnight UTC.",
+                headers={"Retry-After": str(retry)},
+            )
+
+
+def usage_record(*, user: User, workspace: Workspace, questions: int = 0, tokens: int = 0) -> None:
+    """Add to today's counters (atomic increments; safe across processes)."""
+    day = _today().date()
+    UsageDay.objects.get_or_create(workspace=workspace, user=user, day=day)
+    UsageDay.objects.filter(workspace=workspace, user=user, day=day).update(
+        questions=F("questions") + questions, tokens=F("tokens") + tokens
+    )
+
+
+def usage_summary(*, workspace: Workspace, days: int = 7) -> list[UsageDay]:
+    """The workspace's usage rows of the last ``days`` days, newest first (for owners)."""
+    since = _today().date() - timedelta(days=days - 1)
+    return list(
+        UsageDay.objects.filter(workspace=workspace, day__gte=since).select_related("user").order_by("-day", "user__email")
+    )

@@ -1,0 +1,39 @@
+"""Answers as safe HTML: Markdown (CommonMark, raw HTML disabled) sanitized by nh3, markers made links."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import nh3
+
+from chat.models import Citation
+
+ALLOWED_TAGS = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "h3", "h4", "table",
+                "thead", "tbody", "tr", "th", "td", "a", "sup", "hr"}  # fmt: skip
+_MARKER = re.compile(r"\[(\d{1,3}(?:,\s*\d{1,3})*)\]")
+
+
+@functools.cache
+def _markdown():  # type: ignore[no-untyped-def]
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def render_answer(text: str, citations: list[Citation]) -> str:
+    """Sanitized HTML of an answer; each verified ``[n]`` becomes a link to its citation (``#citation-n``).
+    Raw HTML or scripts in the text (from a model or a document) are escaped or removed, never executed."""
+    html = nh3.clean(
+        _markdown().render(text), tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow",
+    )  # fmt: skip
+    known = {c.marker for c in citations}
+
+    def link(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in match.group(1).split(",")]
+        return "".join(
+            f'<a class="cite" href="#citation-{n}" data-marker="{n}">[{n}]</a>' if n in known else "" for n in numbers
+        )
+
+    return _MARKER.sub(link, html)

@@ -1,0 +1,130 @@
+"""A real OpenAI-compatible chat completions server on loopback, for tests (the edge of the world).
+
+Each provider URL picks a behaviour by its first path segment: ``http://127.0.0.1:PORT/<mode>/v1``
+
+- ``ok``: streams an answer: the first sentence of source 1 followed by ``[1]`` (condense requests get
+  the last question prefixed by "Standalone:");
+- ``badcite``: an answer with a supported ``[1]``, an invalid ``[7]`` and an unsupported ``[2]``;
+- ``xss``: an answer carrying HTML/JS, citing ``[1]``;
+- ``e500`` / ``e429``: that status with an OpenAI-style error body;
+- ``hang``: waits ``hang_s`` seconds before answering (longer than the client's timeout);
+- ``malformed``: a stream whose data is not JSON;
+- ``cut``: a few tokens, then the connection is closed mid-stream.
+
+``requests`` records ``(mode, json body)`` of every request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SOURCE = re.compile(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', re.S)
+
+
+def _first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s|$)", text.strip(), re.S)
+    return (match.group(1) if match else text.strip())[:400]
+
+
+class FakeLLM:
+    def __init__(self, hang_s: float = 3.0) -> None:
+        self.hang_s = hang_s
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                mode = self.path.strip("/").split("/")[0]
+                fake.requests.append((mode, body))
+                fake.handle(self, mode, body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{mode}/v1"
+
+    def provider(self, mode: str, **extra: Any) -> dict[str, Any]:
+        return {"name": mode, "base_url": self.url(mode), "api_key": "test", "model": f"fake-{mode}",
+                "timeout_s": 1.0, "max_retries": 1, **extra}  # fmt: skip
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self, mode: str) -> int:
+        return sum(1 for m, _ in self.requests if m == mode)
+
+    # --- behaviours ---------------------------------------------------------------------------------
+
+    def handle(self, h: BaseHTTPRequestHandler, mode: str, body: dict[str, Any]) -> None:
+        if mode in ("e500", "e429"):
+            status = 500 if mode == "e500" else 429
+            payload = json.dumps({"error": {"message": f"fake {status}", "type": "server_error"}}).encode()
+            h.send_response(status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(payload)))
+            if status == 429:
+                h.send_header("Retry-After", "0")
+            h.end_headers()
+            h.wfile.write(payload)
+            return
+        if mode == "hang":
+            time.sleep(self.hang_s)
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        if mode == "malformed":
+            h.wfile.write(b"data: {this is not json\n\n")
+            h.wfile.flush()
+            return
+        text = self.answer(mode, body)
+        pieces = re.findall(r"\S+\s*", text)
+        for i, piece in enumerate(pieces):
+            if mode == "cut" and i == 3:
+                h.wfile.flush()
+                h.connection.shutdown(2)  # the connection drops mid-answer
+                return
+            self._chunk(h, {"content": piece})
+        self._chunk(h, {}, finish_reason="stop")
+        self._chunk(h, None, usage={"prompt_tokens": 100, "completion_tokens": len(pieces),
+                                    "total_tokens": 100 + len(pieces)})  # fmt: skip
+        h.wfile.write(b"data: [DONE]\n\n")
+        h.wfile.flush()
+
+    @staticmethod
+    def _chunk(h: BaseHTTPRequestHandler, delta: dict[str, str] | None, usage: dict[str, int] | None = None,
+               finish_reason: str | None = None) -> None:  # fmt: skip
+        payload = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                   "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                   "usage": usage}  # fmt: skip
+        h.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+        h.wfile.flush()
+
+    def answer(self, mode: str, body: dict[str, Any]) -> str:
+        messages = body.get("messages", [])
+        last = messages[-1]["content"] if messages else ""
+        if "Last question:" in last:
+            return "Standalone: " + last.split("Last question:", 1)[1].strip()
+        sources = dict(SOURCE.findall(last))
+        first = _first_sentence(sources.get("1", "Nothing."))
+        if mode == "badcite":
+            return f"{first} [1] Penguins are secretly running the central bank of Mars [2]. Also this [7]."
+        if mode == "xss":
+            return f"{first} [1]\n\n<script>alert('x')</script> <img src=x onerror=alert(1)> [link](javascript:alert(1))"
+        return f"{first} [1]"
