@@ -17,4 +17,4 @@ RUN DEBUG=false SECRET_KEY=build-only DATABASE_URL=postgres://unused/unused REDI
 USER groundwork
 EXPOSE 8000
 # Run migrations once per deploy: docker run IMAGE python manage.py migrate
-CMD ["sh", "-c", "gunicorn config.wsgi --bind ${BIND_HOST}:${PORT} --workers ${WEB_CONCURRENCY:-2} --access-logfile -"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]

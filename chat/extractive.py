@@ -39,10 +39,13 @@ class ScoredSentence:
 def _score_sentences(question: str, sources: list[tuple[int, str]], *, workspace_id: int,
                      config: str) -> list[ScoredSentence]:  # fmt: skip
     candidates: list[tuple[int, int, str]] = []  # (marker, source rank, text)
+    seen: set[str] = set()  # overlapping chunks repeat sentences: keep each once, from its best source
     for rank, (marker, text) in enumerate(sources[:SENTENCE_SOURCES]):
         for a, b in split_sentences(text):
             sentence = text[a:b]
-            if len(sentence.split()) >= 3:
+            key = " ".join(sentence.lower().split())
+            if len(sentence.split()) >= 3 and key not in seen:
+                seen.add(key)
                 candidates.append((marker, rank, sentence))
     if not candidates:
         return []

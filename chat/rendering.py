@@ -6,6 +6,7 @@ import functools
 import re
 
 import nh3
+from django.urls import reverse
 
 from chat.models import Citation
 
@@ -22,18 +23,20 @@ def _markdown():  # type: ignore[no-untyped-def]
 
 
 def render_answer(text: str, citations: list[Citation]) -> str:
-    """Sanitized HTML of an answer; each verified ``[n]`` becomes a link to its citation (``#citation-n``).
+    """Sanitized HTML of an answer; each verified ``[n]`` becomes a link that opens the cited passage in
+    context (the citation page, in a new tab).
     Raw HTML or scripts in the text (from a model or a document) are escaped or removed, never executed."""
     html = nh3.clean(
         _markdown().render(text), tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}},
         url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow",
     )  # fmt: skip
-    known = {c.marker for c in citations}
+    known = {c.marker: reverse("chat:citation", kwargs={"citation_id": c.pk}) for c in citations}
 
     def link(match: re.Match[str]) -> str:
         numbers = [int(n) for n in match.group(1).split(",")]
         return "".join(
-            f'<a class="cite" href="#citation-{n}" data-marker="{n}">[{n}]</a>' if n in known else "" for n in numbers
+            f'<a class="cite" href="{known[n]}" target="_blank" rel="noopener" data-marker="{n}">[{n}]</a>'
+            if n in known else "" for n in numbers
         )
 
     return _MARKER.sub(link, html)

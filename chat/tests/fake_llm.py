@@ -9,7 +9,9 @@ Each provider URL picks a behaviour by its first path segment: ``http://127.0.0.
 - ``e500`` / ``e429``: that status with an OpenAI-style error body;
 - ``hang``: waits ``hang_s`` seconds before answering (longer than the client's timeout);
 - ``malformed``: a stream whose data is not JSON;
-- ``cut``: a few tokens, then the connection is closed mid-stream.
+- ``cut``: a few tokens, then the connection is closed mid-stream;
+- ``slow``: like ``ok``, but waits ``first_token_s`` before the first token and ``token_s`` between tokens
+  (a model's own pace, for benchmarks).
 
 ``requests`` records ``(mode, json body)`` of every request.
 """
@@ -32,8 +34,9 @@ def _first_sentence(text: str) -> str:
 
 
 class FakeLLM:
-    def __init__(self, hang_s: float = 3.0) -> None:
-        self.hang_s = hang_s
+    def __init__(self, hang_s: float = 3.0, first_token_s: float = 0.2, token_s: float = 0.05,
+                 host: str = "127.0.0.1") -> None:  # fmt: skip
+        self.hang_s, self.first_token_s, self.token_s = hang_s, first_token_s, token_s
         self.requests: list[tuple[str, dict[str, Any]]] = []
         fake = self
 
@@ -50,7 +53,7 @@ class FakeLLM:
                 fake.requests.append((mode, body))
                 fake.handle(self, mode, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -96,6 +99,8 @@ class FakeLLM:
         text = self.answer(mode, body)
         pieces = re.findall(r"\S+\s*", text)
         for i, piece in enumerate(pieces):
+            if mode == "slow":
+                time.sleep(self.first_token_s if i == 0 else self.token_s)
             if mode == "cut" and i == 3:
                 h.wfile.flush()
                 h.connection.shutdown(2)  # the connection drops mid-answer

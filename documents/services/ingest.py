@@ -105,12 +105,17 @@ def _extract(version: DocumentVersion) -> ExtractedText:
 
 
 def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:
+    """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
+    call), so little time goes into padding, writing progress after each batch; vectors in draft order."""
     batch = settings.EMBEDDING_BATCH_SIZE
-    vectors: list[list[float]] = []
-    for i in range(0, len(drafts), batch):
-        part = embed_texts([d.embed_text for d in drafts[i : i + batch]], batch_size=batch)
-        vectors.extend(part)
-        _stage(document, Status.EMBEDDING, progress_done=len(vectors))
+    order = sorted(range(len(drafts)), key=lambda i: -drafts[i].token_count)
+    vectors: list[list[float]] = [[] for _ in drafts]
+    for start in range(0, len(order), batch):
+        indexes = order[start : start + batch]
+        part = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
+        for i, vector in zip(indexes, part):
+            vectors[i] = vector
+        _stage(document, Status.EMBEDDING, progress_done=min(start + batch, len(order)))
     return vectors
 
 

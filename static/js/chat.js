@@ -18,9 +18,9 @@
     return node;
   }
 
-  function citationItem(c) {
+  function citationItem(messageId, c) {
     const li = el("li");
-    li.id = "citation-" + c.marker;
+    li.id = "citation-" + messageId + "-" + c.marker;
     li.value = c.marker;
     const a = el("a", "", c.document_title + (c.page_start ? ", p. " + c.page_start + (c.page_end && c.page_end !== c.page_start ? "–" + c.page_end : "") : ""));
     a.href = "/chat/citations/" + c.id + "/";
@@ -34,7 +34,7 @@
     node.dataset.message = done.id;
     node.querySelector(".answer").innerHTML = done.html; // sanitized on the server (nh3)
     const cites = node.querySelector(".citations");
-    cites.replaceChildren(...done.citations.map(citationItem));
+    cites.replaceChildren(...done.citations.map(function (c) { return citationItem(done.id, c); }));
     node.querySelector(".provider").textContent =
       done.provider + (done.model ? " · " + done.model : "") + (done.fallback_used ? " · fallback" : "") + " · " + done.latency_ms + " ms";
     node.querySelector(".standalone").textContent = done.standalone_query;

@@ -1,0 +1,78 @@
+"""Chat pages: conversation list, create/rename/delete, the citation in context, usage for managers."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.selectors import workspace_get_personal
+from chat.models import Citation, Conversation
+from chat.tests.test_answering import BREAD, ask
+from retrieval.tests.factories import ingest_text
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _offline(settings):
+    settings.LLM_PROVIDERS = []
+
+
+def test_create_rename_delete(alice):
+    client = _client(alice)
+    response = client.post("/chat/new/")
+    conversation = Conversation.objects.get(user=alice)
+    assert response.status_code == 302 and response["Location"] == f"/chat/{conversation.pk}/"
+    client.post(f"/chat/{conversation.pk}/rename/", {"title": "Baking notes"})
+    assert "Baking notes" in client.get("/chat/").content.decode()
+    client.post(f"/chat/{conversation.pk}/delete/")
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_answers_and_citations_render_in_the_page(alice, api_client_for):
+    space = workspace_get_personal(user=alice)
+    ingest_text(space, BREAD[1], title=BREAD[0])
+    conversation = api_client_for(alice).post("/api/v1/conversations/", {}, format="json").json()["id"]
+    body = ask(api_client_for(alice), conversation, "What makes bread rise?").json()
+    html = _client(alice).get(f"/chat/{conversation}/").content.decode()
+    assert "What makes bread rise?" in html and "The gas makes bread rise before baking." in html
+    citation = Citation.objects.get(message_id=body["id"], marker=body["citations"][0]["marker"])
+    assert f'href="/chat/citations/{citation.pk}/"' in html
+
+    page = _client(alice).get(f"/chat/citations/{citation.pk}/").content.decode()
+    assert '<mark id="cited-passage">' in page and "The gas makes bread rise before baking." in page
+    assert f"/documents/{citation.document_id}/" in page
+
+
+def test_usage_page_is_for_owners_and_admins(alice, bob, workspace):
+    owner = _client(alice)
+    _switch(owner, workspace)
+    assert "Usage in Acme" in owner.get("/chat/usage/").content.decode()
+    member = _client(bob)
+    _switch(member, workspace)
+    response = member.get("/chat/usage/", follow=True)
+    assert "Usage in Acme" not in response.content.decode()
+
+
+def _switch(client: Client, workspace) -> None:
+    """Make ``workspace`` the session's current workspace, through the real switch view."""
+    response = client.post("/workspaces/switch/", {"workspace_id": workspace.pk})
+    assert response.status_code == 302, response.status_code
+
+
+def test_it_checks_access(alice, charlie):
+    client = _client(alice)
+    client.post("/chat/new/")
+    conversation = Conversation.objects.get(user=alice)
+    outsider = _client(charlie)
+    for url in (f"/chat/{conversation.pk}/",):
+        assert outsider.get(url).status_code == 404
+    for url in (f"/chat/{conversation.pk}/rename/", f"/chat/{conversation.pk}/delete/"):
+        assert outsider.post(url, {"title": "mine"}).status_code == 404
+    assert Conversation.objects.filter(pk=conversation.pk, title="").exists()
