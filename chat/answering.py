@@ -20,13 +20,14 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from chat.citations import verify_citations
+from chat.citations import VerifiedCitations, supporting_span, verify_citations
 from chat.extractive import extractive_answer
 from chat.llm import AllProvidersFailed, Finished, Restart, Token, complete, configured_providers, stream_chain
 from chat.models import Citation, Conversation, Message
 from chat.prompting import answer_messages, condense_messages, source_block
 from chat.quotas import quota_check, usage_record
 from chat.rendering import render_answer
+from documents.models import DocumentVersion, page_of
 from retrieval.selectors import SearchHit, search_chunks
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,8 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
     now = time.perf_counter()
     reply.latency_ms = int((now - started) * 1000)
     reply.first_token_ms = int(((first_token or now) - started) * 1000)
-    citations = _save(reply, hits, verified.support if not reply.not_covered else {})
+    drafts = [] if reply.not_covered else _citation_drafts(hits, verified, config=workspace.text_search_config)
+    citations = _save(reply, drafts)
     tokens = reply.prompt_tokens + reply.completion_tokens
     if tokens:
         usage_record(user=conversation.user, workspace=workspace, tokens=tokens)
@@ -181,19 +183,33 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
     yield Event("done", message_payload(reply, citations))
 
 
-@transaction.atomic
-def _save(reply: Message, hits: list[SearchHit], support: dict[int, float]) -> list[Citation]:
-    reply.save()
-    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=reply.created_at)
+def _citation_drafts(hits: list[SearchHit], verified: VerifiedCitations, *, config: str) -> list[Citation]:
+    """Unsaved citations for the verified markers. Each points at the chunk and, inside it, at the sentence
+    that best supports the claims citing it; for a PDF, its pages are that sentence's pages."""
+    versions = DocumentVersion.objects.filter(pk__in={hits[m - 1].chunk.version_id for m in verified.support})
+    page_starts = dict(versions.values_list("pk", "page_starts"))
     citations = []
-    for marker, score in sorted(support.items()):
+    for marker, score in sorted(verified.support.items()):
         hit = hits[marker - 1]
         chunk = hit.chunk
+        start, end = supporting_span(verified.claims.get(marker, []), chunk.text, config=config)
+        start, end = chunk.char_start + start, chunk.char_start + end
+        pages = page_starts.get(chunk.version_id) or []
         citations.append(Citation(
-            message=reply, marker=marker, chunk=chunk, document_id=chunk.document_id, version_id=chunk.version_id,
-            document_title=hit.document.title, page_start=chunk.page_start, page_end=chunk.page_end,
-            char_start=chunk.char_start, char_end=chunk.char_end, quote=chunk.text, support=score,
+            marker=marker, chunk=chunk, document_id=chunk.document_id, version_id=chunk.version_id,
+            document_title=hit.document.title, page_start=page_of(pages, start) or chunk.page_start,
+            page_end=page_of(pages, end - 1) or chunk.page_end, char_start=chunk.char_start, char_end=chunk.char_end,
+            passage_start=start, passage_end=end, quote=chunk.text, support=score,
         ))  # fmt: skip
+    return citations
+
+
+@transaction.atomic
+def _save(reply: Message, citations: list[Citation]) -> list[Citation]:
+    reply.save()
+    Conversation.objects.filter(pk=reply.conversation_id).update(updated_at=reply.created_at)
+    for citation in citations:
+        citation.message = reply
     return Citation.objects.bulk_create(citations)
 
 

@@ -20,11 +20,13 @@ MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 @dataclass(frozen=True)
 class VerifiedCitations:
-    """The answer without bad markers, the kept markers with their best support (0–1), and the issues."""
+    """The answer without bad markers, the kept markers with their best support (0–1), the issues, and the
+    answer sentences (markers removed) each kept marker cites."""
 
     answer: str
     support: dict[int, float]
     issues: list[dict[str, object]]
+    claims: dict[int, list[str]]
 
 
 def markers_in(text: str) -> list[int]:
@@ -44,6 +46,7 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
     minimum = settings.CHAT_MIN_CITATION_SUPPORT
     support: dict[int, float] = {}
     issues: list[dict[str, object]] = []
+    claims: dict[int, list[str]] = {}
     cleaned: list[str] = []
     for sentence, words in zip(sentences, sentence_lexemes):
 
@@ -58,6 +61,7 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
                     issues.append({"marker": number, "reason": "not supported by the source", "support": round(score, 3)})
                     continue
                 support[number] = max(support.get(number, 0.0), score)
+                claims.setdefault(number, []).append(MARKER.sub(" ", sentence).strip())
                 kept.append(str(number))
             return f"[{', '.join(kept)}]" if kept else ""
 
@@ -68,4 +72,19 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
         out.append(answer[last:a] + text)
         last = b
     out.append(answer[last:])
-    return VerifiedCitations("".join(out).strip(), support, issues)
+    return VerifiedCitations("".join(out).strip(), support, issues, claims)
+
+
+def supporting_span(claims: list[str], chunk_text: str, *, config: str) -> tuple[int, int]:
+    """The character span ``(start, end)`` in ``chunk_text`` of the sentence that shares the most lexemes
+    with the cited ``claims`` (ties: the earliest), so a citation can point at its sentence and page.
+    The whole chunk when it has a single sentence or nothing matches."""
+    spans = split_sentences(chunk_text)
+    if len(spans) <= 1 or not claims:
+        return 0, len(chunk_text)
+    lexemes = lexeme_sets([" ".join(claims)] + [chunk_text[a:b] for a, b in spans], config=config)
+    wanted, candidates = lexemes[0], lexemes[1:]
+    best = max(range(len(spans)), key=lambda i: (len(wanted & candidates[i]), -i))
+    if not wanted & candidates[best]:
+        return 0, len(chunk_text)
+    return spans[best]

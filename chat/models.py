@@ -64,10 +64,14 @@ class Citation(models.Model):
     document = models.ForeignKey("documents.Document", null=True, on_delete=models.SET_NULL, related_name="+")
     version = models.ForeignKey("documents.DocumentVersion", null=True, on_delete=models.SET_NULL, related_name="+")
     document_title = models.CharField(max_length=300)
-    page_start = models.PositiveIntegerField(null=True, blank=True)
+    page_start = models.PositiveIntegerField(null=True, blank=True, help_text="Pages of the supporting sentence.")
     page_end = models.PositiveIntegerField(null=True, blank=True)
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
+    passage_start = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The sentence of the chunk that best supports the claim (offsets in the text)."
+    )
+    passage_end = models.PositiveIntegerField(null=True, blank=True)
     quote = models.TextField(help_text="The cited chunk's text.")
     support = models.FloatField(help_text="How well the cited sentences are supported by the chunk (0–1).")
 

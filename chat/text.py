@@ -10,7 +10,9 @@ from django.db import connection
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets and citation markers like "[1]")
 # before whitespace and an uppercase letter, a digit or an opening quote/bracket; abbreviations like "e.g."
 # followed by lowercase do not split. Markers after the full stop stay with the sentence they cite.
-_SENTENCE_END = re.compile(r"([.!?][\"')\]]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*)\s+(?=[A-Z0-9\"'(\[])")
+_SENTENCE_END = re.compile(
+    r"([.!?][\"')\]]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*)\s+(?=[A-Z0-9\"'(]|\[(?!\d{1,3}(?:\s*,\s*\d{1,3})*\]))"
+)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

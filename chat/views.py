@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -74,14 +72,18 @@ def citation(request: HttpRequest, citation_id: int) -> HttpResponse:
     """The cited passage highlighted inside its document version's extracted text, with its page."""
     cited = citation_get_for_user(user=request.user, citation_id=citation_id)
     text = cited.version.extracted_text if cited.version else ""
-    if text and text[cited.char_start : cited.char_end] == cited.quote:
-        before, passage, after = text[: cited.char_start], cited.quote, text[cited.char_end :]
-    else:  # the version is gone: show the snapshot
-        before, passage, after = "", cited.quote, ""
+    if not (text and text[cited.char_start : cited.char_end] == cited.quote):  # the version is gone: the snapshot
+        text, offset = cited.quote, cited.char_start
+    else:
+        offset = 0
+    start, end = cited.char_start - offset, cited.char_end - offset
+    p_start = (cited.passage_start if cited.passage_start is not None else cited.char_start) - offset
+    p_end = (cited.passage_end if cited.passage_end is not None else cited.char_end) - offset
+    before, after = text[:start], text[end:]
     return render(request, "chat/citation.html", {
-        "citation": cited, "before": html.escape(before[-6000:]), "passage": html.escape(passage),
-        "after": html.escape(after[:6000]), "truncated_before": len(before) > 6000, "truncated_after": len(after) > 6000,
-        "document_exists": cited.document_id is not None,
+        "citation": cited, "before": before[-6000:], "chunk_before": text[start:p_start], "passage": text[p_start:p_end],
+        "chunk_after": text[p_end:end], "after": after[:6000], "truncated_before": len(before) > 6000,
+        "truncated_after": len(after) > 6000, "document_exists": cited.document_id is not None,
     })  # fmt: skip
 
 

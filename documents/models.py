@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
@@ -81,6 +83,9 @@ class DocumentVersion(BaseModel):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     extracted_text = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
+    page_starts = models.JSONField(
+        default=list, blank=True, help_text="PDF only: offset in extracted_text where page n starts, at index n-1."
+    )
 
     class Meta:
         ordering = ["document_id", "-number"]
@@ -91,6 +96,15 @@ class DocumentVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.document} v{self.number}"
+
+
+
+def page_of(page_starts: list[int], offset: int) -> int | None:
+    """The 1-based page holding character ``offset``, given each page's start offset (``page_starts``,
+    ascending); None when there are no pages."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
 
 
 class Chunk(models.Model):

@@ -57,7 +57,7 @@ def test_ask_on_the_chat_page_and_open_the_citation(page, tmp_path, settings):
         citation.click()
     passage = opened.value
     passage.wait_for_load_state()
-    assert "1931" in passage.inner_text("mark#cited-passage")
+    assert "1931" in passage.inner_text("#cited-passage")  # the supporting sentence, inside the chunk
     assert "page 2" in passage.inner_text("main")
     passage.screenshot(path=str(settings.DATA_DIR / "browser-citation.png"), full_page=True)
 
