@@ -15,6 +15,8 @@ from chat.quotas import limits_for, usage_summary, usage_today
 from chat.selectors import citation_get_for_user, conversation_get, conversation_list, message_list
 from chat.services import conversation_create, conversation_delete, conversation_rename
 from config.errors import ApplicationError
+from documents.models import Document
+from documents.selectors import document_list
 
 
 def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
@@ -29,6 +31,8 @@ def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
             turns.append({"message": message, "payload": payload})
     return render(request, "chat/index.html", {
         "workspace": workspace, "conversation": conversation, "turns": turns,
+        "documents": document_list(workspace=workspace, status=Document.Status.READY)[:200],  # type: ignore[arg-type]
+        "scope": list(conversation.documents.all()) if conversation else [],
         "conversations": conversation_list(user=request.user, workspace=workspace)[:100],  # type: ignore[arg-type]
     })  # fmt: skip
 
@@ -47,7 +51,12 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
     workspace = workspace_current(request=request)
-    conversation = conversation_create(user=request.user, workspace=workspace)  # type: ignore[arg-type]
+    ids = [int(value) for value in request.POST.getlist("document_ids") if value.isdigit()]
+    try:
+        conversation = conversation_create(user=request.user, workspace=workspace, document_ids=ids or None)  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("chat:index")
     return redirect("chat:detail", conversation_id=conversation.pk)
 
 

@@ -76,3 +76,23 @@ def test_it_checks_access(alice, charlie):
     for url in (f"/chat/{conversation.pk}/rename/", f"/chat/{conversation.pk}/delete/"):
         assert outsider.post(url, {"title": "mine"}).status_code == 404
     assert Conversation.objects.filter(pk=conversation.pk, title="").exists()
+
+
+def test_a_conversation_can_be_limited_to_chosen_documents(alice, charlie, api_client_for):
+    space = workspace_get_personal(user=alice)
+    bread = ingest_text(space, BREAD[1], title=BREAD[0])
+    ingest_text(space, "Magma rises through the crust and erupts as lava.", title="Volcanoes")
+    client = _client(alice)
+    assert "Limit to documents" in client.get("/chat/").content.decode()
+    client.post("/chat/new/", {"document_ids": [str(bread.pk)]})
+    conversation = Conversation.objects.get(user=alice)
+    assert list(conversation.documents.all()) == [bread]
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert "Answers only from:" in page and "Volcanoes" not in page.split("Answers only from:")[1].split("</p>")[0]
+    body = ask(api_client_for(alice), conversation.pk, "What erupts as lava?").json()
+    assert all(c["document_id"] == bread.pk for c in body["citations"])  # never the volcano document
+
+    # charlie cannot scope his conversation to alice's document: a clear message, nothing created
+    response = _client(charlie).post("/chat/new/", {"document_ids": [str(bread.pk)]}, follow=True)
+    assert not Conversation.objects.filter(user=charlie).exists()
+    assert "Bread" not in response.content.decode()
