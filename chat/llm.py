@@ -120,26 +120,40 @@ def _circuit_key(provider: Provider) -> str:
     return f"llm:circuit:{provider.name}:{provider.base_url}"
 
 
+# The breaker's state lives in Redis. If Redis is unreachable the breaker stays closed (every provider is
+# tried, with its own timeout and retries) rather than taking answering down with it.
+
+
 def circuit_open(provider: Provider) -> bool:
     """True while the provider is cooling down after ``LLM_CIRCUIT_FAILURES`` consecutive failures."""
-    return bool(cache.get(_circuit_key(provider) + ":open"))
+    try:
+        return bool(cache.get(_circuit_key(provider) + ":open"))
+    except Exception:  # Redis down: see above
+        logger.warning("circuit breaker state unavailable (cache error); trying %s", provider.name)
+        return False
 
 
 def _record_failure(provider: Provider) -> None:
     key = _circuit_key(provider) + ":failures"
-    cache.add(key, 0, timeout=settings.LLM_CIRCUIT_COOLDOWN_S * 4)
     try:
-        failures = cache.incr(key)
-    except ValueError:
-        failures = 1
-    if failures >= settings.LLM_CIRCUIT_FAILURES:
-        cache.set(_circuit_key(provider) + ":open", True, timeout=settings.LLM_CIRCUIT_COOLDOWN_S)
-        cache.delete(key)
-        logger.warning("LLM provider %s: circuit opened for %s s", provider.name, settings.LLM_CIRCUIT_COOLDOWN_S)
+        cache.add(key, 0, timeout=settings.LLM_CIRCUIT_COOLDOWN_S * 4)
+        try:
+            failures = cache.incr(key)
+        except ValueError:
+            failures = 1
+        if failures >= settings.LLM_CIRCUIT_FAILURES:
+            cache.set(_circuit_key(provider) + ":open", True, timeout=settings.LLM_CIRCUIT_COOLDOWN_S)
+            cache.delete(key)
+            logger.warning("LLM provider %s: circuit opened for %s s", provider.name, settings.LLM_CIRCUIT_COOLDOWN_S)
+    except Exception:
+        logger.warning("could not record a failure of %s (cache error)", provider.name)
 
 
 def _record_success(provider: Provider) -> None:
-    cache.delete(_circuit_key(provider) + ":failures")
+    try:
+        cache.delete(_circuit_key(provider) + ":failures")
+    except Exception:
+        logger.warning("could not record a success of %s (cache error)", provider.name)
 
 
 # --- one provider ------------------------------------------------------------------------------------

@@ -229,3 +229,15 @@ def test_it_checks_access(alice, bob, charlie, conversation, api_client_for, wor
     # charlie cannot start a conversation in alice's personal workspace either
     alice_ws = workspace_get_personal(user=alice).pk
     assert api_client_for(charlie).post("/api/v1/conversations/", {"workspace": alice_ws}, format="json").status_code == 404
+
+
+def test_a_dead_redis_does_not_stop_answers(alice, conversation, api_client_for, fake, settings):
+    """The circuit breaker's state is in Redis; with Redis unreachable providers are simply tried."""
+    settings.LLM_PROVIDERS = [fake.provider("ok")]
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }}  # fmt: skip
+    response = ask(api_client_for(alice), conversation, "What makes bread rise?")
+    assert response.status_code == 201, response.content
+    assert response.json()["provider"] == "ok" and response.json()["citations"]
