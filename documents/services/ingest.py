@@ -127,7 +127,7 @@ def _replace_chunks(document: Document, version: DocumentVersion, extracted: Ext
         raise IngestionFailed("The document was deleted or replaced while it was being processed.", Status.EMBEDDING)
     version.extracted_text = extracted.text
     version.page_count = len(extracted.pages) or None
-    version.page_starts = [page.char_start for page in extracted.pages]
+    version.page_starts = [page.char_start for page in extracted.pages] or None
     version.save(update_fields=["extracted_text", "page_count", "page_starts", "updated_at"])
     Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
     _insert_chunks(document, version, drafts, vectors)
