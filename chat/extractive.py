@@ -1,12 +1,14 @@
 """The offline extractive answerer: the default with no LLM configured, and the last link of every chain.
 
-It answers with the retrieved sentences that best answer the question, each cited to its source. A sentence's
-score mixes (a) lexical coverage: the BM25 idf weight of the question's terms it contains over the weight of
-all of them (workspace statistics, so rare words count most), and (b) the cosine similarity of its embedding
-to the question's (same model as retrieval), plus a small prior for the source's retrieval rank. The best
-sentence always goes in; others follow, in score order, while they are nearly as good and the answer stays
-within ``CHAT_EXTRACTIVE_MAX_WORDS`` words. Sentences from the best sentence's source are preferred, since an
-answer that hops between passages is harder to verify.
+It answers with the retrieved sentences that best answer the question, cited to their source. A sentence's
+score adds (a) lexical coverage: the BM25 idf weight of the question's terms it contains over the weight of
+all of them (workspace statistics, so rare words count most); (b) the same coverage over the sentence with
+its neighbours, since a question often borrows words from the sentence before or after the answer; and
+(c) the cosine similarity of its embedding to the question's (same model as retrieval). Only the sentences
+with the best lexical scores are embedded, which bounds the time to the first token. The best sentence
+always goes in; more sentences of the same source follow while they are nearly as good and the answer stays
+within ``CHAT_EXTRACTIVE_MAX_WORDS`` words. One source per answer: an answer that hops between passages is
+harder to verify. Weights were chosen on SQuAD v1.1 dev (``evaluate_answers``; see the chat README section).
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from retrieval.bm25 import term_weights
 from retrieval.query import parse_query
 
 LEXICAL_WEIGHT = 0.6
-SEMANTIC_WEIGHT = 0.4
-RANK_PRIOR = 0.05
+WINDOW_WEIGHT = 0.3
+SEMANTIC_WEIGHT = 0.6
 SENTENCE_SOURCES = 3  # sentences are drawn from the first sources only
-NEARLY_AS_GOOD = 0.85
-SAME_SOURCE_BONUS = 0.05
+EMBEDDED_SENTENCES = 16  # the best sentences by lexical score that get an embedding
+NEARLY_AS_GOOD = 0.6
 
 
 @dataclass(frozen=True)
@@ -38,28 +40,39 @@ class ScoredSentence:
 
 def _score_sentences(question: str, sources: list[tuple[int, str]], *, workspace_id: int,
                      config: str) -> list[ScoredSentence]:  # fmt: skip
-    candidates: list[tuple[int, int, str]] = []  # (marker, source rank, text)
+    sentences: list[tuple[int, int, str]] = []  # (marker, index in its source, text)
     seen: set[str] = set()  # overlapping chunks repeat sentences: keep each once, from its best source
-    for rank, (marker, text) in enumerate(sources[:SENTENCE_SOURCES]):
-        for a, b in split_sentences(text):
+    for marker, text in sources[:SENTENCE_SOURCES]:
+        for index, (a, b) in enumerate(split_sentences(text)):
             sentence = text[a:b]
             key = " ".join(sentence.lower().split())
-            if len(sentence.split()) >= 3 and key not in seen:
+            if key not in seen:
                 seen.add(key)
-                candidates.append((marker, rank, sentence))
-    if not candidates:
+                sentences.append((marker, index, sentence))
+    if not sentences:
         return []
     terms = parse_query(question, config=config).terms
     weights, _ = term_weights(workspace_id=workspace_id, terms=terms)
     total = sum(weights.values())
-    lexemes = lexeme_sets([text for _, _, text in candidates], config=config)
-    vectors = embed_texts([text for _, _, text in candidates])
-    cosines = vectors @ embed_query(question)
-    scored = []
-    for (marker, rank, text), words, cosine in zip(candidates, lexemes, np.asarray(cosines, dtype=float)):
-        lexical = sum(w for t, w in weights.items() if t in words) / total if total else 0.0
-        score = LEXICAL_WEIGHT * lexical + SEMANTIC_WEIGHT * float(cosine) + RANK_PRIOR / (rank + 1)
-        scored.append(ScoredSentence(marker, text, score))
+    lexemes = lexeme_sets([text for _, _, text in sentences], config=config)
+    by_position = {(marker, index): words for (marker, index, _), words in zip(sentences, lexemes)}
+
+    def coverage(words: set[str]) -> float:
+        return sum(w for t, w in weights.items() if t in words) / total if total else 0.0
+
+    lexical = []
+    for (marker, index, text), words in zip(sentences, lexemes):
+        if len(text.split()) < 3:
+            continue
+        window = words.union(*(by_position.get((marker, index + d), set()) for d in (-1, 1)))
+        lexical.append((LEXICAL_WEIGHT * coverage(words) + WINDOW_WEIGHT * coverage(window), marker, text))
+    lexical.sort(key=lambda item: -item[0])
+    lexical = lexical[:EMBEDDED_SENTENCES]
+    if not lexical:
+        return []
+    cosines = embed_texts([text for _, _, text in lexical]) @ embed_query(question)
+    scored = [ScoredSentence(marker, text, score + SEMANTIC_WEIGHT * float(cosine))
+              for (score, marker, text), cosine in zip(lexical, np.asarray(cosines, dtype=float))]  # fmt: skip
     return sorted(scored, key=lambda s: -s.score)
 
 
@@ -78,9 +91,10 @@ def extractive_answer(question: str, sources: list[tuple[int, str]], *, workspac
     chosen = [best]
     words = len(best.text.split())
     for sentence in ranked[1:]:
-        bonus = SAME_SOURCE_BONUS if sentence.marker == best.marker else 0.0
-        if sentence.score + bonus < NEARLY_AS_GOOD * best.score:
+        if sentence.score < NEARLY_AS_GOOD * best.score:
             break
+        if sentence.marker != best.marker:
+            continue
         length = len(sentence.text.split())
         if words + length <= limit:
             chosen.append(sentence)
