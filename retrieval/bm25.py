@@ -55,21 +55,45 @@ def term_weights(*, workspace_id: int, terms: dict[str, int]) -> tuple[dict[str,
     term is in more than half of the chunks, costs one scan of the vocabulary per statistics change.
     Returns ``({}, 0.0)`` for an empty workspace.
     """
+    weights, avgdl, _ = _term_statistics(workspace_id, terms)
+    return weights, avgdl
+
+
+def _term_statistics(workspace_id: int, terms: dict[str, int]) -> tuple[dict[str, float], float, dict[str, int]]:
     stats = WorkspaceStats.objects.filter(workspace_id=workspace_id).first()
     if stats is None or stats.chunk_count == 0 or not terms:
-        return {}, 0.0
+        return {}, 0.0, {}
     n = stats.chunk_count
     dfs = dict(
         TermStats.objects.filter(workspace_id=workspace_id, lexeme__in=list(terms)).values_list("lexeme", "df")
     )
+    dfs = {term: df for term, df in dfs.items() if df > 0}
     if settings.BM25_IDF == "lucene":
-        idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items() if df > 0}
-        return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length
-    idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items() if df > 0}
+        idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items()}
+        return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length, dfs
+    idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items()}
     if any(idf < 0 for idf in idfs.values()):
         floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, stats.generation, n)
         idfs = {term: (floor if idf < 0 else idf) for term, idf in idfs.items()}
-    return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length
+    return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length, dfs
+
+
+def candidate_terms(dfs: dict[str, int], *, max_postings: int) -> list[str]:
+    """The query terms whose chunks become BM25 candidates: the rarest first, while their document
+    frequencies add up to at most ``max_postings`` (always at least the rarest term).
+
+    Every candidate is scored with all query terms, so scores stay exact; what is pruned is a chunk that
+    contains only the query's most common terms, which have the lowest idf and so the smallest possible
+    contributions (the "non-essential" terms of MaxScore, Turtle & Flood 1995). In a workspace whose
+    matching postings fit the budget nothing is pruned and results equal full BM25.
+    """
+    chosen, postings = [], 0
+    for term in sorted(dfs, key=lambda t: (dfs[t], t)):
+        if chosen and postings + dfs[term] > max_postings:
+            break
+        chosen.append(term)
+        postings += dfs[term]
+    return chosen
 
 
 def bm25_search(
@@ -79,12 +103,15 @@ def bm25_search(
 
     Returns ``[(chunk_id, score), ...]`` best first (ties by chunk id); empty when no term occurs in the
     workspace. ``document_ids`` restricts the search to those documents (the statistics stay the
-    workspace's). Parameters come from settings ``BM25_K1``, ``BM25_B``, ``BM25_IDF`` and ``BM25_IDF_EPSILON``.
+    workspace's). Candidates are the chunks holding one of ``candidate_terms`` (all terms unless their
+    postings exceed ``BM25_MAX_CANDIDATES``). Parameters come from settings ``BM25_K1``, ``BM25_B``,
+    ``BM25_IDF``, ``BM25_IDF_EPSILON`` and ``BM25_MAX_CANDIDATES``.
     """
-    weights, avgdl = term_weights(workspace_id=workspace_id, terms=terms)
+    weights, avgdl, dfs = _term_statistics(workspace_id, terms)
     if not weights:
         return []
     lexemes = list(weights)
+    essential = candidate_terms(dfs, max_postings=settings.BM25_MAX_CANDIDATES)
     k1, b = settings.BM25_K1, settings.BM25_B
     doc_filter = "AND c.document_id = ANY(%(document_ids)s)" if document_ids is not None else ""
     sql = f"""
@@ -103,7 +130,7 @@ def bm25_search(
     """
     params = {
         "k1": k1, "b": b, "avgdl": avgdl, "lexemes": lexemes, "weights": [weights[t] for t in lexemes],
-        "workspace_id": workspace_id, "tsquery": or_tsquery(lexemes), "document_ids": document_ids, "limit": limit,
+        "workspace_id": workspace_id, "tsquery": or_tsquery(essential), "document_ids": document_ids, "limit": limit,
     }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

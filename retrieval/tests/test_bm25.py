@@ -9,7 +9,7 @@ from django.db import connection
 from rank_bm25 import BM25Okapi
 
 from documents.services.lifecycle import document_delete
-from retrieval.bm25 import bm25_search
+from retrieval.bm25 import bm25_search, candidate_terms
 from retrieval.models import TermStats, WorkspaceStats
 from retrieval.query import parse_query
 from retrieval.services import workspace_stats_rebuild
@@ -148,3 +148,24 @@ def test_statistics_are_per_workspace(corpus_workspace, charlie):
     hits = bm25_search(workspace_id=other.pk, terms={"cat": 1}, limit=100)
     own = set(other.documents.values_list("chunks__id", flat=True))
     assert hits and {chunk_id for chunk_id, _ in hits} <= own
+
+
+def test_candidate_terms_take_the_rarest_within_the_budget():
+    dfs = {"report": 6, "cat": 3, "bird": 2, "zebra": 1}
+    assert candidate_terms(dfs, max_postings=100) == ["zebra", "bird", "cat", "report"]
+    assert candidate_terms(dfs, max_postings=3) == ["zebra", "bird"]
+    assert candidate_terms(dfs, max_postings=0) == ["zebra"]  # always the rarest
+
+
+def test_pruning_drops_only_chunks_that_hold_nothing_but_common_terms(corpus_workspace, settings):
+    terms = parse_query("cats and dogs in the report", config="english").terms
+    full = dict(bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100))
+    settings.BM25_MAX_CANDIDATES = 4  # "dog" (1 chunk) and "cat" (3) are candidates; "report" (6) is not
+    pruned = dict(bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100))
+    assert pruned and set(pruned) < set(full)
+    assert all(pruned[chunk] == pytest.approx(full[chunk], abs=1e-9) for chunk in pruned)  # exact scores
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM documents_chunk WHERE id = ANY(%s) AND (search_vector @@ 'cat | dog'::tsquery)",
+                       [list(full)])  # fmt: skip
+        holding_rare = {row[0] for row in cursor.fetchall()}
+    assert set(pruned) == holding_rare
