@@ -51,7 +51,10 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 mode = self.path.strip("/").split("/")[0]
                 fake.requests.append((mode, body))
-                fake.handle(self, mode, body)
+                try:
+                    fake.handle(self, mode, body)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: its choice
+                    pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
