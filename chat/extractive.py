@@ -27,7 +27,7 @@ LEXICAL_WEIGHT = 0.6
 WINDOW_WEIGHT = 0.3
 SEMANTIC_WEIGHT = 0.6
 SENTENCE_SOURCES = 3  # sentences are drawn from the first sources only
-EMBEDDED_SENTENCES = 16  # the best sentences by lexical score that get an embedding
+EMBEDDED_SENTENCES = 10  # the best sentences by lexical score that get an embedding
 NEARLY_AS_GOOD = 0.3  # a further sentence of the same source goes in if its score is at least this share of the best
 
 
