@@ -25,9 +25,9 @@ def test_upload_many_files_and_see_them_ready(page, tmp_path, settings):
     page.get_by_role("link", name="Documents").first.click()
 
     page.set_input_files("#file-input", [str(good), str(pdf), str(locked)])
-    page.wait_for_selector("#upload-list li.error .note")
+    page.wait_for_selector("#upload-list li.error .note", timeout=60_000)
     assert "password-protected" in page.inner_text("#upload-list li.error .note")
-    page.wait_for_function("document.querySelectorAll('#upload-list li.ok').length === 2")
+    page.wait_for_function("document.querySelectorAll('#upload-list li.ok').length === 2", timeout=60_000)
 
     # htmx polling turns the rows to Ready without a reload.
     page.wait_for_function(
