@@ -22,3 +22,12 @@ threads = int(os.environ.get("WEB_THREADS", "32"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
 accesslog = "-"
+
+
+def post_fork(server, worker):  # noqa: ANN001 (gunicorn's hook signature)
+    """Give each web process its share of the cores for embedding (queries, answer sentences), as Celery's
+    pool processes get theirs: with 2 processes on 2 cores, 1 torch thread each. More threads than cores
+    only contend; and the query embedding runs beside PostgreSQL's BM25 (retrieval.selectors)."""
+    from documents.embeddings import share_cores_with
+
+    share_cores_with(server.cfg.workers)

@@ -146,9 +146,15 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
 
 
 def embed_query(text: str) -> np.ndarray:
-    """Embed a search query: ``(384,) float32``, normalized. Queries longer than the window are cut to it."""
-    tokenizer = get_tokenizer()
-    ids = tokenizer(text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    if len(ids) > MAX_TEXT_TOKENS:
-        text = tokenizer.decode(ids[:MAX_TEXT_TOKENS])
-    return embed_texts([text])[0]
+    """Embed a search query: ``(384,) float32``, normalized. Queries longer than the window are cut to it.
+
+    Runs the model's own module pipeline (transformer, mean pooling, normalization) on one tokenized text,
+    without ``encode``'s batching machinery: a few ms less per query, the same vector as ``embed_texts``.
+    """
+    import torch
+
+    model = get_embedder()
+    with torch.inference_mode():
+        features = model.tokenize([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
+        vector = model(features)["sentence_embedding"][0]
+    return vector.float().numpy().astype(np.float32, copy=False)

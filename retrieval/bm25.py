@@ -10,9 +10,9 @@ or negative for any term in half the chunks or more, which makes BM25 useless in
 chunks, every term scores ≤ 0). "lucene" is Lucene's (and Elasticsearch's) always-positive idf, the one the
 BEIR BM25 baselines use. A chunk's tokens are the
 lexemes of its ``tsvector`` counted by position: tf(t, D) is the number of positions of t, |D| is
-``Chunk.search_length``. N, avgdl and df come from ``WorkspaceStats``/``TermStats``, kept current by
-triggers (see ``retrieval.models``). Candidates are the chunks matching any query lexeme (OR), found
-through the GIN index; term frequencies are read in C by ``ts_filter(setweight(...))``.
+``Chunk.search_length``. N, avgdl and df come from ``WorkspaceStats``/``TermStats``, and (t, D, tf, |D|) from
+the inverted index ``Posting``, all kept current by triggers (see ``retrieval.models``). Candidates are the
+chunks holding any query lexeme (OR semantics), pruned at scale as described in ``bm25_search``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ import math
 from django.conf import settings
 from django.db import connection
 
-from retrieval.models import TermStats, WorkspaceStats
-from retrieval.query import or_tsquery
 
 
 def okapi_idf(*, df: int, n: int) -> float:
@@ -60,22 +58,30 @@ def term_weights(*, workspace_id: int, terms: dict[str, int]) -> tuple[dict[str,
 
 
 def _term_statistics(workspace_id: int, terms: dict[str, int]) -> tuple[dict[str, float], float, dict[str, int]]:
-    stats = WorkspaceStats.objects.filter(workspace_id=workspace_id).first()
-    if stats is None or stats.chunk_count == 0 or not terms:
+    if not terms:
         return {}, 0.0, {}
-    n = stats.chunk_count
-    dfs = dict(
-        TermStats.objects.filter(workspace_id=workspace_id, lexeme__in=list(terms)).values_list("lexeme", "df")
-    )
-    dfs = {term: df for term, df in dfs.items() if df > 0}
+    with connection.cursor() as cursor:  # one round trip: N, total length, generation and the terms' df
+        cursor.execute(
+            """SELECT s.chunk_count, s.total_length, s.generation, t.lexeme, t.df
+               FROM retrieval_workspacestats AS s
+               LEFT JOIN retrieval_termstats AS t ON t.workspace_id = s.workspace_id AND t.lexeme = ANY(%s)
+               WHERE s.workspace_id = %s""",
+            [list(terms), workspace_id],
+        )
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        return {}, 0.0, {}
+    n, total_length, generation = rows[0][:3]
+    dfs = {lexeme: df for *_, lexeme, df in rows if lexeme is not None and df > 0}
+    avgdl = total_length / n
     if settings.BM25_IDF == "lucene":
         idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items()}
-        return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length, dfs
+        return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs
     idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items()}
     if any(idf < 0 for idf in idfs.values()):
-        floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, stats.generation, n)
+        floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, generation, n)
         idfs = {term: (floor if idf < 0 else idf) for term, idf in idfs.items()}
-    return {term: terms[term] * idf for term, idf in idfs.items()}, stats.average_length, dfs
+    return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs
 
 
 def candidate_terms(dfs: dict[str, int], *, max_postings: int) -> list[str]:
@@ -96,6 +102,12 @@ def candidate_terms(dfs: dict[str, int], *, max_postings: int) -> list[str]:
     return chosen
 
 
+_TERM_SCORE = (
+    "p.tf * (%(k1)s::float8 + 1)"
+    " / (p.tf + %(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * p.length / %(avgdl)s::float8))"
+)
+
+
 def bm25_search(
     *, workspace_id: int, terms: dict[str, int], limit: int, document_ids: list[int] | None = None
 ) -> list[tuple[int, float]]:
@@ -103,34 +115,51 @@ def bm25_search(
 
     Returns ``[(chunk_id, score), ...]`` best first (ties by chunk id); empty when no term occurs in the
     workspace. ``document_ids`` restricts the search to those documents (the statistics stay the
-    workspace's). Candidates are the chunks holding one of ``candidate_terms`` (all terms unless their
-    postings exceed ``BM25_MAX_CANDIDATES``). Parameters come from settings ``BM25_K1``, ``BM25_B``,
-    ``BM25_IDF``, ``BM25_IDF_EPSILON`` and ``BM25_MAX_CANDIDATES``.
+    workspace's; every term is then essential, so the result is exact).
+
+    Reads only ``retrieval_posting`` (index-only range scans of the query terms), in two steps, as MaxScore
+    does (Turtle & Flood 1995): (1) the postings of ``candidate_terms`` (the rarest, within
+    ``BM25_MAX_CANDIDATES`` postings) give the candidates and their partial scores; (2) when other terms
+    were left out, the best ``BM25_RESCORE_CANDIDATES`` candidates get those terms' contributions by
+    primary-key lookups, and are re-ranked by the full score. When no term is left out, the scores and order
+    equal full BM25. Other parameters: ``BM25_K1``, ``BM25_B``, ``BM25_IDF``, ``BM25_IDF_EPSILON``.
     """
     weights, avgdl, dfs = _term_statistics(workspace_id, terms)
     if not weights:
         return []
-    lexemes = list(weights)
-    essential = candidate_terms(dfs, max_postings=settings.BM25_MAX_CANDIDATES)
-    k1, b = settings.BM25_K1, settings.BM25_B
-    doc_filter = "AND c.document_id = ANY(%(document_ids)s)" if document_ids is not None else ""
-    sql = f"""
-        SELECT c.id, sum(q.weight * t.tf * (%(k1)s + 1)
-                         / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * c.search_length / %(avgdl)s))) AS score
-        FROM documents_chunk AS c
-        CROSS JOIN LATERAL (
-            SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-            FROM unnest(ts_filter(setweight(c.search_vector, 'A', %(lexemes)s::text[]), '{{a}}')) AS u
-        ) AS t
-        JOIN unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS q(lexeme, weight) ON q.lexeme = t.lexeme
-        WHERE c.workspace_id = %(workspace_id)s AND c.search_vector @@ %(tsquery)s::tsquery {doc_filter}
-        GROUP BY c.id
-        ORDER BY score DESC, c.id
-        LIMIT %(limit)s
+    if document_ids is None:
+        essential = candidate_terms(dfs, max_postings=settings.BM25_MAX_CANDIDATES)
+    else:
+        essential = list(weights)
+    rest = [t for t in weights if t not in essential]
+    doc_filter = "WHERE p.document_id = ANY(%(document_ids)s)" if document_ids is not None else ""
+    candidates = f"""
+        SELECT p.chunk_id, sum(q.weight * {_TERM_SCORE}) AS score
+        FROM unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS q(lexeme, weight)
+        JOIN retrieval_posting AS p ON p.workspace_id = %(workspace_id)s AND p.lexeme = q.lexeme
+        {doc_filter}
+        GROUP BY p.chunk_id
+        ORDER BY score DESC, p.chunk_id
+        LIMIT %(candidates)s
     """
+    if rest:
+        sql = f"""
+            WITH c AS ({candidates})
+            SELECT c.chunk_id, c.score + coalesce((
+                SELECT sum(r.weight * {_TERM_SCORE})
+                FROM unnest(%(rest)s::text[], %(rest_weights)s::float8[]) AS r(lexeme, weight)
+                JOIN retrieval_posting AS p
+                    ON p.workspace_id = %(workspace_id)s AND p.lexeme = r.lexeme AND p.chunk_id = c.chunk_id
+            ), 0) AS score
+            FROM c ORDER BY score DESC, c.chunk_id LIMIT %(limit)s
+        """
+    else:
+        sql = candidates
     params = {
-        "k1": k1, "b": b, "avgdl": avgdl, "lexemes": lexemes, "weights": [weights[t] for t in lexemes],
-        "workspace_id": workspace_id, "tsquery": or_tsquery(essential), "document_ids": document_ids, "limit": limit,
+        "k1": settings.BM25_K1, "b": settings.BM25_B, "avgdl": avgdl or 1.0, "workspace_id": workspace_id,
+        "lexemes": essential, "weights": [weights[t] for t in essential],
+        "rest": rest, "rest_weights": [weights[t] for t in rest], "document_ids": document_ids,
+        "candidates": max(limit, settings.BM25_RESCORE_CANDIDATES) if rest else limit, "limit": limit,
     }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -1,9 +1,10 @@
-"""Retrieval state: BM25 corpus statistics per workspace, and golden sets for evaluation.
+"""Retrieval state: BM25 corpus statistics and postings per workspace, and golden sets for evaluation.
 
-The statistics are maintained by PostgreSQL triggers on ``documents_chunk`` (migration 0001), in the same
-transaction as every chunk insert, update and delete, so they are always exactly those of the chunks a
-query can see: no rebuild per query, no corpus in Python memory. ``retrieval_stats_rebuild`` recomputes them
-from scratch (a repair tool; the result must equal the incremental state).
+The statistics and the postings (the inverted index BM25 reads) are maintained by PostgreSQL triggers on
+``documents_chunk`` (migrations 0001 and 0002), in the same transaction as every chunk insert, update and
+delete, so they are always exactly those of the chunks a query can see: no rebuild per query, no corpus in
+Python memory. ``retrieval.services.workspace_stats_rebuild`` recomputes them from scratch (a repair tool;
+the result must equal the incremental state).
 """
 
 from __future__ import annotations
@@ -50,6 +51,28 @@ class TermStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lexeme}: {self.df}"
+
+
+class Posting(models.Model):
+    """One entry of the inverted index: lexeme ``lexeme`` occurs ``tf`` times in chunk ``chunk_id``.
+
+    Kept by the same triggers as the statistics (migration 0002). Its primary key, ``(workspace, lexeme,
+    chunk_id)`` with ``tf``, ``length`` and ``document_id`` stored in the index (``INCLUDE``), lets BM25 read a
+    term's postings in one index-only range scan, without touching the chunks table.
+    """
+
+    pk = models.CompositePrimaryKey("workspace_id", "lexeme", "chunk_id")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    lexeme = models.TextField()
+    chunk_id = models.BigIntegerField()
+    document_id = models.BigIntegerField()
+    tf = models.IntegerField(help_text="Positions of the lexeme in the chunk (a tsvector keeps at most 256).")
+    length = models.IntegerField(help_text="The chunk's length in tokens (Chunk.search_length).")
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} in chunk {self.chunk_id}: {self.tf}"
 
 
 class GoldenQuery(BaseModel):

@@ -11,7 +11,7 @@ from retrieval.models import GoldenQuery
 
 @transaction.atomic
 def workspace_stats_rebuild(*, workspace_id: int) -> None:
-    """Recompute a workspace's BM25 statistics from its chunks (N, total length, df of every lexeme).
+    """Recompute a workspace's BM25 statistics (N, total length, df of every lexeme) and postings from its chunks.
 
     The triggers keep them current, so this is a repair tool (and the reference the tests compare the
     incremental state with). Takes the same advisory lock as the triggers; O(chunks of the workspace).
@@ -20,6 +20,7 @@ def workspace_stats_rebuild(*, workspace_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(1917, %s::int)", [workspace_id])
         cursor.execute("DELETE FROM retrieval_termstats WHERE workspace_id = %s", [workspace_id])
         cursor.execute("DELETE FROM retrieval_workspacestats WHERE workspace_id = %s", [workspace_id])
+        cursor.execute("DELETE FROM retrieval_posting WHERE workspace_id = %s", [workspace_id])
         cursor.execute(
             """INSERT INTO retrieval_workspacestats (workspace_id, chunk_count, total_length, generation)
                SELECT %s, count(*), coalesce(sum(search_length), 0), 1
@@ -31,6 +32,13 @@ def workspace_stats_rebuild(*, workspace_id: int) -> None:
                SELECT %s, u.lexeme, count(*) FROM documents_chunk AS c, unnest(c.search_vector) AS u
                WHERE c.workspace_id = %s GROUP BY u.lexeme""",
             [workspace_id, workspace_id],
+        )
+        cursor.execute(
+            """INSERT INTO retrieval_posting (workspace_id, lexeme, chunk_id, document_id, tf, length)
+               SELECT c.workspace_id, u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1),
+                      c.search_length
+               FROM documents_chunk AS c, unnest(c.search_vector) AS u WHERE c.workspace_id = %s""",
+            [workspace_id],
         )
 
 

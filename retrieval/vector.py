@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
-from documents.models import Document
-from retrieval.models import WorkspaceStats
 
 logger = logging.getLogger(__name__)
 
@@ -33,73 +32,99 @@ def _vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in np.asarray(embedding, dtype=np.float32).ravel()) + "]"
 
 
-def _scope_size(workspace_id: int, document_ids: list[int] | None) -> int:
+def _scope_and_table_size(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int]:
+    """Chunks in the searched scope, and the estimated rows of the whole table (one round trip)."""
     if document_ids is not None:
-        counts = Document.objects.filter(workspace_id=workspace_id, pk__in=document_ids).values_list(
-            "chunk_count", flat=True
-        )
-        return sum(counts)
-    stats = WorkspaceStats.objects.filter(workspace_id=workspace_id).first()
-    return stats.chunk_count if stats else 0
-
-
-def _table_size() -> int:
+        scope = "SELECT coalesce(sum(chunk_count), 0) FROM documents_document WHERE workspace_id = %s AND id = ANY(%s)"
+        params: list[object] = [workspace_id, document_ids]
+    else:
+        scope = "SELECT chunk_count FROM retrieval_workspacestats WHERE workspace_id = %s"
+        params = [workspace_id]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass")
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+        cursor.execute(
+            f"""SELECT coalesce(({scope}), 0),
+                       (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass)""",
+            params,
+        )
+        scope_size, table_size = cursor.fetchone()
+    return int(scope_size), int(table_size or 0)
 
 
 def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
     doc_filter = "AND document_id = ANY(%s)" if document_ids is not None else ""
     params: list[object] = [vector, workspace_id] + ([document_ids] if document_ids is not None else []) + [limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_indexscan = off")  # the HNSW index is an index scan; B-tree → bitmap scan
-        cursor.execute(
-            f"""SELECT id, distance FROM (
+    with connection.cursor() as cursor:  # one implicit transaction, as in _hnsw
+        cursor.execute(  # the HNSW index is an index scan; with index scans off the B-tree is a bitmap scan
+            f"""SET LOCAL enable_indexscan = off;
+                SELECT id, distance FROM (
                     SELECT id, embedding <=> %s::vector AS distance FROM documents_chunk
                     WHERE workspace_id = %s {doc_filter}
                 ) AS s ORDER BY distance, id LIMIT %s""",
             params,
         )
+        cursor.nextset()
         return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
 
 
 def _hnsw(vector: str, workspace_id: int, limit: int, ef: int,
           document_ids: list[int] | None) -> list[tuple[int, float]]:  # fmt: skip
     doc_filter = "AND document_id = ANY(%s)" if document_ids is not None else ""
-    params: list[object] = [vector, ef, workspace_id] + ([document_ids] if document_ids is not None else []) + [limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
+    doc_params = [document_ids] if document_ids is not None else []
+    params: list[object] = [ef, vector, ef, workspace_id, *doc_params, limit]
+    with connection.cursor() as cursor:
+        # One round trip: several statements in one (client-side bound, Django's default for psycopg) query
+        # run as one implicit transaction, so SET LOCAL holds for the SELECT only.
         cursor.execute(
-            f"""SELECT id, distance FROM (
+            f"""SET LOCAL hnsw.ef_search = %s;
+                SELECT id, distance FROM (
                     SELECT id, workspace_id, document_id, embedding <=> %s::vector AS distance
                     FROM documents_chunk ORDER BY distance LIMIT %s
                 ) AS s WHERE workspace_id = %s {doc_filter} ORDER BY distance, id LIMIT %s""",
             params,
         )
+        cursor.nextset()
         return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class VectorPlan:
+    """How one scope is searched: its size (chunks), and exact search or HNSW with ``ef`` (hnsw.ef_search)."""
+
+    workspace_id: int
+    document_ids: list[int] | None
+    scope: int
+    exact: bool
+    ef: int
+
+
+def vector_plan(*, workspace_id: int, limit: int, document_ids: list[int] | None = None) -> VectorPlan:
+    """Choose the plan for a search of ``limit`` rows (one query); needs no embedding, so callers can make it
+    while the query is being embedded."""
+    scope, table = _scope_and_table_size(workspace_id, document_ids)
+    share = scope / max(table, scope, 1)
+    ef = max(settings.HNSW_EF_SEARCH, math.ceil(1.5 * min(limit, scope) / share)) if scope else 0
+    exact = scope <= settings.VECTOR_EXACT_MAX_CHUNKS or ef > HNSW_EF_SEARCH_MAX
+    return VectorPlan(workspace_id=workspace_id, document_ids=document_ids, scope=scope, exact=exact, ef=ef)
+
+
 def vector_search(
-    *, workspace_id: int, embedding: np.ndarray, limit: int, document_ids: list[int] | None = None
-) -> list[tuple[int, float]]:
+    *, workspace_id: int, embedding: np.ndarray, limit: int, document_ids: list[int] | None = None,
+    plan: VectorPlan | None = None,
+) -> list[tuple[int, float]]:  # fmt: skip
     """Top ``limit`` chunks of the workspace by cosine similarity to ``embedding`` ((384,) float32, normalized).
 
     Returns ``[(chunk_id, cosine similarity in [-1, 1]), ...]`` best first; ``min(limit, scope size)`` rows.
-    ``document_ids`` restricts the scope to those documents of the workspace.
+    ``document_ids`` restricts the scope to those documents of the workspace. ``plan``: from ``vector_plan``
+    with the same arguments (made here when not given).
     """
-    scope = _scope_size(workspace_id, document_ids)
-    if scope == 0:
+    plan = plan or vector_plan(workspace_id=workspace_id, limit=limit, document_ids=document_ids)
+    if plan.scope == 0:
         return []
     vector = _vector_literal(embedding)
-    needed = min(limit, scope)
-    share = scope / max(_table_size(), scope)
-    ef = max(settings.HNSW_EF_SEARCH, math.ceil(1.5 * needed / share))
-    if scope <= settings.VECTOR_EXACT_MAX_CHUNKS or ef > HNSW_EF_SEARCH_MAX:
+    if plan.exact:
         return _exact(vector, workspace_id, limit, document_ids)
-    hits = _hnsw(vector, workspace_id, limit, ef, document_ids)
-    if len(hits) < needed:
-        logger.info("HNSW returned %d of %d rows (ef_search=%d, share %.3f); exact search", len(hits), needed, ef, share)
+    hits = _hnsw(vector, workspace_id, limit, plan.ef, document_ids)
+    if len(hits) < min(limit, plan.scope):
+        logger.info("HNSW returned %d of %d rows (ef_search=%d); exact search", len(hits), limit, plan.ef)
         return _exact(vector, workspace_id, limit, document_ids)
     return hits

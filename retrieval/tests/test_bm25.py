@@ -10,7 +10,7 @@ from rank_bm25 import BM25Okapi
 
 from documents.services.lifecycle import document_delete
 from retrieval.bm25 import bm25_search, candidate_terms
-from retrieval.models import TermStats, WorkspaceStats
+from retrieval.models import Posting, TermStats, WorkspaceStats
 from retrieval.query import parse_query
 from retrieval.services import workspace_stats_rebuild
 from retrieval.tests.factories import ingest_text
@@ -112,11 +112,23 @@ def test_ranking_is_by_score_then_id(corpus_workspace):
     assert len(bm25_search(workspace_id=corpus_workspace.pk, terms={"cat": 1, "report": 1}, limit=2)) == 2
 
 
-def _stats(workspace_id: int) -> tuple[tuple[int, int], dict[str, int]]:
+def _stats(workspace_id: int) -> tuple[tuple[int, int], dict[str, int], set[tuple]]:
     ws = WorkspaceStats.objects.get(workspace_id=workspace_id)
+    fields = ("lexeme", "chunk_id", "document_id", "tf", "length")
+    postings = set(Posting.objects.filter(workspace_id=workspace_id).values_list(*fields))
     return (ws.chunk_count, ws.total_length), dict(
         TermStats.objects.filter(workspace_id=workspace_id).values_list("lexeme", "df")
-    )
+    ), postings
+
+
+def _postings_from_chunks(workspace_id: int) -> set[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), c.search_length
+               FROM documents_chunk AS c, unnest(c.search_vector) AS u WHERE c.workspace_id = %s""",
+            [workspace_id],
+        )
+        return set(cursor.fetchall())
 
 
 def test_statistics_follow_inserts_and_deletes_and_equal_a_rebuild(corpus_workspace, alice):
@@ -124,6 +136,8 @@ def test_statistics_follow_inserts_and_deletes_and_equal_a_rebuild(corpus_worksp
     incremental = _stats(ws_id)
     assert incremental[0][0] == len(CORPUS)
     assert incremental[1]["report"] == 6
+    assert incremental[2] == _postings_from_chunks(ws_id)
+    assert sum(1 for p in incremental[2] if p[0] == "report") == 6
     workspace_stats_rebuild(workspace_id=ws_id)
     assert _stats(ws_id) == incremental
 
@@ -133,6 +147,7 @@ def test_statistics_follow_inserts_and_deletes_and_equal_a_rebuild(corpus_worksp
     assert after_delete[0][0] == len(CORPUS) - 1
     assert "gill" not in after_delete[1]  # only the fish passage had it: the row is gone, not df=0
     assert after_delete[1]["report"] == 5
+    assert after_delete[2] == _postings_from_chunks(ws_id) and not any(p[0] == "gill" for p in after_delete[2])
     workspace_stats_rebuild(workspace_id=ws_id)
     assert _stats(ws_id) == after_delete
 
@@ -169,3 +184,18 @@ def test_pruning_drops_only_chunks_that_hold_nothing_but_common_terms(corpus_wor
                        [list(full)])  # fmt: skip
         holding_rare = {row[0] for row in cursor.fetchall()}
     assert set(pruned) == holding_rare
+
+
+def test_pruned_terms_are_added_to_the_best_candidates_only(corpus_workspace, settings):
+    terms = parse_query("cats and dogs in the report", config="english").terms
+    full = dict(bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100))
+    settings.BM25_MAX_CANDIDATES = 4  # candidates from "dog" and "cat"; "report" is added afterwards
+    settings.BM25_RESCORE_CANDIDATES = 2
+    partial = {chunk: score for chunk, score in bm25_search(
+        workspace_id=corpus_workspace.pk, terms={t: n for t, n in terms.items() if t != "report"}, limit=100
+    )}  # fmt: skip
+    best_two = sorted(partial, key=lambda c: (-partial[c], c))[:2]
+    rescored = bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=2)
+    assert {chunk for chunk, _ in rescored} == set(best_two)
+    assert all(score == pytest.approx(full[chunk], abs=1e-9) for chunk, score in rescored)  # full scores
+    assert [s for _, s in rescored] == sorted((s for _, s in rescored), reverse=True)

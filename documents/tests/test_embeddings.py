@@ -1,0 +1,25 @@
+"""The embedding model module: query and passage embeddings agree, and long inputs behave as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from documents.embeddings import DIMENSIONS, MAX_TEXT_TOKENS, TextTooLong, embed_query, embed_texts
+
+
+def test_a_query_embeds_like_the_same_text_as_a_passage():
+    text = "Which enzyme converts angiotensin I to angiotensin II?"
+    query, passage = embed_query(text), embed_texts([text])[0]
+    assert query.shape == (DIMENSIONS,) and query.dtype == np.float32
+    assert float(np.linalg.norm(query)) == pytest.approx(1.0, abs=1e-5)
+    assert float(query @ passage) == pytest.approx(1.0, abs=1e-4)
+    assert float(query @ embed_query("A recipe for lemon cake with almonds.")) < 0.5
+
+
+def test_a_query_longer_than_the_window_is_cut_but_a_passage_is_refused():
+    words = " ".join(["retrieval"] * (MAX_TEXT_TOKENS + 50))
+    cut = " ".join(["retrieval"] * MAX_TEXT_TOKENS)
+    assert float(embed_query(words) @ embed_query(cut)) == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(TextTooLong):
+        embed_texts([words])
