@@ -161,7 +161,8 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
             reply.fallbacks, reply.fallback_used = exc.fallbacks, bool(exc.fallbacks)
             text = extractive_answer(question.content if not previous else standalone,
                                      [(i, h.chunk.text) for i, h in sources.items()],
-                                     workspace_id=workspace.pk, config=workspace.text_search_config)  # fmt: skip
+                                     workspace_id=workspace.pk, config=workspace.text_search_config,
+                                     relevance={i: h.vector.score for i, h in sources.items() if h.vector})  # fmt: skip
             for word in _words(text or NOT_COVERED):
                 first_token = first_token or time.perf_counter()
                 parts.append(word)

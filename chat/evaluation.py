@@ -23,6 +23,7 @@ from accounts.models import User, Workspace
 from chat.answering import answer_stream
 from chat.citations import MARKER
 from chat.models import Conversation, Message
+from documents.embeddings import forget_queries
 from retrieval.evaluation import beir_document_ids, latency_summary, load_corpus
 
 Progress = Callable[[int, int], None]
@@ -101,6 +102,7 @@ def evaluate_squad(workspace: Workspace, user: User, paragraphs: list[tuple[str,
     for done, case in enumerate(questions, start=1):
         conversation = Conversation.objects.create(workspace=workspace, user=user, title=case.question[:80])
         question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=case.question)
+        forget_queries()  # a question repeated in the file is timed like the first time
         result = next((e.data for e in answer_stream(conversation=conversation, question=question) if e.name == "done"), None)
         if result is None:
             continue

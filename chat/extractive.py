@@ -3,12 +3,15 @@
 It answers with the retrieved sentences that best answer the question, cited to their source. A sentence's
 score adds (a) lexical coverage: the BM25 idf weight of the question's terms it contains over the weight of
 all of them (workspace statistics, so rare words count most); (b) the same coverage over the sentence with
-its neighbours, since a question often borrows words from the sentence before or after the answer; and
-(c) the cosine similarity of its embedding to the question's (same model as retrieval). Only the sentences
-with the best lexical scores are embedded, which bounds the time to the first token. The best sentence
+its neighbours, since a question often borrows words from the sentence before or after the answer;
+(c) the cosine similarity of its embedding to the question's (same model as retrieval); and (d) the
+relevance of its whole source, the cosine retrieval measured between the chunk and the question (a sentence
+like "It was founded in 1850." is only an answer in the right passage). Only the sentences with the best
+lexical scores are embedded, which bounds the time to the first token. The best sentence
 always goes in; more sentences of the same source follow while they are nearly as good and the answer stays
 within ``CHAT_EXTRACTIVE_MAX_WORDS`` words. One source per answer: an answer that hops between passages is
-harder to verify. Weights were chosen on SQuAD v1.1 dev (``evaluate_answers``; see the chat README section).
+harder to verify. Weights were chosen on SQuAD v1.1 dev questions 1-2,000 (``evaluate_answers``), checked on
+the first and the second thousand separately so as not to fit one article (see the chat README section).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from django.conf import settings
 from chat.text import lexeme_sets, split_sentences
 from documents.embeddings import embed_query, embed_texts
 from retrieval.bm25 import term_weights
-from retrieval.query import parse_query
+from retrieval.query import clean_query, parse_query
 
-LEXICAL_WEIGHT = 0.6
-WINDOW_WEIGHT = 0.3
-SEMANTIC_WEIGHT = 0.6
+LEXICAL_WEIGHT = 0.4
+WINDOW_WEIGHT = 0.45
+SEMANTIC_WEIGHT = 0.4
+SOURCE_WEIGHT = 1.0
 SENTENCE_SOURCES = 3  # sentences are drawn from the first sources only
 EMBEDDED_SENTENCES = 10  # the best sentences by lexical score that get an embedding
 NEARLY_AS_GOOD = 0.3  # a further sentence of the same source goes in if its score is at least this share of the best
@@ -38,8 +42,8 @@ class ScoredSentence:
     score: float
 
 
-def _score_sentences(question: str, sources: list[tuple[int, str]], *, workspace_id: int,
-                     config: str) -> list[ScoredSentence]:  # fmt: skip
+def _score_sentences(question: str, sources: list[tuple[int, str]], relevance: dict[int, float], *,
+                     workspace_id: int, config: str) -> list[ScoredSentence]:  # fmt: skip
     sentences: list[tuple[int, int, str]] = []  # (marker, index in its source, text)
     seen: set[str] = set()  # overlapping chunks repeat sentences: keep each once, from its best source
     for marker, text in sources[:SENTENCE_SOURCES]:
@@ -70,20 +74,26 @@ def _score_sentences(question: str, sources: list[tuple[int, str]], *, workspace
     lexical = lexical[:EMBEDDED_SENTENCES]
     if not lexical:
         return []
-    cosines = embed_texts([text for _, _, text in lexical]) @ embed_query(question)
-    scored = [ScoredSentence(marker, text, score + SEMANTIC_WEIGHT * float(cosine))
+    # the question as retrieval cleaned it: its embedding is then the one retrieval just made (cached)
+    cosines = embed_texts([text for _, _, text in lexical]) @ embed_query(clean_query(question))
+    scored = [ScoredSentence(marker, text,
+                             score + SEMANTIC_WEIGHT * float(cosine) + SOURCE_WEIGHT * relevance.get(marker, 0.0))
               for (score, marker, text), cosine in zip(lexical, np.asarray(cosines, dtype=float))]  # fmt: skip
     return sorted(scored, key=lambda s: -s.score)
 
 
-def extractive_answer(question: str, sources: list[tuple[int, str]], *, workspace_id: int, config: str) -> str:
+def extractive_answer(question: str, sources: list[tuple[int, str]], *, workspace_id: int, config: str,
+                      relevance: dict[int, float] | None = None) -> str:  # fmt: skip
     """Compose a short cited answer from ``sources`` (``[(marker, chunk text), ...]``, best first).
+
+    ``relevance``: ``{marker: cosine similarity of the source chunk to the question}`` as retrieval measured
+    it (a missing marker counts 0).
 
     Returns text like ``"First sentence. [1] Second sentence. [1]"`` of at most ``CHAT_EXTRACTIVE_MAX_WORDS``
     words (the best sentence alone may be longer, cut at that many words), or "" when no source has a
     sentence.
     """
-    ranked = _score_sentences(question, sources, workspace_id=workspace_id, config=config)
+    ranked = _score_sentences(question, sources, relevance or {}, workspace_id=workspace_id, config=config)
     if not ranked:
         return ""
     limit = settings.CHAT_EXTRACTIVE_MAX_WORDS

@@ -106,6 +106,7 @@ def get_embedder() -> SentenceTransformer:
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
         get_embedder.cache_clear()
+        _embed_query.cache_clear()
 
 
 def count_tokens(texts: list[str]) -> list[int]:
@@ -146,15 +147,32 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
 
 
 def embed_query(text: str) -> np.ndarray:
-    """Embed a search query: ``(384,) float32``, normalized. Queries longer than the window are cut to it.
+    """Embed a search query: ``(384,) float32``, normalized, read-only. Queries longer than the window are cut.
 
     Runs the model's own module pipeline (transformer, mean pooling, normalization) on one tokenized text,
     without ``encode``'s batching machinery: a few ms less per query, the same vector as ``embed_texts``.
+    The last ``QUERY_CACHE_SIZE`` queries are remembered per process: a question is embedded for retrieval
+    and again by the extractive answerer, and a regenerated answer asks the same question.
     """
+    return _embed_query(text)
+
+
+def forget_queries() -> None:
+    """Empty the query cache (benchmarks measure the model, not the cache)."""
+    _embed_query.cache_clear()
+
+
+QUERY_CACHE_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=QUERY_CACHE_SIZE)
+def _embed_query(text: str) -> np.ndarray:
     import torch
 
     model = get_embedder()
     with torch.inference_mode():
         features = model.tokenize([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
         vector = model(features)["sentence_embedding"][0]
-    return vector.float().numpy().astype(np.float32, copy=False)
+    result = vector.float().numpy().astype(np.float32, copy=True)
+    result.flags.writeable = False
+    return result

@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from ir_measures import RR, R, nDCG
 
 from accounts.models import Workspace
+from documents.embeddings import forget_queries
 from documents.models import Chunk, Document
 from documents.services.ingest import document_ingest
 from documents.services.upload import document_upload
@@ -129,6 +130,7 @@ def run_queries(
     run: Run = {}
     latencies: list[float] = []
     for done, (qid, text) in enumerate(queries.items(), start=1):
+        forget_queries()  # each mode pays for its own query embedding
         started = time.perf_counter()
         hits = search_chunks(workspace=workspace, query=text, k=depth, mode=mode, depth=depth)
         latencies.append((time.perf_counter() - started) * 1000)

@@ -368,7 +368,7 @@ LLM_MAX_ANSWER_TOKENS = env.int("LLM_MAX_ANSWER_TOKENS", default=600)
 CHAT_SOURCES = env.int("CHAT_SOURCES", default=5)  # chunks given to the model as numbered sources
 CHAT_MIN_RELEVANCE = env.float("CHAT_MIN_RELEVANCE", default=0.25)  # best cosine below this: "not covered"
 CHAT_MIN_CITATION_SUPPORT = env.float("CHAT_MIN_CITATION_SUPPORT", default=0.5)
-CHAT_EXTRACTIVE_MAX_WORDS = env.int("CHAT_EXTRACTIVE_MAX_WORDS", default=60)
+CHAT_EXTRACTIVE_MAX_WORDS = env.int("CHAT_EXTRACTIVE_MAX_WORDS", default=70)  # about 57 on average (SQuAD)
 CHAT_QUESTIONS_PER_DAY_USER = env.int("CHAT_QUESTIONS_PER_DAY_USER", default=500)
 CHAT_QUESTIONS_PER_DAY_WORKSPACE = env.int("CHAT_QUESTIONS_PER_DAY_WORKSPACE", default=5000)
 CHAT_TOKENS_PER_DAY_USER = env.int("CHAT_TOKENS_PER_DAY_USER", default=500_000)

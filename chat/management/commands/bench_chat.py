@@ -40,6 +40,7 @@ from accounts.services import api_token_create, workspace_create
 from chat.answering import answer_stream
 from chat.evaluation import read_squad
 from chat.models import Conversation, Message
+from documents.embeddings import forget_queries
 from chat.tests.fake_llm import FakeLLM
 from config.progress import ProgressBar
 from documents.services.lifecycle import document_delete
@@ -61,6 +62,7 @@ def _first_token_ms(workspace: Workspace, user: Any, question: str) -> tuple[flo
     """Ask in a new conversation; ms from the call to the first ``token`` event, and who answered."""
     conversation = Conversation.objects.create(workspace=workspace, user=user, title=question[:80])
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
+    forget_queries()  # every run embeds its question anew
     started = time.perf_counter()
     first, provider = 0.0, ""
     for event in answer_stream(conversation=conversation, question=message):
