@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accounts.models import User, Workspace
+from config.stats import percentiles
 from chat.answering import answer_stream
 from chat.citations import MARKER
 from chat.models import Conversation, Message
 from documents.embeddings import forget_queries
-from retrieval.evaluation import beir_document_ids, latency_summary, load_corpus
+from retrieval.evaluation import beir_document_ids, load_corpus
 
 Progress = Callable[[int, int], None]
 
@@ -81,7 +82,7 @@ class _Tally:
 
     def report(self) -> dict[str, float]:
         n = max(self.questions, 1)
-        latency, first = latency_summary(self.latency), latency_summary(self.first_token)
+        latency, first = percentiles(self.latency), percentiles(self.first_token)
         return {
             "questions": self.questions, "answer_recall": self.recalled / n, "f1": self.f1 / n,
             "citation_precision": self.correct_citations / self.citations if self.citations else 0.0,

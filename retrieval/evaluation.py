@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.core.files.base import ContentFile
 from ir_measures import RR, R, nDCG
 
 from accounts.models import Workspace
+from config.stats import percentiles
 from documents.embeddings import forget_queries
 from documents.models import Chunk, Document
 from documents.services.ingest import document_ingest
@@ -155,16 +155,6 @@ def score_run(qrels: Qrels, run: Run) -> dict[str, float]:
     return {name: total / len(qrels) for name, total in totals.items()} if qrels else totals
 
 
-def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
-    """p50 and p95 (ms) of a list of latencies."""
-    if not latencies_ms:
-        return {"p50": 0.0, "p95": 0.0}
-    if len(latencies_ms) == 1:
-        return {"p50": latencies_ms[0], "p95": latencies_ms[0]}
-    cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
-    return {"p50": cuts[49], "p95": cuts[94]}
-
-
 def evaluate_beir(
     workspace: Workspace, directory: Path, *, split: str, modes: list[Mode], depth: int,
     progress: Progress | None = None,
@@ -178,7 +168,7 @@ def evaluate_beir(
             workspace, queries, mode=mode, depth=depth, progress=progress,
             unit_of=lambda chunk: corpus_ids.get(chunk.document_id),
         )  # fmt: skip
-        results[mode] = ModeResult(score_run(qrels, run), latency_summary(latencies))
+        results[mode] = ModeResult(score_run(qrels, run), percentiles(latencies))
     return results
 
 
@@ -225,7 +215,7 @@ def evaluate_golden_set(
             if progress:
                 progress(len(run), len(cases))
         judged = {qid: rels for qid, rels in qrels.items() if rels}  # a passage found in no chunk is not judged
-        results[mode] = ModeResult(score_run(judged, run), latency_summary(latencies))
+        results[mode] = ModeResult(score_run(judged, run), percentiles(latencies))
     return results
 
 

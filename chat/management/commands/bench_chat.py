@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -43,19 +42,11 @@ from chat.models import Conversation, Message
 from documents.embeddings import forget_queries
 from chat.tests.fake_llm import FakeLLM
 from config.progress import ProgressBar
+from config.stats import percentiles
 from documents.services.lifecycle import document_delete
 from retrieval.evaluation import load_corpus
 
 BENCH_OWNER = "bench-chat@groundwork.local"
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50/p95/p99 and max of ``values`` (ms), rounded to 0.1."""
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else [values[0]] * 99
-    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1),
-            "max": round(max(values), 1)}  # fmt: skip
 
 
 def _first_token_ms(workspace: Workspace, user: Any, question: str) -> tuple[float, str]:

@@ -33,6 +33,7 @@ from django.test import override_settings
 
 from accounts.models import Workspace
 from accounts.services import workspace_create
+from config.stats import percentiles
 from documents.embeddings import (
     MAX_TEXT_TOKENS, count_tokens, embed_query, embed_texts, embedding_threads, forget_queries,
     share_cores_with,
@@ -47,11 +48,6 @@ from retrieval.vector import vector_search
 CHUNKS_PER_DOCUMENT = 100
 BATCH = 20_000
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": round(cuts[49], 2), "p95": round(cuts[94], 2), "p99": round(cuts[98], 2)}
 
 
 def _base_passages(eval_dir: Path) -> tuple[list[str], list[str]]:
@@ -265,8 +261,8 @@ class Command(BaseCommand):
         own = set(Document.objects.filter(workspace=small).values_list("pk", flat=True))
         small_hits = [search_chunks(workspace=small, query=q, k=10, mode=mode) for q in questions[:50]]
         return {
-            "mode": mode, "queries": len(questions), "search_chunks_ms": _percentiles(total),
-            "embed_query_ms": _percentiles(embed), "bm25_ms": _percentiles(bm25), "vector_ms": _percentiles(vector),
+            "mode": mode, "queries": len(questions), "search_chunks_ms": percentiles(total),
+            "embed_query_ms": percentiles(embed), "bm25_ms": percentiles(bm25), "vector_ms": percentiles(vector),
             "bm25_top10_agreement": agreement,
             "small_workspace_k_results": all(len(h) == 10 for h in small_hits),
             "small_workspace_only_own": all(hit.chunk.document_id in own for h in small_hits for hit in h),
