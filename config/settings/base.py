@@ -6,23 +6,16 @@ Production differences come from the environment, not from a separate settings m
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.settings.environment import env
 from config.settings.paths import BASE_DIR, default_data_dir
 
-env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
-# An empty value means "use the default" (so a copied .env.example with blanks behaves like no .env).
-for _name in [name for name, value in os.environ.items() if value == ""]:
-    del os.environ[_name]
 
 DATA_DIR = default_data_dir().resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -331,48 +324,8 @@ HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_sear
 if not (0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and RRF_K > 0 and SEARCH_CANDIDATES > 0):
     raise ImproperlyConfigured("BM25_K1 must be in (0, 3], BM25_B in [0, 1], RRF_K and SEARCH_CANDIDATES > 0")
 
-# --- chat and the LLM chain ------------------------------------------------------------------------
-
-
-def _llm_providers() -> list[dict[str, object]]:
-    """The ordered provider chain: ``LLM_BASE_URL``/``LLM_API_KEY``/``LLM_MODEL`` first (if set), then the
-    JSON list ``LLM_PROVIDERS`` (``[{"name", "base_url", "api_key", "model", "timeout_s"?, "max_retries"?}]``).
-    Empty: answers come from the offline extractive answerer."""
-    chain: list[dict[str, object]] = []
-    if env.str("LLM_BASE_URL", default=""):
-        chain.append({
-            "name": env.str("LLM_NAME", default="primary"), "base_url": env.str("LLM_BASE_URL"),
-            "api_key": env.str("LLM_API_KEY", default=""), "model": env.str("LLM_MODEL", default=""),
-            "timeout_s": env.float("LLM_TIMEOUT_S", default=30.0), "max_retries": env.int("LLM_MAX_RETRIES", default=2),
-        })  # fmt: skip
-    try:
-        extra = json.loads(env.str("LLM_PROVIDERS", default="") or "[]")
-    except json.JSONDecodeError as exc:
-        raise ImproperlyConfigured(f"LLM_PROVIDERS is not valid JSON: {exc}") from exc
-    for item in extra if isinstance(extra, list) else [None]:
-        if not isinstance(item, dict) or not item.get("base_url") or not item.get("model"):
-            raise ImproperlyConfigured("Each LLM_PROVIDERS entry needs at least base_url and model.")
-        chain.append({"name": item.get("name") or item["base_url"], "api_key": "", **item})
-    for item in chain:
-        if not item["model"]:
-            raise ImproperlyConfigured(f"LLM provider {item['name']} has no model (LLM_MODEL).")
-    return chain
-
-
-LLM_PROVIDERS = _llm_providers()
-LLM_CIRCUIT_FAILURES = env.int("LLM_CIRCUIT_FAILURES", default=3)  # consecutive failures that open the circuit
-LLM_CIRCUIT_COOLDOWN_S = env.int("LLM_CIRCUIT_COOLDOWN_S", default=60)
-LLM_RETRY_INITIAL_S = env.float("LLM_RETRY_INITIAL_S", default=0.5)
-LLM_RETRY_MAX_S = env.float("LLM_RETRY_MAX_S", default=4.0)
-LLM_MAX_ANSWER_TOKENS = env.int("LLM_MAX_ANSWER_TOKENS", default=600)
-CHAT_SOURCES = env.int("CHAT_SOURCES", default=5)  # chunks given to the model as numbered sources
-CHAT_MIN_RELEVANCE = env.float("CHAT_MIN_RELEVANCE", default=0.25)  # best cosine below this: "not covered"
-CHAT_MIN_CITATION_SUPPORT = env.float("CHAT_MIN_CITATION_SUPPORT", default=0.5)
-CHAT_EXTRACTIVE_MAX_WORDS = env.int("CHAT_EXTRACTIVE_MAX_WORDS", default=70)  # about 57 on average (SQuAD)
-CHAT_QUESTIONS_PER_DAY_USER = env.int("CHAT_QUESTIONS_PER_DAY_USER", default=500)
-CHAT_QUESTIONS_PER_DAY_WORKSPACE = env.int("CHAT_QUESTIONS_PER_DAY_WORKSPACE", default=5000)
-CHAT_TOKENS_PER_DAY_USER = env.int("CHAT_TOKENS_PER_DAY_USER", default=500_000)
-CHAT_TOKENS_PER_DAY_WORKSPACE = env.int("CHAT_TOKENS_PER_DAY_WORKSPACE", default=5_000_000)
+# --- chat and the LLM chain (config/settings/chat.py) -----------------------------------------------
+from config.settings.chat import *  # noqa: E402, F403
 
 # --- static files, uploads ------------------------------------------------------------------------
 
