@@ -171,7 +171,7 @@ def _embed_query(text: str) -> np.ndarray:
 
     model = get_embedder()
     with torch.inference_mode():
-        features = model.tokenize([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
+        features = model.preprocess([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
         vector = model(features)["sentence_embedding"][0]
     result = vector.float().numpy().astype(np.float32, copy=True)
     result.flags.writeable = False

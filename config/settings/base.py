@@ -115,7 +115,7 @@ def _database() -> dict[str, object]:
     else:
         from config.embedded import DATABASE_NAME, postgres_url
 
-        url = urlsplit(postgres_url(DATA_DIR))
+        url = urlsplit(postgres_url(DATA_DIR, shared_buffers=env.str("EMBEDDED_PG_SHARED_BUFFERS", default="auto")))
         config = {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": DATABASE_NAME,

@@ -19,12 +19,15 @@ def data_dir(tmp_path):
 
 
 def test_start_is_idempotent_and_stop_stops(data_dir):
-    url = embedded.postgres_url(data_dir)
-    assert embedded.postgres_url(data_dir) == url  # second call reuses the running server
+    url = embedded.postgres_url(data_dir, shared_buffers="160MB")
+    pid = embedded.status(data_dir)["postgres"]["pid"]
+    assert embedded.postgres_url(data_dir, shared_buffers="160MB") == url  # second call reuses the running server
+    assert embedded.status(data_dir)["postgres"]["pid"] == pid  # settings unchanged: no restart
     host = url.split("host=")[1]
     with psycopg.connect(dbname="groundwork", user="postgres", host=host) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.execute("SHOW shared_buffers").fetchone() == ("160MB",)  # applied by the restart on first start
 
     r_url = embedded.redis_url(data_dir)
     assert embedded.redis_url(data_dir) == r_url
@@ -41,6 +44,14 @@ def test_start_is_idempotent_and_stop_stops(data_dir):
     state = embedded.status(data_dir)
     assert not state["postgres"]["running"] and not state["redis"]["running"]
     assert not embedded.redis_stop(data_dir)
+
+
+def test_memory_settings_follow_the_machine():
+    gib = 2**30
+    assert embedded.memory_settings(total_bytes=24 * gib) == {"shared_buffers": "6144MB", "effective_cache_size": "18432MB"}
+    assert embedded.memory_settings(total_bytes=256 * gib)["shared_buffers"] == "8192MB"  # capped
+    assert embedded.memory_settings(total_bytes=gib // 4)["shared_buffers"] == "128MB"  # floor
+    assert embedded.memory_settings(shared_buffers="2GB", total_bytes=24 * gib)["shared_buffers"] == "2GB"
 
 
 def test_redis_url_helpers():
