@@ -1,12 +1,19 @@
-"""Writes of the retrieval app: repairing BM25 statistics, and golden-set cases."""
+"""Writes of the retrieval app: repairing BM25 statistics, workspaces' own vector indexes, golden-set cases."""
 
 from __future__ import annotations
 
+import logging
+import time
+
+from django.conf import settings
 from django.db import connection, transaction
 
 from accounts.models import Workspace
 from documents.models import Document
-from retrieval.models import GoldenQuery
+from retrieval.models import GoldenQuery, WorkspaceStats
+from retrieval.vector import has_own_index, own_index_name
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -40,6 +47,64 @@ def workspace_stats_rebuild(*, workspace_id: int) -> None:
                FROM documents_chunk AS c, unnest(c.search_vector) AS u WHERE c.workspace_id = %s""",
             [workspace_id],
         )
+
+
+def vector_index_ensure(*, workspace_id: int) -> bool:
+    """Build the workspace's own HNSW index (``WHERE workspace_id = …``, same parameters as the table's) if it
+    does not exist or a previous build failed. Returns True if it built one.
+
+    ``CREATE INDEX CONCURRENTLY`` (ingestion and search go on meanwhile) when called outside a transaction,
+    a plain ``CREATE INDEX`` inside one. A session advisory lock makes a concurrent call return False instead
+    of building twice. Takes minutes for 100k chunks on 2 cores.
+    """
+    name = own_index_name(workspace_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(1918, %s::int)", [workspace_id])
+        if not cursor.fetchone()[0]:
+            return False
+        try:
+            if has_own_index(workspace_id):
+                return False
+            concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
+            if connection.in_atomic_block:  # CREATE INDEX refuses a table with deferred constraint checks pending
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {name}")  # an invalid one, from a failed build
+            started = time.perf_counter()
+            cursor.execute(
+                f"CREATE INDEX {concurrently} {name} ON documents_chunk USING hnsw (embedding vector_cosine_ops)"
+                f" WITH (m = 16, ef_construction = 64) WHERE workspace_id = {int(workspace_id)}"
+            )
+            logger.info("built %s in %.1f s", name, time.perf_counter() - started)
+            return True
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(1918, %s::int)", [workspace_id])
+
+
+def vector_indexes_ensure() -> dict[str, list[int]]:
+    """Give every workspace of at least ``VECTOR_OWN_INDEX_MIN_CHUNKS`` chunks that holds at most
+    ``VECTOR_OWN_INDEX_MAX_SHARE`` of the table its own HNSW index, and drop those of deleted workspaces.
+    (Run by Celery beat; ``bench_search`` calls it after building.) Returns ``{"built": [...], "dropped": [...]}``.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass")
+        table = int(cursor.fetchone()[0] or 0)
+        cursor.execute(
+            r"""SELECT substring(c.relname from 'ws(\d+)$')::bigint FROM pg_class AS c
+                WHERE c.relkind = 'i' AND c.relname ~ '^chunk_embedding_hnsw_ws\d+$'
+                  AND NOT EXISTS (SELECT 1 FROM accounts_workspace AS w
+                                  WHERE w.id = substring(c.relname from 'ws(\d+)$')::bigint)"""
+        )
+        orphans = [row[0] for row in cursor.fetchall()]
+        for workspace_id in orphans:
+            cursor.execute(f"DROP INDEX IF EXISTS {own_index_name(workspace_id)}")
+    large = WorkspaceStats.objects.filter(chunk_count__gte=settings.VECTOR_OWN_INDEX_MIN_CHUNKS).values_list(
+        "workspace_id", "chunk_count"
+    )
+    built = [
+        workspace_id for workspace_id, chunks in large
+        if chunks <= settings.VECTOR_OWN_INDEX_MAX_SHARE * max(table, 1) and vector_index_ensure(workspace_id=workspace_id)
+    ]  # fmt: skip
+    return {"built": built, "dropped": orphans}
 
 
 def golden_query_create(

@@ -6,8 +6,11 @@ than k rows (pgvector docs, "Filtering"). Groundwork picks the plan from the siz
 
 - scope ≤ ``VECTOR_EXACT_MAX_CHUNKS`` chunks, or too small a share of the table for the index to reach k
   rows: exact search (the workspace/document B-tree index, then distances over those rows only);
-- otherwise the HNSW index with ``ef_search`` raised so that, in expectation, 1.5 × the needed rows of the
-  scope are among the candidates; if fewer come back, the exact search runs instead.
+- a large workspace that is a small share of the table has its own HNSW index, partial on
+  ``workspace_id`` (pgvector docs, "Partial indexes"; built by ``retrieval.services.vector_index_ensure``):
+  searched through it, the workspace is the whole index, so a modest ``ef_search`` reaches k rows;
+- otherwise the table's HNSW index with ``ef_search`` raised so that, in expectation, 1.5 × the needed rows
+  of the scope are among the candidates; if fewer come back, the exact search runs instead.
 
 So results are always the scope's own and never silently short.
 """
@@ -32,8 +35,25 @@ def _vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in np.asarray(embedding, dtype=np.float32).ravel()) + "]"
 
 
-def _scope_and_table_size(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int]:
-    """Chunks in the searched scope, and the estimated rows of the whole table (one round trip)."""
+def own_index_name(workspace_id: int) -> str:
+    """The name of a workspace's own (partial) HNSW index."""
+    return f"chunk_embedding_hnsw_ws{int(workspace_id)}"
+
+
+def has_own_index(workspace_id: int) -> bool:
+    """True if the workspace's own HNSW index exists and is valid (a failed concurrent build is not)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_INDEX_VALID, [own_index_name(workspace_id)])
+        return bool(cursor.fetchone()[0])
+
+
+_OWN_INDEX_VALID = """SELECT EXISTS (SELECT 1 FROM pg_class AS c JOIN pg_index AS i ON i.indexrelid = c.oid
+                                     WHERE c.relname = %s AND i.indisvalid AND i.indisready)"""
+
+
+def _sizes(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int, int, bool]:
+    """One round trip: chunks in the searched scope, in the workspace, estimated rows of the whole table, and
+    whether the workspace has its own index."""
     if document_ids is not None:
         scope = "SELECT coalesce(sum(chunk_count), 0) FROM documents_document WHERE workspace_id = %s AND id = ANY(%s)"
         params: list[object] = [workspace_id, document_ids]
@@ -43,11 +63,13 @@ def _scope_and_table_size(workspace_id: int, document_ids: list[int] | None) -> 
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT coalesce(({scope}), 0),
-                       (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass)""",
-            params,
+                       coalesce((SELECT chunk_count FROM retrieval_workspacestats WHERE workspace_id = %s), 0),
+                       (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass),
+                       ({_OWN_INDEX_VALID})""",
+            [*params, workspace_id, own_index_name(workspace_id)],
         )
-        scope_size, table_size = cursor.fetchone()
-    return int(scope_size), int(table_size or 0)
+        scope_size, workspace_size, table_size, own = cursor.fetchone()
+    return int(scope_size), int(workspace_size), int(table_size or 0), bool(own)
 
 
 def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
@@ -66,11 +88,14 @@ def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] |
         return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
 
 
-def _hnsw(vector: str, workspace_id: int, limit: int, ef: int,
-          document_ids: list[int] | None) -> list[tuple[int, float]]:  # fmt: skip
+def _hnsw(vector: str, workspace_id: int, limit: int, ef: int, document_ids: list[int] | None,
+          own_index: bool) -> list[tuple[int, float]]:  # fmt: skip
     doc_filter = "AND document_id = ANY(%s)" if document_ids is not None else ""
     doc_params = [document_ids] if document_ids is not None else []
-    params: list[object] = [ef, vector, ef, workspace_id, *doc_params, limit]
+    # With its own index the workspace condition goes inside, where the planner matches the partial index.
+    own = "WHERE workspace_id = %s" if own_index else ""
+    own_params = [workspace_id] if own_index else []
+    params: list[object] = [ef, vector, *own_params, ef, workspace_id, *doc_params, limit]
     with connection.cursor() as cursor:
         # One round trip: several statements in one (client-side bound, Django's default for psycopg) query
         # run as one implicit transaction, so SET LOCAL holds for the SELECT only.
@@ -78,7 +103,7 @@ def _hnsw(vector: str, workspace_id: int, limit: int, ef: int,
             f"""SET LOCAL hnsw.ef_search = %s;
                 SELECT id, distance FROM (
                     SELECT id, workspace_id, document_id, embedding <=> %s::vector AS distance
-                    FROM documents_chunk ORDER BY distance LIMIT %s
+                    FROM documents_chunk {own} ORDER BY distance LIMIT %s
                 ) AS s WHERE workspace_id = %s {doc_filter} ORDER BY distance, id LIMIT %s""",
             params,
         )
@@ -88,23 +113,26 @@ def _hnsw(vector: str, workspace_id: int, limit: int, ef: int,
 
 @dataclass(frozen=True)
 class VectorPlan:
-    """How one scope is searched: its size (chunks), and exact search or HNSW with ``ef`` (hnsw.ef_search)."""
+    """How one scope is searched: its size (chunks), and exact search or HNSW with ``ef`` (hnsw.ef_search),
+    through the workspace's own index if it has one."""
 
     workspace_id: int
     document_ids: list[int] | None
     scope: int
     exact: bool
     ef: int
+    own_index: bool
 
 
 def vector_plan(*, workspace_id: int, limit: int, document_ids: list[int] | None = None) -> VectorPlan:
     """Choose the plan for a search of ``limit`` rows (one query); needs no embedding, so callers can make it
     while the query is being embedded."""
-    scope, table = _scope_and_table_size(workspace_id, document_ids)
-    share = scope / max(table, scope, 1)
+    scope, workspace_size, table, own_index = _sizes(workspace_id, document_ids)
+    share = scope / max(workspace_size if own_index else table, scope, 1)
     ef = max(settings.HNSW_EF_SEARCH, math.ceil(1.5 * min(limit, scope) / share)) if scope else 0
     exact = scope <= settings.VECTOR_EXACT_MAX_CHUNKS or ef > HNSW_EF_SEARCH_MAX
-    return VectorPlan(workspace_id=workspace_id, document_ids=document_ids, scope=scope, exact=exact, ef=ef)
+    return VectorPlan(workspace_id=workspace_id, document_ids=document_ids, scope=scope, exact=exact, ef=ef,
+                      own_index=own_index)  # fmt: skip
 
 
 def vector_search(
@@ -123,7 +151,7 @@ def vector_search(
     vector = _vector_literal(embedding)
     if plan.exact:
         return _exact(vector, workspace_id, limit, document_ids)
-    hits = _hnsw(vector, workspace_id, limit, plan.ef, document_ids)
+    hits = _hnsw(vector, workspace_id, limit, plan.ef, document_ids, plan.own_index)
     if len(hits) < min(limit, plan.scope):
         logger.info("HNSW returned %d of %d rows (ef_search=%d); exact search", len(hits), limit, plan.ef)
         return _exact(vector, workspace_id, limit, document_ids)

@@ -190,6 +190,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "documents.tasks.document_sweep_task",
         "schedule": float(env.int("INGEST_SWEEP_SECONDS", default=30)),
     },
+    "retrieval-vector-indexes": {
+        "task": "retrieval.tasks.vector_indexes_task",
+        "schedule": float(env.int("VECTOR_INDEX_SWEEP_SECONDS", default=600)),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -321,6 +325,10 @@ SEARCH_MAX_K = env.int("SEARCH_MAX_K", default=100)
 # Vector search: exact (sequential) distance below this many chunks in scope, else the HNSW index.
 VECTOR_EXACT_MAX_CHUNKS = env.int("VECTOR_EXACT_MAX_CHUNKS", default=20_000)
 HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_search floor; raised for filters
+# A workspace of at least this many chunks holding at most this share of the table gets its own (partial)
+# HNSW index, built in the background (Celery beat, every VECTOR_INDEX_SWEEP_SECONDS).
+VECTOR_OWN_INDEX_MIN_CHUNKS = env.int("VECTOR_OWN_INDEX_MIN_CHUNKS", default=20_000)
+VECTOR_OWN_INDEX_MAX_SHARE = env.float("VECTOR_OWN_INDEX_MAX_SHARE", default=0.5)
 if not (0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and RRF_K > 0 and SEARCH_CANDIDATES > 0):
     raise ImproperlyConfigured("BM25_K1 must be in (0, 3], BM25_B in [0, 1], RRF_K and SEARCH_CANDIDATES > 0")
 

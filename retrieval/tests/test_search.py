@@ -11,7 +11,9 @@ from documents.models import Chunk
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.selectors import search_chunks
 from retrieval.tests.factories import ingest_text
-from retrieval.vector import vector_search
+from documents.embeddings import embed_query
+from retrieval.services import vector_indexes_ensure
+from retrieval.vector import has_own_index, vector_plan, vector_search
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,30 @@ def test_small_workspace_in_a_big_table_gets_k_results_of_its_own(acme, charlie_
     assert len(hits) == 3
     own = set(Chunk.objects.filter(workspace=acme).values_list("pk", flat=True))
     assert {chunk_id for chunk_id, _ in hits} <= own
+
+
+def test_a_large_workspace_that_is_a_small_share_gets_its_own_index(acme, charlie_space, settings):
+    """Sizes scaled down: "large" is 3 chunks, the table claims a million rows. Without its own index the
+    workspace would need ef_search > 1000 and fall back to exact search; with it, HNSW over its own rows."""
+    settings.VECTOR_EXACT_MAX_CHUNKS = 0
+    settings.VECTOR_OWN_INDEX_MIN_CHUNKS = 3
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_class SET reltuples = 1000000 WHERE oid = 'documents_chunk'::regclass")
+    assert vector_plan(workspace_id=acme.pk, limit=3).exact  # no own index yet
+    assert vector_indexes_ensure() == {"built": [acme.pk], "dropped": []}  # charlie's 1 chunk is too small
+    assert vector_indexes_ensure() == {"built": [], "dropped": []}  # idempotent
+    plan = vector_plan(workspace_id=acme.pk, limit=3)
+    assert plan.own_index and not plan.exact and plan.ef == settings.HNSW_EF_SEARCH
+    query_vector = embed_query("volcanic eruptions and lava")
+    hits = vector_search(workspace_id=acme.pk, embedding=query_vector, limit=3, plan=plan)
+    settings.VECTOR_EXACT_MAX_CHUNKS = 100
+    assert hits == vector_search(workspace_id=acme.pk, embedding=query_vector, limit=3)  # same as exact search
+    assert not vector_plan(workspace_id=charlie_space.pk, limit=3).own_index
+
+    acme_id = acme.pk
+    acme.delete()
+    assert vector_indexes_ensure()["dropped"] == [acme_id]
+    assert not has_own_index(acme_id)
 
 
 # --- API -----------------------------------------------------------------------------------------

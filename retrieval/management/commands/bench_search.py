@@ -43,6 +43,7 @@ from retrieval.bm25 import bm25_search
 from retrieval.models import WorkspaceStats
 from retrieval.query import parse_query
 from retrieval.selectors import search_chunks
+from retrieval.services import vector_indexes_ensure
 from retrieval.vector import vector_search
 
 CHUNKS_PER_DOCUMENT = 100
@@ -112,10 +113,12 @@ class Command(BaseCommand):
         started = time.perf_counter()
         target = self._workspace(owner, f"bench {opts['chunks']}", opts["chunks"], passages, vectors, rng)
         small = [self._workspace(owner, f"bench small {i}", 50 * 3, passages, vectors, rng) for i in range(3)]
+        own_indexes = vector_indexes_ensure()  # what Celery beat does in production
         build_s = time.perf_counter() - started
         result = self._measure(target, small[0], questions[: opts["queries"]], opts["mode"])
         result = {"chunks_in_workspace": opts["chunks"], "chunks_in_table": self._table_rows(),
-                  "build_s": round(build_s, 1), "embedding_threads": embedding_threads(), **result}  # fmt: skip
+                  "build_s": round(build_s, 1), "own_vector_indexes_built": own_indexes["built"],
+                  "embedding_threads": embedding_threads(), **result}  # fmt: skip
         if opts["json"]:
             self.stdout.write(json.dumps(result, indent=2))
         else:
@@ -234,6 +237,18 @@ class Command(BaseCommand):
                 shares.append(len(set(pruned) & set(full)) / len(full))
         return round(statistics.mean(shares), 4) if shares else 1.0
 
+    @staticmethod
+    def _vector_recall(workspace: Workspace, questions: list[str], depth: int) -> float:
+        """Mean share of the exact top 10 (a full scan of the workspace) that the index search also returns."""
+        shares = []
+        for q in questions:
+            vector = embed_query(q)
+            found = [c for c, _ in vector_search(workspace_id=workspace.pk, embedding=vector, limit=depth)[:10]]
+            with override_settings(VECTOR_EXACT_MAX_CHUNKS=2**62):
+                exact = [c for c, _ in vector_search(workspace_id=workspace.pk, embedding=vector, limit=depth)[:10]]
+            shares.append(len(set(found) & set(exact)) / max(len(exact), 1))
+        return round(statistics.mean(shares), 4) if shares else 1.0
+
     def _measure(self, workspace: Workspace, small: Workspace, questions: list[str], mode: Any) -> dict[str, Any]:
         for q in questions[:20]:  # warm-up: model, caches
             search_chunks(workspace=workspace, query=q, k=10, mode=mode)
@@ -258,12 +273,13 @@ class Command(BaseCommand):
             bm25.append((t4 - t3) * 1000)
             vector.append((t5 - t4) * 1000)
         agreement = self._bm25_agreement(workspace, questions[:100], depth)
+        recall = self._vector_recall(workspace, questions[:30], depth)
         own = set(Document.objects.filter(workspace=small).values_list("pk", flat=True))
         small_hits = [search_chunks(workspace=small, query=q, k=10, mode=mode) for q in questions[:50]]
         return {
             "mode": mode, "queries": len(questions), "search_chunks_ms": percentiles(total),
             "embed_query_ms": percentiles(embed), "bm25_ms": percentiles(bm25), "vector_ms": percentiles(vector),
-            "bm25_top10_agreement": agreement,
+            "bm25_top10_agreement": agreement, "vector_recall@10_vs_exact": recall,
             "small_workspace_k_results": all(len(h) == 10 for h in small_hits),
             "small_workspace_only_own": all(hit.chunk.document_id in own for h in small_hits for hit in h),
         }  # fmt: skip
