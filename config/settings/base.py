@@ -316,8 +316,6 @@ BM25_IDF_EPSILON = env.float("BM25_IDF_EPSILON", default=0.25)
 BM25_MAX_CANDIDATES = env.int("BM25_MAX_CANDIDATES", default=10_000)
 # When terms were pruned: how many of the best candidates get the pruned terms' scores added and are re-ranked.
 BM25_RESCORE_CANDIDATES = env.int("BM25_RESCORE_CANDIDATES", default=200)
-# ... or one per this many chunks of the workspace, if more (500 at 1M chunks).
-BM25_RESCORE_PER_CHUNKS = env.int("BM25_RESCORE_PER_CHUNKS", default=2000)
 RRF_K = env.int("RRF_K", default=60)  # reciprocal rank fusion constant (Cormack et al. 2009)
 RRF_WEIGHT_BM25 = env.float("RRF_WEIGHT_BM25", default=1.0)
 RRF_WEIGHT_VECTOR = env.float("RRF_WEIGHT_VECTOR", default=1.0)
