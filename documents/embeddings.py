@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import threading
 import time
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from django.conf import settings
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length, including [CLS] and [SEP]
@@ -43,8 +49,6 @@ def embedding_threads() -> int:
     """torch threads for this process: ``EMBEDDING_THREADS``, or (0, automatic) the usable cores divided by
     the processes sharing them. Oversubscription is costly: with 2 pool processes on 2 cores, 2 threads each
     made small-document ingestion 5x slower than 1 thread each (bench_ingest, 1,000 SciFact abstracts)."""
-    import os
-
     if settings.EMBEDDING_THREADS:
         return settings.EMBEDDING_THREADS
     return max(1, len(os.sched_getaffinity(0)) // _sibling_processes)
@@ -106,7 +110,7 @@ def get_embedder() -> SentenceTransformer:
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
         get_embedder.cache_clear()
-        _embed_query.cache_clear()
+        forget_queries()
 
 
 def count_tokens(texts: list[str]) -> list[int]:
@@ -133,15 +137,15 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
     too_long = [i for i, n in enumerate(count_tokens(texts)) if n > MAX_TEXT_TOKENS]
     if too_long:
         raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
+    return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
+
+
+def _encode(texts: list[str], batch_size: int) -> np.ndarray:
     import torch
 
     with torch.inference_mode():
         vectors = get_embedder().encode(
-            texts,
-            batch_size=batch_size or settings.EMBEDDING_BATCH_SIZE,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
     return np.asarray(vectors, dtype=np.float32)
 
@@ -154,19 +158,47 @@ def embed_query(text: str) -> np.ndarray:
     The last ``QUERY_CACHE_SIZE`` queries are remembered per process: a question is embedded for retrieval
     and again by the extractive answerer, and a regenerated answer asks the same question.
     """
-    return _embed_query(text)
+    vector = _cached_query(text)
+    if vector is None:
+        vector = _on_inference_thread(_forward_query, text)
+        with _query_cache_lock:
+            _query_cache[text] = vector
+            while len(_query_cache) > QUERY_CACHE_SIZE:
+                _query_cache.popitem(last=False)
+    return vector
+
+
+def embed_query_async(text: str) -> Future:
+    """``embed_query`` started on the inference thread: a Future of the ``(384,) float32`` vector (already
+    done when the query is cached), so the caller can wait for PostgreSQL meanwhile."""
+    vector = _cached_query(text)
+    if vector is not None:
+        done: Future = Future()
+        done.set_result(vector)
+        return done
+    return _inference().submit(embed_query, text)
 
 
 def forget_queries() -> None:
     """Empty the query cache (benchmarks measure the model, not the cache)."""
-    _embed_query.cache_clear()
+    with _query_cache_lock:
+        _query_cache.clear()
 
 
 QUERY_CACHE_SIZE = 1024
+_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+_query_cache_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=QUERY_CACHE_SIZE)
-def _embed_query(text: str) -> np.ndarray:
+def _cached_query(text: str) -> np.ndarray | None:
+    with _query_cache_lock:
+        vector = _query_cache.get(text)
+        if vector is not None:
+            _query_cache.move_to_end(text)
+        return vector
+
+
+def _forward_query(text: str) -> np.ndarray:
     import torch
 
     model = get_embedder()
@@ -176,3 +208,31 @@ def _embed_query(text: str) -> np.ndarray:
     result = vector.float().numpy().astype(np.float32, copy=True)
     result.flags.writeable = False
     return result
+
+
+# --- the inference thread --------------------------------------------------------------------------
+# Every forward pass of a process runs on one thread. torch's OpenMP workers belong to the thread that
+# called them and spin for a while after each call; a second calling thread (the query embedding beside
+# BM25, a request thread embedding answer sentences) brings a second team that competes for the same
+# cores: measured, 10 answer sentences took 182 ms instead of 118. One thread also keeps a gthread web
+# process (32 request threads) from running 32 forward passes at once on 2 cores.
+_INFERENCE_THREAD = "embedding-inference"
+_executor: ThreadPoolExecutor | None = None
+_executor_pid = 0
+_executor_lock = threading.Lock()
+
+
+def _inference() -> ThreadPoolExecutor:
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():  # a forked child (Celery prefork) starts its own
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_INFERENCE_THREAD)
+            _executor_pid = os.getpid()
+        return _executor
+
+
+def _on_inference_thread(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` on the process's inference thread (directly if already there); re-raises its errors."""
+    if threading.current_thread().name.startswith(_INFERENCE_THREAD):
+        return fn(*args)
+    return _inference().submit(fn, *args).result()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import Workspace
-from documents.embeddings import embed_query
+from documents.embeddings import embed_query_async
 from documents.models import Chunk, Document
 from retrieval.bm25 import bm25_search
 from retrieval.fusion import reciprocal_rank_fusion
@@ -28,11 +28,6 @@ logger = logging.getLogger(__name__)
 
 Mode = Literal["bm25", "vector", "hybrid"]
 MODES: tuple[Mode, ...] = ("bm25", "vector", "hybrid")
-
-# The query embedding (CPU-bound, in torch, which releases the GIL) runs here while this thread waits for
-# PostgreSQL's BM25: a hybrid search costs max(embedding, BM25) + vector search instead of their sum.
-# Two workers: a process's requests share the machine's cores, more parallel forward passes only contend.
-_query_embedder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
 @dataclass(frozen=True)
@@ -105,7 +100,9 @@ def search_chunks(
     cleaned = ParsedQuery(text=clean_query(query))
     embedding: Future | None = None
     if mode in ("vector", "hybrid") and cleaned.has_words:
-        embedding = _query_embedder.submit(embed_query, cleaned.text)
+        # embedded on the inference thread while this one waits for PostgreSQL's BM25: a hybrid search
+        # costs max(embedding, BM25) + vector search instead of their sum
+        embedding = embed_query_async(cleaned.text)
     parsed = parse_query(cleaned.text, config=workspace.text_search_config)
     depth = max(depth or settings.SEARCH_CANDIDATES, k)
     bm25: list[tuple[int, float]] = []
