@@ -1,5 +1,5 @@
-"""Format knowledge behind ``documents.services.extract``: readers that turn each format into ``Block``s,
-and the content heuristics sniffing and decoding use (magic numbers, delimited rows, Windows-1252 text).
+"""Format knowledge behind ``documents.services.extract``: readers that turn each format (Markdown, HTML,
+DOCX, CSV, PDF pages) into ``Block``s.
 
 A ``Block`` is a paragraph (``level=None``) or a heading (``level`` 0 for a document title, 1..6 for
 heading levels). The readers know nothing about offsets or domain errors: ``extract.py`` assembles the
@@ -311,91 +311,3 @@ def _dehyphenate(text: str) -> str:
     if "\ufffe" not in text:
         return text
     return re.sub("\ufffe(.?)", lambda m: m.group(1) if m.group(1).islower() else "-" + m.group(1), text)
-
-
-# --- Content heuristics (used by sniffing and decoding) ---------------------------------------------------
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"{\\rtf", "an RTF document"),
-    (b"%!PS", "a PostScript file"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-format Microsoft Office file (.doc, .xls or .ppt)"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"\xfd7zXZ\x00", "an xz archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"\x7fELF", "a Linux program"),
-    (b"MZ\x90\x00", "a Windows program"),
-    (b"SQLite format 3\x00", "an SQLite database"),
-    (b"ID3", "an MP3 audio file"),
-    (b"OggS", "an Ogg audio or video file"),
-    (b"fLaC", "a FLAC audio file"),
-    (b"\x1aE\xdf\xa3", "a WebM or Matroska video"),
-    (b"wOFF", "a web font"),
-    (b"wOF2", "a web font"),
-)
-_RIFF = {b"WEBP": "a WebP image", b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
-_WESTERN_SYMBOLS = set("\u00a0\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00b7\u00ab\u00bb"
-                       "\u00b0\u00b1\u00d7\u00f7\u00a9\u00ae\u2122\u20ac\u00a3\u00a5\u00a7\u00b6\u00bf\u00a1"
-                       "\u00b2\u00b3\u00b9\u00bc\u00bd\u00be")
-_HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"avif")
-
-
-def describe_binary(head: bytes) -> str | None:
-    """What a file's head says it is by its magic number ("a PNG image", ...), or None when unknown."""
-    for magic, what in _MAGIC:
-        if head.startswith(magic):
-            return what
-    if head.startswith(b"RIFF") and head[8:12] in _RIFF:
-        return _RIFF[head[8:12]]
-    if head[4:8] == b"ftyp":
-        return "a HEIC/AVIF image" if head[8:12] in _HEIF_BRANDS else "an MP4 or QuickTime video"
-    return None
-
-
-def looks_delimited(text: str) -> bool:
-    """True when at least 3 of the first 20 non-empty lines split (by comma, tab or semicolon) into the same
-    number (> 1) of fields averaging under 60 characters (prose with commas has long, uneven fields)."""
-    lines = [line for line in text.split("\n", 40)[:40] if line.strip()][:20]
-    if len(lines) < 3:
-        return False
-    for delimiter in (",", "\t", ";"):
-        rows = list(csv.reader(lines, delimiter=delimiter))
-        widths = {len(row) for row in rows}
-        cells = [cell for row in rows for cell in row]
-        if len(widths) == 1 and widths.pop() > 1 and sum(map(len, cells)) / len(cells) < 60:
-            return True
-    return False
-
-
-def looks_western(text: str) -> bool:
-    """Windows-1252 reads right when non-ASCII letters come alone or in pairs inside Latin words and the
-    other non-ASCII characters are typographic symbols (Cyrillic, Greek, ... read as 1252 look like runs of
-    accented letters and stray symbols)."""
-    runs = _NON_ASCII_RUN.findall(text[:200_000])
-    odd = sum(
-        1
-        for run in runs
-        if sum(ch.isalpha() for ch in run) > 2 or any(not ch.isalpha() and ch not in _WESTERN_SYMBOLS for ch in run)
-    )
-    return odd <= 0.05 * len(runs)
-
-
-def describe_zip(names: set[str], mimetype: bytes) -> str:
-    """What a ZIP that is not a DOCX holds, from its member names and its "mimetype" member (ODF, EPUB)."""
-    if "xl/workbook.xml" in names:
-        return "an Excel workbook (XLSX)"
-    if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation (PPTX)"
-    if mimetype.startswith(b"application/epub"):
-        return "an EPUB e-book"
-    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-        return "an OpenDocument file (ODT/ODS/ODP)"
-    return "a ZIP archive"

@@ -25,7 +25,8 @@ from django.utils import timezone
 from documents.embeddings import embed_texts
 from documents.models import Chunk, Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
-from documents.services.extract import ExtractedText, ExtractionError, extract
+from documents.services.extract import ExtractedText, extract
+from documents.services.extract_errors import ExtractionError
 
 logger = logging.getLogger(__name__)
 Status = Document.Status

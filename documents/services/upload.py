@@ -27,13 +27,13 @@ from django.db.models import Max
 
 from config.errors import ApplicationError, ConflictError
 from documents.models import Document, DocumentVersion
-from documents.services.extract import EmptyFile, check_file, sniff_kind
+from documents.services.extract_errors import EmptyFile
+from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
 
 if TYPE_CHECKING:
     from accounts.models import User, Workspace
 
 logger = logging.getLogger(__name__)
-SNIFF_BYTES = 64 * 1024
 
 
 class FileTooLarge(ApplicationError):

@@ -2,6 +2,7 @@
 
 Every ``make_*`` function writes one file into ``directory`` and returns its ``Path``. The files are real
 (reportlab PDFs, python-docx documents, zipfile archives), so extraction tests exercise the real parsers.
+``extract_checked`` extracts a file and asserts the invariants every ``ExtractedText`` keeps.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
+
+from documents.services.extract import ExtractedText, extract
+from documents.services.filetypes import check_file
 
 # The Gettysburg Address, Abraham Lincoln, 19 November 1863 (the "Bliss copy"); public domain.
 REAL_TEXT = (
@@ -180,4 +184,54 @@ def make_zip(directory: Path, name: str = "archive.zip", members: dict[str, byte
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member_name, data in (members or {"notes.txt": REAL_TEXT.encode()}).items():
             archive.writestr(member_name, data)
+    return path
+
+
+def write(directory: Path, name: str, data: bytes | str) -> Path:
+    path = directory / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def extract_checked(path: Path, kind: str) -> ExtractedText:
+    """``check_file`` then ``extract``, asserting the offset and paragraph invariants on the result."""
+    check_file(path, kind)
+    result = extract(path, kind)
+    assert result.kind == kind
+    assert_well_formed(result)
+    return result
+
+
+def assert_well_formed(result: ExtractedText) -> None:
+    text = result.text
+    # Paragraphs are separated by exactly one blank line and never contain one.
+    for paragraph in text.split("\n\n"):
+        assert paragraph, "empty paragraph (three or more newlines in a row)"
+        assert paragraph == paragraph.strip()
+        assert "\n\n" not in paragraph
+        assert all(line == line.strip() and "  " not in line and "\t" not in line for line in paragraph.split("\n"))
+    starts = [section.char_start for section in result.sections]
+    assert starts == sorted(set(starts))
+    assert all(0 <= start <= len(text) for start in starts)
+    if result.kind != "pdf":
+        assert result.pages == []
+        # Non-PDF sections start at a paragraph (a heading).
+        assert all(start == 0 or text[start - 2 : start] == "\n\n" for start in starts)
+        return
+    assert [page.number for page in result.pages] == list(range(1, len(result.pages) + 1))
+    assert result.pages[0].char_start == 0
+    assert result.pages[-1].char_end == len(text)
+    for page in result.pages:
+        assert page.char_start <= page.char_end
+    for previous, page in zip(result.pages, result.pages[1:]):
+        assert text[previous.char_end : page.char_start] in ("", "\n\n")
+
+
+def heading_at(result: ExtractedText, needle: str) -> tuple[str, ...]:
+    """The heading path that applies where ``needle`` first occurs in the text."""
+    position = result.text.index(needle)
+    path: tuple[str, ...] = ()
+    for section in result.sections:
+        if section.char_start <= position:
+            path = section.heading_path
     return path

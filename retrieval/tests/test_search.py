@@ -12,6 +12,7 @@ from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.selectors import search_chunks
 from retrieval.tests.factories import ingest_text
 from documents.embeddings import embed_query
+from documents.tests.samples import REAL_TEXT
 from retrieval.services import vector_indexes_ensure
 from retrieval.vector import has_own_index, vector_plan, vector_search
 
@@ -130,6 +131,27 @@ def test_a_large_workspace_that_is_a_small_share_gets_its_own_index(acme, charli
     acme.delete()
     assert vector_indexes_ensure()["dropped"] == [acme_id]
     assert not has_own_index(acme_id)
+
+
+def test_exact_search_reads_vectors_inline_not_from_toast(workspace):
+    """Embeddings are stored in the heap row (migration documents 0005), so an exact scan reads about a
+    quarter of a page per chunk; TOASTed vectors (pgvector's default storage) cost ~3 buffers per chunk."""
+    words = REAL_TEXT.split() * 3
+    paragraphs = [f"Record {i}. " + " ".join(words[i * 7 : i * 7 + 170]) for i in range(30)]
+    ingest_text(workspace, "\n\n".join(paragraphs), title="Long chunks")
+    chunks = Chunk.objects.filter(workspace=workspace)
+    assert chunks.count() >= 20  # ~750 characters each: with the tsvector, every row passes the 2 kB threshold
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_indexscan = off")  # as retrieval.vector._exact
+        cursor.execute(
+            """EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id, embedding <=> %s::vector AS distance
+               FROM documents_chunk WHERE workspace_id = %s ORDER BY distance LIMIT 10""",
+            ["[" + ",".join(["0.05"] * 384) + "]", workspace.pk],
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+        cursor.execute("RESET enable_indexscan")
+    buffers = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+    assert buffers < chunks.count() / 2, (buffers, chunks.count())
 
 
 # --- API -----------------------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""The errors of reading a file, in words the uploader reads: raised at upload (sniffing, checks) and in the
+worker (extraction). Each has a stable ``code`` for the API's error format."""
+
+from __future__ import annotations
+
+from config.errors import ApplicationError
+
+SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text and CSV."
+
+
+class ExtractionError(ApplicationError):
+    code = "extraction_failed"
+
+
+class EmptyFile(ExtractionError):
+    code = "empty_file"
+
+
+class UnsupportedType(ExtractionError):
+    status_code = 415
+    code = "unsupported_type"
+
+
+class EncryptedPdf(ExtractionError):
+    code = "encrypted_pdf"
+
+
+class CorruptFile(ExtractionError):
+    code = "corrupt_file"
+
+
+class ZipBomb(ExtractionError):
+    code = "zip_bomb"
+
+
+class NoExtractableText(ExtractionError):
+    code = "no_text"
