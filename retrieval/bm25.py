@@ -53,13 +53,16 @@ def term_weights(*, workspace_id: int, terms: dict[str, int]) -> tuple[dict[str,
     term is in more than half of the chunks, costs one scan of the vocabulary per statistics change.
     Returns ``({}, 0.0)`` for an empty workspace.
     """
-    weights, avgdl, _ = _term_statistics(workspace_id, terms)
+    weights, avgdl, _, _ = _term_statistics(workspace_id, terms)
     return weights, avgdl
 
 
-def _term_statistics(workspace_id: int, terms: dict[str, int]) -> tuple[dict[str, float], float, dict[str, int]]:
+def _term_statistics(
+    workspace_id: int, terms: dict[str, int]
+) -> tuple[dict[str, float], float, dict[str, int], int]:
+    """``(weights, avgdl, df per present term, N)``; see ``term_weights``."""
     if not terms:
-        return {}, 0.0, {}
+        return {}, 0.0, {}, 0
     with connection.cursor() as cursor:  # one round trip: N, total length, generation and the terms' df
         cursor.execute(
             """SELECT s.chunk_count, s.total_length, s.generation, t.lexeme, t.df
@@ -70,18 +73,26 @@ def _term_statistics(workspace_id: int, terms: dict[str, int]) -> tuple[dict[str
         )
         rows = cursor.fetchall()
     if not rows or not rows[0][0]:
-        return {}, 0.0, {}
+        return {}, 0.0, {}, 0
     n, total_length, generation = rows[0][:3]
     dfs = {lexeme: df for *_, lexeme, df in rows if lexeme is not None and df > 0}
     avgdl = total_length / n
     if settings.BM25_IDF == "lucene":
         idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items()}
-        return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs
+        return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n
     idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items()}
     if any(idf < 0 for idf in idfs.values()):
         floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, generation, n)
         idfs = {term: (floor if idf < 0 else idf) for term, idf in idfs.items()}
-    return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs
+    return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n
+
+
+def postings_budget(*, n: int) -> int:
+    """Postings a query may read to pick its candidates in a workspace of ``n`` chunks: ``BM25_MAX_CANDIDATES``,
+    or ``BM25_CANDIDATE_SHARE`` × n when that is more. A fixed budget reads an ever smaller share of the
+    postings as the workspace grows (measured at 1M chunks: 10,000 kept 68 % of exhaustive BM25's top 10,
+    30,000 kept 78 %, for 11 ms more)."""
+    return max(settings.BM25_MAX_CANDIDATES, int(settings.BM25_CANDIDATE_SHARE * n))
 
 
 def candidate_terms(dfs: dict[str, int], *, max_postings: int) -> list[str]:
@@ -119,16 +130,16 @@ def bm25_search(
 
     Reads only ``retrieval_posting`` (index-only range scans of the query terms), in two steps, as MaxScore
     does (Turtle & Flood 1995): (1) the postings of ``candidate_terms`` (the rarest, within
-    ``BM25_MAX_CANDIDATES`` postings) give the candidates and their partial scores; (2) when other terms
+    ``postings_budget`` postings) give the candidates and their partial scores; (2) when other terms
     were left out, the best ``BM25_RESCORE_CANDIDATES`` candidates get those terms' contributions by
     primary-key lookups, and are re-ranked by the full score. When no term is left out, the scores and order
     equal full BM25. Other parameters: ``BM25_K1``, ``BM25_B``, ``BM25_IDF``, ``BM25_IDF_EPSILON``.
     """
-    weights, avgdl, dfs = _term_statistics(workspace_id, terms)
+    weights, avgdl, dfs, n = _term_statistics(workspace_id, terms)
     if not weights:
         return []
     if document_ids is None:
-        essential = candidate_terms(dfs, max_postings=settings.BM25_MAX_CANDIDATES)
+        essential = candidate_terms(dfs, max_postings=postings_budget(n=n))
     else:
         essential = list(weights)
     rest = [t for t in weights if t not in essential]

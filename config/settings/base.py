@@ -314,6 +314,9 @@ BM25_IDF_EPSILON = env.float("BM25_IDF_EPSILON", default=0.25)
 # query terms pick the candidates (MaxScore-style pruning); smaller workspaces are scored exactly.
 # (Measured at 100k chunks: 10,000 and 200 keep 99 % of exhaustive BM25's top 10 at a third of its cost.)
 BM25_MAX_CANDIDATES = env.int("BM25_MAX_CANDIDATES", default=10_000)
+# ... or this share of the workspace's chunks when that is more (1M chunks: 30,000 postings, top-10 agreement with
+# exhaustive BM25 0.68 -> 0.78; 100k chunks keep 10,000).
+BM25_CANDIDATE_SHARE = env.float("BM25_CANDIDATE_SHARE", default=0.03)
 # When terms were pruned: how many of the best candidates get the pruned terms' scores added and are re-ranked.
 BM25_RESCORE_CANDIDATES = env.int("BM25_RESCORE_CANDIDATES", default=200)
 RRF_K = env.int("RRF_K", default=60)  # reciprocal rank fusion constant (Cormack et al. 2009)
@@ -330,8 +333,11 @@ HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_sear
 # HNSW index, built in the background (Celery beat, every VECTOR_INDEX_SWEEP_SECONDS).
 VECTOR_OWN_INDEX_MIN_CHUNKS = env.int("VECTOR_OWN_INDEX_MIN_CHUNKS", default=20_000)
 VECTOR_OWN_INDEX_MAX_SHARE = env.float("VECTOR_OWN_INDEX_MAX_SHARE", default=0.5)
-if not (0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and RRF_K > 0 and SEARCH_CANDIDATES > 0):
-    raise ImproperlyConfigured("BM25_K1 must be in (0, 3], BM25_B in [0, 1], RRF_K and SEARCH_CANDIDATES > 0")
+_bm25_ok = 0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and 0 <= BM25_CANDIDATE_SHARE <= 1
+if not (_bm25_ok and RRF_K > 0 and SEARCH_CANDIDATES > 0):
+    raise ImproperlyConfigured(
+        "BM25_K1 must be in (0, 3], BM25_B and BM25_CANDIDATE_SHARE in [0, 1], RRF_K and SEARCH_CANDIDATES > 0"
+    )
 
 # --- chat and the LLM chain (config/settings/chat.py) -----------------------------------------------
 from config.settings.chat import *  # noqa: E402, F403

@@ -9,7 +9,7 @@ from django.db import connection
 from rank_bm25 import BM25Okapi
 
 from documents.services.lifecycle import document_delete
-from retrieval.bm25 import bm25_search, candidate_terms
+from retrieval.bm25 import bm25_search, candidate_terms, postings_budget
 from retrieval.models import Posting, TermStats, WorkspaceStats
 from retrieval.query import parse_query
 from retrieval.services import workspace_stats_rebuild
@@ -199,3 +199,17 @@ def test_pruned_terms_are_added_to_the_best_candidates_only(corpus_workspace, se
     assert {chunk for chunk, _ in rescored} == set(best_two)
     assert all(score == pytest.approx(full[chunk], abs=1e-9) for chunk, score in rescored)  # full scores
     assert [s for _, s in rescored] == sorted((s for _, s in rescored), reverse=True)
+
+
+def test_the_postings_budget_grows_with_the_workspace(corpus_workspace, settings):
+    assert postings_budget(n=100_000) == settings.BM25_MAX_CANDIDATES == 10_000
+    assert postings_budget(n=1_000_000) == 30_000
+    terms = parse_query("cats and dogs in the report", config="english").terms
+    settings.BM25_MAX_CANDIDATES = 4  # "dog" (1 chunk) and "cat" (3)
+    pruned = bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100)
+    settings.BM25_MAX_CANDIDATES = 1  # "dog" alone ...
+    settings.BM25_CANDIDATE_SHARE = 0.5  # ... but half of the 8 chunks' worth: "dog" and "cat" again
+    assert bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100) == pruned
+    settings.BM25_CANDIDATE_SHARE = 0.0
+    assert bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100) != pruned
+
