@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
+
 from django.conf import settings
 from django.db import connection
-
 
 
 def okapi_idf(*, df: int, n: int) -> float:
@@ -53,16 +54,23 @@ def term_weights(*, workspace_id: int, terms: dict[str, int]) -> tuple[dict[str,
     term is in more than half of the chunks, costs one scan of the vocabulary per statistics change.
     Returns ``({}, 0.0)`` for an empty workspace.
     """
-    weights, avgdl, _, _ = _term_statistics(workspace_id, terms)
-    return weights, avgdl
+    statistics = _term_statistics(workspace_id, terms)
+    return statistics.weights, statistics.avgdl
 
 
-def _term_statistics(
-    workspace_id: int, terms: dict[str, int]
-) -> tuple[dict[str, float], float, dict[str, int], int]:
-    """``(weights, avgdl, df per present term, N)``; see ``term_weights``."""
+class _Statistics(NamedTuple):
+    weights: dict[str, float]  # qtf · idf of each query term present in the workspace
+    avgdl: float  # tokens
+    dfs: dict[str, int]  # document frequency of each present term
+    n: int  # chunks in the workspace
+
+
+_EMPTY = _Statistics({}, 0.0, {}, 0)
+
+
+def _term_statistics(workspace_id: int, terms: dict[str, int]) -> _Statistics:
     if not terms:
-        return {}, 0.0, {}, 0
+        return _EMPTY
     with connection.cursor() as cursor:  # one round trip: N, total length, generation and the terms' df
         cursor.execute(
             """SELECT s.chunk_count, s.total_length, s.generation, t.lexeme, t.df
@@ -73,18 +81,18 @@ def _term_statistics(
         )
         rows = cursor.fetchall()
     if not rows or not rows[0][0]:
-        return {}, 0.0, {}, 0
+        return _EMPTY
     n, total_length, generation = rows[0][:3]
     dfs = {lexeme: df for *_, lexeme, df in rows if lexeme is not None and df > 0}
     avgdl = total_length / n
     if settings.BM25_IDF == "lucene":
         idfs = {term: lucene_idf(df=df, n=n) for term, df in dfs.items()}
-        return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n
+        return _Statistics({term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n)
     idfs = {term: okapi_idf(df=df, n=n) for term, df in dfs.items()}
     if any(idf < 0 for idf in idfs.values()):
         floor = settings.BM25_IDF_EPSILON * _mean_idf(workspace_id, generation, n)
         idfs = {term: (floor if idf < 0 else idf) for term, idf in idfs.items()}
-    return {term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n
+    return _Statistics({term: terms[term] * idf for term, idf in idfs.items()}, avgdl, dfs, n)
 
 
 def postings_budget(*, n: int) -> int:

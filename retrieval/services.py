@@ -7,11 +7,13 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
+from pgvector.django import HnswIndex
 
 from accounts.models import Workspace
-from documents.models import Document
+from documents.models import Chunk, Document
 from retrieval.models import GoldenQuery, WorkspaceStats
-from retrieval.vector import has_own_index, own_index_name
+from retrieval.vector import OWN_INDEX_PREFIX, has_own_index, own_index_name, table_rows_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +52,14 @@ def workspace_stats_rebuild(*, workspace_id: int) -> None:
 
 
 def vector_index_ensure(*, workspace_id: int) -> bool:
-    """Build the workspace's own HNSW index (``WHERE workspace_id = …``, same parameters as the table's) if it
-    does not exist or a previous build failed. Returns True if it built one.
+    """Build the workspace's own HNSW index (the table's index definition, ``Chunk.Meta``, made partial:
+    ``WHERE workspace_id = …``) if it does not exist or a previous build failed. Returns True if it built one.
 
     ``CREATE INDEX CONCURRENTLY`` (ingestion and search go on meanwhile) when called outside a transaction,
     a plain ``CREATE INDEX`` inside one. A session advisory lock makes a concurrent call return False instead
     of building twice. Takes minutes for 100k chunks on 2 cores.
     """
-    name = own_index_name(workspace_id)
+    index = _own_index(workspace_id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(1918, %s::int)", [workspace_id])
         if not cursor.fetchone()[0]:
@@ -65,19 +67,24 @@ def vector_index_ensure(*, workspace_id: int) -> bool:
         try:
             if has_own_index(workspace_id):
                 return False
-            concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
-            if connection.in_atomic_block:  # CREATE INDEX refuses a table with deferred constraint checks pending
+            concurrently = not connection.in_atomic_block
+            if not concurrently:  # CREATE INDEX refuses a table with deferred constraint checks pending
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {name}")  # an invalid one, from a failed build
             started = time.perf_counter()
-            cursor.execute(
-                f"CREATE INDEX {concurrently} {name} ON documents_chunk USING hnsw (embedding vector_cosine_ops)"
-                f" WITH (m = 16, ef_construction = 64) WHERE workspace_id = {int(workspace_id)}"
-            )
-            logger.info("built %s in %.1f s", name, time.perf_counter() - started)
+            with connection.schema_editor(atomic=False) as editor:
+                editor.remove_index(Chunk, index, concurrently=concurrently)  # an invalid one, from a failed build
+                editor.add_index(Chunk, index, concurrently=concurrently)
+            logger.info("built %s in %.1f s", index.name, time.perf_counter() - started)
             return True
         finally:
             cursor.execute("SELECT pg_advisory_unlock(1918, %s::int)", [workspace_id])
+
+
+def _own_index(workspace_id: int) -> HnswIndex:
+    table_index = next(index for index in Chunk._meta.indexes if isinstance(index, HnswIndex))
+    _, args, kwargs = table_index.deconstruct()
+    kwargs.update(name=own_index_name(workspace_id), condition=Q(workspace_id=workspace_id))
+    return HnswIndex(*args, **kwargs)
 
 
 def vector_indexes_ensure() -> dict[str, list[int]]:
@@ -86,17 +93,17 @@ def vector_indexes_ensure() -> dict[str, list[int]]:
     (Run by Celery beat; ``bench_search`` calls it after building.) Returns ``{"built": [...], "dropped": [...]}``.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass")
-        table = int(cursor.fetchone()[0] or 0)
         cursor.execute(
-            r"""SELECT substring(c.relname from 'ws(\d+)$')::bigint FROM pg_class AS c
-                WHERE c.relkind = 'i' AND c.relname ~ '^chunk_embedding_hnsw_ws\d+$'
+            r"""SELECT substring(c.relname from '(\d+)$')::bigint FROM pg_class AS c
+                WHERE c.relkind = 'i' AND c.relname ~ ('^' || %s || '\d+$')
                   AND NOT EXISTS (SELECT 1 FROM accounts_workspace AS w
-                                  WHERE w.id = substring(c.relname from 'ws(\d+)$')::bigint)"""
+                                  WHERE w.id = substring(c.relname from '(\d+)$')::bigint)""",
+            [OWN_INDEX_PREFIX],
         )
         orphans = [row[0] for row in cursor.fetchall()]
         for workspace_id in orphans:
             cursor.execute(f"DROP INDEX IF EXISTS {own_index_name(workspace_id)}")
+    table = table_rows_estimate()
     large = WorkspaceStats.objects.filter(chunk_count__gte=settings.VECTOR_OWN_INDEX_MIN_CHUNKS).values_list(
         "workspace_id", "chunk_count"
     )

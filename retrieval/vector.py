@@ -25,7 +25,6 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-
 logger = logging.getLogger(__name__)
 
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -35,9 +34,20 @@ def _vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in np.asarray(embedding, dtype=np.float32).ravel()) + "]"
 
 
+OWN_INDEX_PREFIX = "chunk_embedding_hnsw_ws"  # + the workspace id
+_TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass"
+
+
 def own_index_name(workspace_id: int) -> str:
     """The name of a workspace's own (partial) HNSW index."""
-    return f"chunk_embedding_hnsw_ws{int(workspace_id)}"
+    return f"{OWN_INDEX_PREFIX}{int(workspace_id)}"
+
+
+def table_rows_estimate() -> int:
+    """The planner's estimate of the chunks in the whole table (``pg_class.reltuples``; 0 before ANALYZE)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TABLE_ROWS)
+        return int(cursor.fetchone()[0] or 0)
 
 
 def has_own_index(workspace_id: int) -> bool:
@@ -64,7 +74,7 @@ def _sizes(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int,
         cursor.execute(
             f"""SELECT coalesce(({scope}), 0),
                        coalesce((SELECT chunk_count FROM retrieval_workspacestats WHERE workspace_id = %s), 0),
-                       (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass),
+                       ({_TABLE_ROWS}),
                        ({_OWN_INDEX_VALID})""",
             [*params, workspace_id, own_index_name(workspace_id)],
         )

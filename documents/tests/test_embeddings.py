@@ -42,4 +42,3 @@ def test_loading_the_model_freezes_the_long_lived_objects_for_the_garbage_collec
     assert gc.get_freeze_count() == 0
     get_embedder()
     assert gc.get_freeze_count() > 100_000
-

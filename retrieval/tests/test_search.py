@@ -7,13 +7,13 @@ import pytest
 from django.db import connection
 
 from accounts.selectors import workspace_get_personal
+from documents.embeddings import embed_query
 from documents.models import Chunk
+from documents.tests.samples import REAL_TEXT
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.selectors import search_chunks
-from retrieval.tests.factories import ingest_text
-from documents.embeddings import embed_query
-from documents.tests.samples import REAL_TEXT
 from retrieval.services import vector_indexes_ensure
+from retrieval.tests.factories import ingest_text
 from retrieval.vector import has_own_index, vector_plan, vector_search
 
 pytestmark = pytest.mark.django_db

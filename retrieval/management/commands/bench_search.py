@@ -35,10 +35,15 @@ from accounts.models import Workspace
 from accounts.services import workspace_create
 from config.stats import percentiles
 from documents.embeddings import (
-    MAX_TEXT_TOKENS, count_tokens, embed_query, embed_texts, embedding_threads, forget_queries,
+    MAX_TEXT_TOKENS,
+    count_tokens,
+    embed_query,
+    embed_texts,
+    embedding_threads,
+    forget_queries,
     share_cores_with,
-)  # fmt: skip
-from documents.models import Document, DocumentVersion
+)
+from documents.models import Chunk, Document, DocumentVersion
 from retrieval.bm25 import bm25_search
 from retrieval.models import WorkspaceStats
 from retrieval.query import parse_query
@@ -203,22 +208,26 @@ class Command(BaseCommand):
             )
 
     @staticmethod
-    def _drop_indexes() -> None:
+    def _search_indexes() -> list[Any]:
+        """The GIN and HNSW indexes of ``Chunk.Meta`` (dropped for the bulk load, then rebuilt as defined)."""
+        names = ("chunk_embedding_hnsw", "chunk_search_vector_gin")
+        return [index for index in Chunk._meta.indexes if index.name in names]
+
+    def _drop_indexes(self) -> None:
+        with connection.schema_editor(atomic=False) as editor:
+            for index in self._search_indexes():
+                editor.remove_index(Chunk, index)
         with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
-            cursor.execute("DROP INDEX IF EXISTS chunk_search_vector_gin")
             cursor.execute("ALTER TABLE retrieval_posting DROP CONSTRAINT IF EXISTS retrieval_posting_pkey")
 
-    @staticmethod
-    def _create_indexes() -> None:
+    def _create_indexes(self) -> None:
         sys.stderr.write("building the GIN and HNSW indexes …\n")
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '4GB'")
-            cursor.execute("CREATE INDEX chunk_search_vector_gin ON documents_chunk USING gin (search_vector)")
-            cursor.execute(
-                "CREATE INDEX chunk_embedding_hnsw ON documents_chunk USING hnsw (embedding vector_cosine_ops)"
-                " WITH (m = 16, ef_construction = 64)"
-            )
+        with connection.schema_editor(atomic=False) as editor:
+            for index in self._search_indexes():
+                editor.add_index(Chunk, index)
+        with connection.cursor() as cursor:
             cursor.execute(
                 "ALTER TABLE retrieval_posting ADD CONSTRAINT retrieval_posting_pkey"
                 " PRIMARY KEY (workspace_id, lexeme, chunk_id) INCLUDE (tf, length, document_id)"
