@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install services-status stop clean-data
+.PHONY: run test check install install-dev services-status stop clean-data
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -14,7 +14,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Tests and checks add requirements-dev.txt (pytest, Playwright, ruff, mypy and stubs).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 # Local default: DEBUG on (generated SECRET_KEY under var/, console email, optional email verification).
 run: export DEBUG ?= true
@@ -28,8 +34,15 @@ run: $(VENV)/.installed
 	exec $(VENV)/bin/honcho --procfile Procfile start --port $(PORT)
 
 test: export SECRET_KEY ?= insecure-test-only-key
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint, format and types (pyproject.toml); .ci/run runs this before the tests.
+check: export SECRET_KEY ?= insecure-test-only-key
+check: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 services-status: $(VENV)/.installed
 	$(PY) -m config.embedded status

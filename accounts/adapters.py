@@ -12,4 +12,3 @@ class AccountAdapter(DefaultAccountAdapter):
         """Sign-up can be closed with ``ACCOUNT_ALLOW_SIGNUP=false`` (invitations still need accounts then
         made by staff)."""
         return bool(settings.ACCOUNT_ALLOW_SIGNUP)
-

@@ -112,7 +112,9 @@ class Membership(BaseModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "workspace"], name="membership_user_workspace_unique"),
-            models.CheckConstraint(condition=models.Q(role__in=["owner", "admin", "member"]), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["owner", "admin", "member"]), name="membership_role_valid"
+            ),
         ]
         ordering = ["workspace_id", "created_at"]
 

@@ -33,9 +33,7 @@ def membership_get(*, user: User, workspace_id: object) -> Membership:
         workspace_pk = int(str(workspace_id))
     except (TypeError, ValueError):
         raise Http404("No such workspace.") from None
-    membership = (
-        Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_pk).first()
-    )
+    membership = Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_pk).first()
     if membership is None:
         raise Http404("No such workspace.")
     return membership

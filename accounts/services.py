@@ -264,7 +264,6 @@ def api_token_revoke(*, user: User, token_key: str) -> None:
         raise NotFoundError("No such token.")
 
 
-
 @transaction.atomic
 def demo_account_ensure(*, email: str, password: str) -> User:
     """Create or reset a local demo user with a verified primary email; returns it."""
@@ -276,7 +275,5 @@ def demo_account_ensure(*, email: str, password: str) -> User:
     user.set_password(password)
     user.is_active = True
     user.save()
-    EmailAddress.objects.update_or_create(
-        user=user, email=email.lower(), defaults={"verified": True, "primary": True}
-    )
+    EmailAddress.objects.update_or_create(user=user, email=email.lower(), defaults={"verified": True, "primary": True})
     return user

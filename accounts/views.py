@@ -87,14 +87,13 @@ def members(request: HttpRequest, workspace_id: int) -> HttpResponse:
     membership = _member_of(request, workspace_id)
     workspace = membership.workspace
     invite_form = InvitationForm(request.POST or None)
-    if request.method == "POST":
-        if invite_form.is_valid():
-            email = invite_form.cleaned_data["email"]
-            invite = lambda: services.invitation_create(  # noqa: E731
-                actor=membership, email=email, role=invite_form.cleaned_data["role"]
-            )
-            if _attempt(request, invite, f"Invitation sent to {email}."):
-                return redirect(_members_url(workspace.pk))
+    if request.method == "POST" and invite_form.is_valid():
+        email = invite_form.cleaned_data["email"]
+        invite = lambda: services.invitation_create(  # noqa: E731
+            actor=membership, email=email, role=invite_form.cleaned_data["role"]
+        )
+        if _attempt(request, invite, f"Invitation sent to {email}."):
+            return redirect(_members_url(workspace.pk))
     rename_form = WorkspaceForm(initial={"name": workspace.name})
     context = {
         "workspace": workspace,

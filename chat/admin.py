@@ -60,10 +60,13 @@ class FeedbackAdmin(admin.ModelAdmin):
             .order_by("-id")
             .first()
         )
-        params = urlencode({
-            "workspace": feedback.message.conversation.workspace_id,
-            "question": question.content if question else "", "note": f"from feedback {feedback.pk}: {feedback.comment}"[:300],
-        })  # fmt: skip
+        params = urlencode(
+            {
+                "workspace": feedback.message.conversation.workspace_id,
+                "question": question.content if question else "",
+                "note": f"from feedback {feedback.pk}: {feedback.comment}"[:300],
+            }
+        )
         return format_html('<a href="{}?{}">→ golden case</a>', reverse("admin:retrieval_goldenquery_add"), params)
 
 

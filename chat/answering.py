@@ -117,16 +117,30 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
     workspace = conversation.workspace
     history = _history(conversation, question)
     previous = conversation.messages.filter(role=Message.Role.ASSISTANT, id__lt=question.id).order_by("-id").first()
-    standalone = condense(question=question.content, history=history,
-                          previous_query=previous.standalone_query if previous else "")  # fmt: skip
+    standalone = condense(
+        question=question.content, history=history, previous_query=previous.standalone_query if previous else ""
+    )
     document_ids = list(conversation.documents.values_list("pk", flat=True)) or None
-    hits = search_chunks(workspace=workspace, query=standalone, k=settings.CHAT_SOURCES, mode="hybrid",
-                         document_ids=document_ids)  # fmt: skip
-    reply = Message(conversation=conversation, role=Message.Role.ASSISTANT, standalone_query=standalone, retrieved=[
-        {"marker": i, "chunk_id": h.chunk.pk, "document_id": h.chunk.document_id, "document_title": h.document.title,
-         "score": h.score, "bm25": h.bm25 and vars(h.bm25), "vector": h.vector and vars(h.vector)}
-        for i, h in enumerate(hits, start=1)
-    ])  # fmt: skip
+    hits = search_chunks(
+        workspace=workspace, query=standalone, k=settings.CHAT_SOURCES, mode="hybrid", document_ids=document_ids
+    )
+    reply = Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        standalone_query=standalone,
+        retrieved=[
+            {
+                "marker": i,
+                "chunk_id": h.chunk.pk,
+                "document_id": h.chunk.document_id,
+                "document_title": h.document.title,
+                "score": h.score,
+                "bm25": h.bm25 and vars(h.bm25),
+                "vector": h.vector and vars(h.vector),
+            }
+            for i, h in enumerate(hits, start=1)
+        ],
+    )
     first_token: float | None = None
     parts: list[str] = []
     if not is_covered(hits):
@@ -137,9 +151,10 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
     else:
         sources = {i: h for i, h in enumerate(hits, start=1)}
         messages = answer_messages(
-            question=question.content, history=history,
+            question=question.content,
+            history=history,
             sources=[source_block(i, h.document.title, _pages(h), h.chunk.text) for i, h in sources.items()],
-        )  # fmt: skip
+        )
         try:
             for event in stream_chain(messages, max_tokens=settings.LLM_MAX_ANSWER_TOKENS):
                 if isinstance(event, Token):
@@ -159,16 +174,22 @@ def _answer(conversation: Conversation, question: Message) -> Iterator[Event]:
                 yield Event("restart", {"provider": EXTRACTIVE, "reason": "every provider failed"})
             reply.provider, reply.model = EXTRACTIVE, ""
             reply.fallbacks, reply.fallback_used = exc.fallbacks, bool(exc.fallbacks)
-            text = extractive_answer(question.content if not previous else standalone,
-                                     [(i, h.chunk.text) for i, h in sources.items()],
-                                     workspace_id=workspace.pk, config=workspace.text_search_config,
-                                     relevance={i: h.vector.score for i, h in sources.items() if h.vector})  # fmt: skip
+            text = extractive_answer(
+                question.content if not previous else standalone,
+                [(i, h.chunk.text) for i, h in sources.items()],
+                workspace_id=workspace.pk,
+                config=workspace.text_search_config,
+                relevance={i: h.vector.score for i, h in sources.items() if h.vector},
+            )
             for word in _words(text or NOT_COVERED):
                 first_token = first_token or time.perf_counter()
                 parts.append(word)
                 yield Event("token", {"text": word})
-        verified = verify_citations("".join(parts), source_texts={i: h.chunk.text for i, h in sources.items()},
-                                    config=workspace.text_search_config)  # fmt: skip
+        verified = verify_citations(
+            "".join(parts),
+            source_texts={i: h.chunk.text for i, h in sources.items()},
+            config=workspace.text_search_config,
+        )
         parts = [verified.answer]
         reply.citation_issues = verified.issues
     reply.content = "".join(parts).strip()
@@ -196,12 +217,23 @@ def _citation_drafts(hits: list[SearchHit], verified: VerifiedCitations, *, conf
         start, end = supporting_span(verified.claims.get(marker, []), chunk.text, config=config)
         start, end = chunk.char_start + start, chunk.char_start + end
         pages = page_starts.get(chunk.version_id) or []
-        citations.append(Citation(
-            marker=marker, chunk=chunk, document_id=chunk.document_id, version_id=chunk.version_id,
-            document_title=hit.document.title, page_start=page_of(pages, start) or chunk.page_start,
-            page_end=page_of(pages, end - 1) or chunk.page_end, char_start=chunk.char_start, char_end=chunk.char_end,
-            passage_start=start, passage_end=end, quote=chunk.text, support=score,
-        ))  # fmt: skip
+        citations.append(
+            Citation(
+                marker=marker,
+                chunk=chunk,
+                document_id=chunk.document_id,
+                version_id=chunk.version_id,
+                document_title=hit.document.title,
+                page_start=page_of(pages, start) or chunk.page_start,
+                page_end=page_of(pages, end - 1) or chunk.page_end,
+                char_start=chunk.char_start,
+                char_end=chunk.char_end,
+                passage_start=start,
+                passage_end=end,
+                quote=chunk.text,
+                support=score,
+            )
+        )
     return citations
 
 
@@ -216,20 +248,33 @@ def _save(reply: Message, citations: list[Citation]) -> list[Citation]:
 
 def citation_payload(citation: Citation) -> dict[str, Any]:
     return {
-        "id": citation.pk, "marker": citation.marker, "chunk_id": citation.chunk_id,
-        "document_id": citation.document_id, "document_title": citation.document_title,
-        "page_start": citation.page_start, "page_end": citation.page_end, "quote": citation.quote,
+        "id": citation.pk,
+        "marker": citation.marker,
+        "chunk_id": citation.chunk_id,
+        "document_id": citation.document_id,
+        "document_title": citation.document_title,
+        "page_start": citation.page_start,
+        "page_end": citation.page_end,
+        "quote": citation.quote,
         "support": round(citation.support, 3),
-    }  # fmt: skip
+    }
 
 
 def message_payload(message: Message, citations: list[Citation]) -> dict[str, Any]:
     """The API shape of an assistant message (also the ``done`` event's data), with its sanitized HTML."""
     return {
-        "id": message.pk, "answer": message.content, "html": render_answer(message.content, citations),
-        "citations": [citation_payload(c) for c in citations], "provider": message.provider, "model": message.model,
-        "fallback_used": message.fallback_used, "fallbacks": message.fallbacks, "not_covered": message.not_covered,
-        "latency_ms": message.latency_ms, "first_token_ms": message.first_token_ms,
-        "standalone_query": message.standalone_query, "citation_issues": message.citation_issues,
+        "id": message.pk,
+        "answer": message.content,
+        "html": render_answer(message.content, citations),
+        "citations": [citation_payload(c) for c in citations],
+        "provider": message.provider,
+        "model": message.model,
+        "fallback_used": message.fallback_used,
+        "fallbacks": message.fallbacks,
+        "not_covered": message.not_covered,
+        "latency_ms": message.latency_ms,
+        "first_token_ms": message.first_token_ms,
+        "standalone_query": message.standalone_query,
+        "citation_issues": message.citation_issues,
         "retrieved": message.retrieved,
-    }  # fmt: skip
+    }

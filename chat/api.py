@@ -93,8 +93,9 @@ class ConversationListApi(APIView):
     class ConversationCreateInput(serializers.Serializer):
         workspace = serializers.IntegerField(required=False)
         title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-        document_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                             allow_empty=False, max_length=1000)  # fmt: skip
+        document_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=1000
+        )
 
     @extend_schema(parameters=[ConversationFilter], responses=ConversationOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -110,9 +111,11 @@ class ConversationListApi(APIView):
         data.is_valid(raise_exception=True)
         workspace = workspace_get_for_request(user=request.user, workspace_id=data.validated_data.get("workspace"))
         conversation = conversation_create(
-            user=request.user, workspace=workspace, title=data.validated_data["title"],
+            user=request.user,
+            workspace=workspace,
+            title=data.validated_data["title"],
             document_ids=data.validated_data.get("document_ids"),
-        )  # fmt: skip
+        )
         return Response(ConversationOutput(conversation).data, status=status.HTTP_201_CREATED)
 
 
@@ -191,4 +194,3 @@ class FeedbackApi(APIView):
         data.is_valid(raise_exception=True)
         feedback = feedback_record(message=message, user=request.user, **data.validated_data)
         return Response({"message": message.pk, "rating": feedback.rating, "comment": feedback.comment})
-

@@ -42,13 +42,16 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
     sentences = [answer[a:b] for a, b in spans]
     markers = list(source_texts)
     lexemes = lexeme_sets([MARKER.sub(" ", s) for s in sentences] + [source_texts[m] for m in markers], config=config)
-    sentence_lexemes, source_lexemes = lexemes[: len(sentences)], dict(zip(markers, lexemes[len(sentences) :]))
+    sentence_lexemes, source_lexemes = (
+        lexemes[: len(sentences)],
+        dict(zip(markers, lexemes[len(sentences) :], strict=True)),
+    )
     minimum = settings.CHAT_MIN_CITATION_SUPPORT
     support: dict[int, float] = {}
     issues: list[dict[str, object]] = []
     claims: dict[int, list[str]] = {}
     cleaned: list[str] = []
-    for sentence, words in zip(sentences, sentence_lexemes):
+    for sentence, words in zip(sentences, sentence_lexemes, strict=True):
 
         def keep(match: re.Match[str]) -> str:
             kept = []
@@ -58,7 +61,9 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
                     continue
                 score = len(words & source_lexemes[number]) / len(words) if words else 1.0
                 if score < minimum:
-                    issues.append({"marker": number, "reason": "not supported by the source", "support": round(score, 3)})
+                    issues.append(
+                        {"marker": number, "reason": "not supported by the source", "support": round(score, 3)}
+                    )
                     continue
                 support[number] = max(support.get(number, 0.0), score)
                 claims.setdefault(number, []).append(MARKER.sub(" ", sentence).strip())
@@ -68,7 +73,7 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
         cleaned.append(re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub(keep, sentence)).rstrip())
     # keep the original whitespace between sentences
     out, last = [], 0
-    for (a, b), text in zip(spans, cleaned):
+    for (a, b), text in zip(spans, cleaned, strict=True):
         out.append(answer[last:a] + text)
         last = b
     out.append(answer[last:])

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accounts.models import User, Workspace
-from config.stats import percentiles
 from chat.answering import answer_stream
 from chat.citations import MARKER
 from chat.models import Conversation, Message
+from config.stats import percentiles
 from documents.embeddings import forget_queries
 from retrieval.evaluation import beir_document_ids, load_corpus
 
@@ -84,17 +84,28 @@ class _Tally:
         n = max(self.questions, 1)
         latency, first = percentiles(self.latency), percentiles(self.first_token)
         return {
-            "questions": self.questions, "answer_recall": self.recalled / n, "f1": self.f1 / n,
+            "questions": self.questions,
+            "answer_recall": self.recalled / n,
+            "f1": self.f1 / n,
             "citation_precision": self.correct_citations / self.citations if self.citations else 0.0,
-            "mean_answer_words": self.words / n, "not_covered_rate": self.not_covered / n,
-            "latency_p50_ms": latency["p50"], "latency_p95_ms": latency["p95"],
-            "first_token_p50_ms": first["p50"], "first_token_p95_ms": first["p95"],
-        }  # fmt: skip
+            "mean_answer_words": self.words / n,
+            "not_covered_rate": self.not_covered / n,
+            "latency_p50_ms": latency["p50"],
+            "latency_p95_ms": latency["p95"],
+            "first_token_p50_ms": first["p50"],
+            "first_token_p95_ms": first["p95"],
+        }
 
 
-def evaluate_squad(workspace: Workspace, user: User, paragraphs: list[tuple[str, str, str]],
-                   questions: list[SquadQuestion], *, progress_load: Progress | None = None,
-                   progress_ask: Progress | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
+def evaluate_squad(
+    workspace: Workspace,
+    user: User,
+    paragraphs: list[tuple[str, str, str]],
+    questions: list[SquadQuestion],
+    *,
+    progress_load: Progress | None = None,
+    progress_ask: Progress | None = None,
+) -> dict[str, dict[str, float]]:
     """Load the paragraphs into ``workspace`` (``load_corpus``), ask every question in a new conversation of
     ``user`` (no quota: this is an operator's run), and return ``{provider: metrics, "all": metrics}``."""
     load_corpus(workspace, paragraphs, progress=progress_load)
@@ -104,7 +115,9 @@ def evaluate_squad(workspace: Workspace, user: User, paragraphs: list[tuple[str,
         conversation = Conversation.objects.create(workspace=workspace, user=user, title=case.question[:80])
         question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=case.question)
         forget_queries()  # a question repeated in the file is timed like the first time
-        result = next((e.data for e in answer_stream(conversation=conversation, question=question) if e.name == "done"), None)
+        result = next(
+            (e.data for e in answer_stream(conversation=conversation, question=question) if e.name == "done"), None
+        )
         if result is None:
             continue
         for key in (result["provider"], "all"):

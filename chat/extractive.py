@@ -42,8 +42,9 @@ class ScoredSentence:
     score: float
 
 
-def _score_sentences(question: str, sources: list[tuple[int, str]], relevance: dict[int, float], *,
-                     workspace_id: int, config: str) -> list[ScoredSentence]:  # fmt: skip
+def _score_sentences(
+    question: str, sources: list[tuple[int, str]], relevance: dict[int, float], *, workspace_id: int, config: str
+) -> list[ScoredSentence]:
     sentences: list[tuple[int, int, str]] = []  # (marker, index in its source, text)
     seen: set[str] = set()  # overlapping chunks repeat sentences: keep each once, from its best source
     for marker, text in sources[:SENTENCE_SOURCES]:
@@ -59,13 +60,13 @@ def _score_sentences(question: str, sources: list[tuple[int, str]], relevance: d
     weights, _ = term_weights(workspace_id=workspace_id, terms=terms)
     total = sum(weights.values())
     lexemes = lexeme_sets([text for _, _, text in sentences], config=config)
-    by_position = {(marker, index): words for (marker, index, _), words in zip(sentences, lexemes)}
+    by_position = {(marker, index): words for (marker, index, _), words in zip(sentences, lexemes, strict=True)}
 
     def coverage(words: set[str]) -> float:
         return sum(w for t, w in weights.items() if t in words) / total if total else 0.0
 
     lexical = []
-    for (marker, index, text), words in zip(sentences, lexemes):
+    for (marker, index, text), words in zip(sentences, lexemes, strict=True):
         if len(text.split()) < 3:
             continue
         window = words.union(*(by_position.get((marker, index + d), set()) for d in (-1, 1)))
@@ -76,14 +77,23 @@ def _score_sentences(question: str, sources: list[tuple[int, str]], relevance: d
         return []
     # the question as retrieval cleaned it: its embedding is then the one retrieval just made (cached)
     cosines = embed_texts([text for _, _, text in lexical]) @ embed_query(clean_query(question))
-    scored = [ScoredSentence(marker, text,
-                             score + SEMANTIC_WEIGHT * float(cosine) + SOURCE_WEIGHT * relevance.get(marker, 0.0))
-              for (score, marker, text), cosine in zip(lexical, np.asarray(cosines, dtype=float))]  # fmt: skip
+    scored = [
+        ScoredSentence(
+            marker, text, score + SEMANTIC_WEIGHT * float(cosine) + SOURCE_WEIGHT * relevance.get(marker, 0.0)
+        )
+        for (score, marker, text), cosine in zip(lexical, np.asarray(cosines, dtype=float), strict=True)
+    ]
     return sorted(scored, key=lambda s: -s.score)
 
 
-def extractive_answer(question: str, sources: list[tuple[int, str]], *, workspace_id: int, config: str,
-                      relevance: dict[int, float] | None = None) -> str:  # fmt: skip
+def extractive_answer(
+    question: str,
+    sources: list[tuple[int, str]],
+    *,
+    workspace_id: int,
+    config: str,
+    relevance: dict[int, float] | None = None,
+) -> str:
     """Compose a short cited answer from ``sources`` (``[(marker, chunk text), ...]``, best first).
 
     ``relevance``: ``{marker: cosine similarity of the source chunk to the question}`` as retrieval measured

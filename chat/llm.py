@@ -162,9 +162,13 @@ def _record_success(provider: Provider) -> None:
 def _open_stream(provider: Provider, messages: list[dict[str, str]], max_tokens: int):  # type: ignore[no-untyped-def]
     """Start a streamed completion and read up to its first content token; returns (first text, rest)."""
     stream = _client(provider).chat.completions.create(
-        model=provider.model, messages=messages, stream=True, max_tokens=max_tokens, temperature=0.1,
+        model=provider.model,
+        messages=messages,
+        stream=True,
+        max_tokens=max_tokens,
+        temperature=0.1,
         stream_options={"include_usage": True},
-    )  # fmt: skip
+    )
     iterator = iter(stream)
     usage = None
     for chunk in iterator:
@@ -175,8 +179,9 @@ def _open_stream(provider: Provider, messages: list[dict[str, str]], max_tokens:
     raise LLMError("the stream ended without any text", provider=provider.name, retryable=True)
 
 
-def stream_provider(provider: Provider, messages: list[dict[str, str]], *, max_tokens: int
-                    ) -> Iterator[Token | Finished]:  # fmt: skip
+def stream_provider(
+    provider: Provider, messages: list[dict[str, str]], *, max_tokens: int
+) -> Iterator[Token | Finished]:
     """Stream one provider's answer: ``Token``s, then one ``Finished``.
 
     Failures before the first token are retried (``provider.max_retries`` times, exponential backoff with
@@ -219,14 +224,16 @@ def stream_provider(provider: Provider, messages: list[dict[str, str]], *, max_t
         raise LLMError("the stream was cut mid-answer", provider=provider.name, retryable=True)
     prompt_chars = sum(len(m["content"]) for m in messages)
     yield Finished(
-        provider=provider.name, model=provider.model,
+        provider=provider.name,
+        model=provider.model,
         prompt_tokens=getattr(usage, "prompt_tokens", 0) or prompt_chars // 4,
         completion_tokens=getattr(usage, "completion_tokens", 0) or completion_chars // 4,
-    )  # fmt: skip
+    )
 
 
-def stream_chain(messages: list[dict[str, str]], *, max_tokens: int,
-                 providers: list[Provider] | None = None) -> Iterator[Token | Restart | Finished]:  # fmt: skip
+def stream_chain(
+    messages: list[dict[str, str]], *, max_tokens: int, providers: list[Provider] | None = None
+) -> Iterator[Token | Restart | Finished]:
     """Answer with the first provider of the chain that works: ``Token``s (with a ``Restart`` when a provider
     failed mid-answer), then one ``Finished`` whose ``fallbacks`` lists the providers skipped and why.
 
@@ -242,8 +249,7 @@ def stream_chain(messages: list[dict[str, str]], *, max_tokens: int,
             for event in stream_provider(provider, messages, max_tokens=max_tokens):
                 if isinstance(event, Finished):
                     _record_success(provider)
-                    yield Finished(event.provider, event.model, event.prompt_tokens, event.completion_tokens,
-                                   fallbacks)  # fmt: skip
+                    yield Finished(event.provider, event.model, event.prompt_tokens, event.completion_tokens, fallbacks)
                     return
                 started = True
                 yield event

@@ -40,7 +40,9 @@ class Message(BaseModel):
     fallback_used = models.BooleanField(default=False)
     fallbacks = models.JSONField(default=list, blank=True, help_text="[{provider, error}] in order.")
     citation_issues = models.JSONField(
-        default=list, blank=True, help_text="Markers dropped from the answer: [{marker, reason}] (invalid or unsupported)."
+        default=list,
+        blank=True,
+        help_text="Markers dropped from the answer: [{marker, reason}] (invalid or unsupported).",
     )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -115,10 +117,12 @@ class UsageDay(models.Model):
 class QuotaOverride(BaseModel):
     """Per-workspace or per-user daily limits replacing the settings' defaults (empty: keep the default)."""
 
-    workspace = models.OneToOneField("accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE,
-                                     related_name="+")  # fmt: skip
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="+")  # fmt: skip
+    workspace = models.OneToOneField(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     questions_per_day = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_day = models.PositiveIntegerField(null=True, blank=True)
 

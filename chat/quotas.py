@@ -6,7 +6,7 @@ workspace says otherwise. Exceeding one answers 429 with ``Retry-After`` (second
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import F, Sum
@@ -17,12 +17,12 @@ from config.errors import TooManyRequestsError
 
 
 def _today() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def seconds_until_tomorrow(now: datetime | None = None) -> int:
     now = now or _today()
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
     return max(1, int((tomorrow - now).total_seconds()))
 
 
@@ -49,19 +49,22 @@ def usage_today(*, user: User, workspace: Workspace) -> dict[str, int]:
     mine = UsageDay.objects.filter(workspace=workspace, user=user, day=day).first()
     everyone = UsageDay.objects.filter(workspace=workspace, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
     return {
-        "user_questions": mine.questions if mine else 0, "user_tokens": mine.tokens if mine else 0,
-        "workspace_questions": everyone["q"] or 0, "workspace_tokens": everyone["t"] or 0,
-    }  # fmt: skip
+        "user_questions": mine.questions if mine else 0,
+        "user_tokens": mine.tokens if mine else 0,
+        "workspace_questions": everyone["q"] or 0,
+        "workspace_tokens": everyone["t"] or 0,
+    }
 
 
 def quota_check(*, user: User, workspace: Workspace) -> None:
     """Raise TooManyRequestsError (429, ``Retry-After``) if a daily limit is reached."""
     limits, used = limits_for(user=user, workspace=workspace), usage_today(user=user, workspace=workspace)
     labels = {
-        "user_questions": "your daily question limit", "user_tokens": "your daily LLM token limit",
+        "user_questions": "your daily question limit",
+        "user_tokens": "your daily LLM token limit",
         "workspace_questions": "this workspace's daily question limit",
         "workspace_tokens": "this workspace's daily LLM token limit",
-    }  # fmt: skip
+    }
     for key, label in labels.items():
         if used[key] >= limits[key]:
             retry = seconds_until_tomorrow()
@@ -84,5 +87,7 @@ def usage_summary(*, workspace: Workspace, days: int = 7) -> list[UsageDay]:
     """The workspace's usage rows of the last ``days`` days, newest first (for owners)."""
     since = _today().date() - timedelta(days=days - 1)
     return list(
-        UsageDay.objects.filter(workspace=workspace, day__gte=since).select_related("user").order_by("-day", "user__email")
+        UsageDay.objects.filter(workspace=workspace, day__gte=since)
+        .select_related("user")
+        .order_by("-day", "user__email")
     )

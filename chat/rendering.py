@@ -10,8 +10,29 @@ from django.urls import reverse
 
 from chat.models import Citation
 
-ALLOWED_TAGS = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "h3", "h4", "table",
-                "thead", "tbody", "tr", "th", "td", "a", "sup", "hr"}  # fmt: skip
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h3",
+    "h4",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "a",
+    "sup",
+    "hr",
+}
 _MARKER = re.compile(r"\[(\d{1,3}(?:,\s*\d{1,3})*)\]")
 
 
@@ -27,16 +48,21 @@ def render_answer(text: str, citations: list[Citation]) -> str:
     context (the citation page, in a new tab).
     Raw HTML or scripts in the text (from a model or a document) are escaped or removed, never executed."""
     html = nh3.clean(
-        _markdown().render(text), tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}},
-        url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow",
-    )  # fmt: skip
+        _markdown().render(text),
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
     known = {c.marker: reverse("chat:citation", kwargs={"citation_id": c.pk}) for c in citations}
 
     def link(match: re.Match[str]) -> str:
         numbers = [int(n) for n in match.group(1).split(",")]
         return "".join(
             f'<a class="cite" href="{known[n]}" target="_blank" rel="noopener" data-marker="{n}">[{n}]</a>'
-            if n in known else "" for n in numbers
+            if n in known
+            else ""
+            for n in numbers
         )
 
     return _MARKER.sub(link, html)

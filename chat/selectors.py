@@ -32,10 +32,16 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
 
 def message_get_for_user(*, user: User, message_id: object) -> Message:
     """An assistant message of one of the user's conversations. Raises Http404 otherwise."""
-    message = Message.objects.filter(
-        pk=message_id, role=Message.Role.ASSISTANT, conversation__user=user,
-        conversation__workspace__memberships__user=user,
-    ).select_related("conversation").first()  # fmt: skip
+    message = (
+        Message.objects.filter(
+            pk=message_id,
+            role=Message.Role.ASSISTANT,
+            conversation__user=user,
+            conversation__workspace__memberships__user=user,
+        )
+        .select_related("conversation")
+        .first()
+    )
     if message is None:
         raise Http404("No such message.")
     return message

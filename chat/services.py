@@ -11,8 +11,9 @@ from retrieval.selectors import check_document_ids
 
 
 @transaction.atomic
-def conversation_create(*, user: User, workspace: Workspace, title: str = "",
-                        document_ids: list[int] | None = None) -> Conversation:  # fmt: skip
+def conversation_create(
+    *, user: User, workspace: Workspace, title: str = "", document_ids: list[int] | None = None
+) -> Conversation:
     """A new conversation, optionally limited to documents of the workspace.
     Raises InvalidDocumentFilter (400) for ids that are not the workspace's documents."""
     ids = check_document_ids(workspace=workspace, document_ids=document_ids)

@@ -29,12 +29,18 @@ def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
         for message in message_list(conversation=conversation):
             payload = message_payload(message, list(message.citations.all())) if message.role == "assistant" else None
             turns.append({"message": message, "payload": payload})
-    return render(request, "chat/index.html", {
-        "workspace": workspace, "conversation": conversation, "turns": turns,
-        "documents": document_list(workspace=workspace, status=Document.Status.READY)[:200],  # type: ignore[arg-type]
-        "scope": list(conversation.documents.all()) if conversation else [],
-        "conversations": conversation_list(user=request.user, workspace=workspace)[:100],  # type: ignore[arg-type]
-    })  # fmt: skip
+    return render(
+        request,
+        "chat/index.html",
+        {
+            "workspace": workspace,
+            "conversation": conversation,
+            "turns": turns,
+            "documents": document_list(workspace=workspace, status=Document.Status.READY)[:200],  # type: ignore[arg-type]
+            "scope": list(conversation.documents.all()) if conversation else [],
+            "conversations": conversation_list(user=request.user, workspace=workspace)[:100],  # type: ignore[arg-type]
+        },
+    )
 
 
 @login_required
@@ -89,11 +95,21 @@ def citation(request: HttpRequest, citation_id: int) -> HttpResponse:
     p_start = (cited.passage_start if cited.passage_start is not None else cited.char_start) - offset
     p_end = (cited.passage_end if cited.passage_end is not None else cited.char_end) - offset
     before, after = text[:start], text[end:]
-    return render(request, "chat/citation.html", {
-        "citation": cited, "before": before[-6000:], "chunk_before": text[start:p_start], "passage": text[p_start:p_end],
-        "chunk_after": text[p_end:end], "after": after[:6000], "truncated_before": len(before) > 6000,
-        "truncated_after": len(after) > 6000, "document_exists": cited.document_id is not None,
-    })  # fmt: skip
+    return render(
+        request,
+        "chat/citation.html",
+        {
+            "citation": cited,
+            "before": before[-6000:],
+            "chunk_before": text[start:p_start],
+            "passage": text[p_start:p_end],
+            "chunk_after": text[p_end:end],
+            "after": after[:6000],
+            "truncated_before": len(before) > 6000,
+            "truncated_after": len(after) > 6000,
+            "document_exists": cited.document_id is not None,
+        },
+    )
 
 
 @login_required
@@ -105,8 +121,13 @@ def usage(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("chat:index")
-    return render(request, "chat/usage.html", {
-        "workspace": workspace, "rows": usage_summary(workspace=workspace),  # type: ignore[arg-type]
-        "today": usage_today(user=request.user, workspace=workspace),  # type: ignore[arg-type]
-        "limits": limits_for(user=request.user, workspace=workspace),  # type: ignore[arg-type]
-    })  # fmt: skip
+    return render(
+        request,
+        "chat/usage.html",
+        {
+            "workspace": workspace,
+            "rows": usage_summary(workspace=workspace),  # type: ignore[arg-type]
+            "today": usage_today(user=request.user, workspace=workspace),  # type: ignore[arg-type]
+            "limits": limits_for(user=request.user, workspace=workspace),  # type: ignore[arg-type]
+        },
+    )

@@ -189,16 +189,25 @@ def redis_url(data_dir: Path) -> str:
             socket.unlink(missing_ok=True)
             args = [
                 REDIS_SERVER_PATH,
-                "--port", "0",
-                "--unixsocket", str(socket),
-                "--unixsocketperm", "700",
-                "--dir", str(redis_dir),
-                "--pidfile", str(pid_file),
-                "--logfile", str(redis_dir / "redis.log"),
-                "--daemonize", "yes",
-                "--appendonly", "yes",
-                "--save", "",
-            ]  # fmt: skip
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(redis_dir),
+                "--pidfile",
+                str(pid_file),
+                "--logfile",
+                str(redis_dir / "redis.log"),
+                "--daemonize",
+                "yes",
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ]
             result = subprocess.run(args, capture_output=True, text=True, timeout=10)
             deadline = time.monotonic() + 10
             while not socket.exists() and time.monotonic() < deadline:

@@ -24,7 +24,7 @@ graceful_timeout = 10
 accesslog = "-"
 
 
-def post_fork(server, worker):  # noqa: ANN001 (gunicorn's hook signature)
+def post_fork(server, worker):
     """Give each web process its share of the cores for embedding (queries, answer sentences), as Celery's
     pool processes get theirs: with 2 processes on 2 cores, 1 torch thread each. More threads than cores
     only contend; and the query embedding runs beside PostgreSQL's BM25 (retrieval.selectors)."""

@@ -14,5 +14,9 @@ def percentiles(values_ms: list[float], *, digits: int = 1) -> dict[str, float]:
     if not values_ms:
         return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
     cuts = statistics.quantiles(values_ms, n=100, method="inclusive") if len(values_ms) > 1 else [values_ms[0]] * 99
-    return {"p50": round(cuts[49], digits), "p95": round(cuts[94], digits), "p99": round(cuts[98], digits),
-            "max": round(max(values_ms), digits)}  # fmt: skip
+    return {
+        "p50": round(cuts[49], digits),
+        "p95": round(cuts[94], digits),
+        "p99": round(cuts[98], digits),
+        "max": round(max(values_ms), digits),
+    }

@@ -17,8 +17,16 @@ api_v1 = [
     path("documents/", documents_api.DocumentListApi.as_view(), name="document_list"),
     path("documents/retry-failed/", documents_api.DocumentRetryFailedApi.as_view(), name="document_retry_failed"),
     path("documents/<int:document_id>/", documents_api.DocumentDetailApi.as_view(), name="document_detail"),
-    path("documents/<int:document_id>/reprocess/", documents_api.DocumentReprocessApi.as_view(), name="document_reprocess"),
-    path("documents/<int:document_id>/versions/", documents_api.DocumentVersionCreateApi.as_view(), name="document_version_create"),
+    path(
+        "documents/<int:document_id>/reprocess/",
+        documents_api.DocumentReprocessApi.as_view(),
+        name="document_reprocess",
+    ),
+    path(
+        "documents/<int:document_id>/versions/",
+        documents_api.DocumentVersionCreateApi.as_view(),
+        name="document_version_create",
+    ),
     path("documents/<int:document_id>/chunks/", documents_api.DocumentChunksApi.as_view(), name="document_chunks"),
     path("documents/<int:document_id>/file/", documents_api.DocumentFileApi.as_view(), name="document_file"),
     path("search/", retrieval_api.SearchApi.as_view(), name="search"),

@@ -33,14 +33,35 @@ class VersionInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["title", "workspace", "status", "progress", "chunk_count", "page_count", "short_error", "created_at"]
+    list_display = [
+        "title",
+        "workspace",
+        "status",
+        "progress",
+        "chunk_count",
+        "page_count",
+        "short_error",
+        "created_at",
+    ]
     list_filter = ["status", "failed_stage", "created_at"]
     search_fields = ["title", "workspace__name", "versions__original_filename"]
     list_select_related = ["workspace"]
     readonly_fields = [
-        "status", "error", "failed_stage", "progress_done", "progress_total", "attempts", "heartbeat_at",
-        "enqueued_at", "current_version", "pending_version", "chunk_count", "page_count", "ready_at", "uploaded_by",
-    ]  # fmt: skip
+        "status",
+        "error",
+        "failed_stage",
+        "progress_done",
+        "progress_total",
+        "attempts",
+        "heartbeat_at",
+        "enqueued_at",
+        "current_version",
+        "pending_version",
+        "chunk_count",
+        "page_count",
+        "ready_at",
+        "uploaded_by",
+    ]
     inlines = [VersionInline]
     actions = ["reprocess", "retry_failed", "delete_with_files"]
 

@@ -14,7 +14,13 @@ from rest_framework.views import APIView
 from accounts.permissions import membership_get, workspace_get_for_request
 from config.errors import ApplicationError
 from documents.models import Document
-from documents.selectors import chunk_list, document_get_for_user, document_list, document_version_get, document_versions
+from documents.selectors import (
+    chunk_list,
+    document_get_for_user,
+    document_list,
+    document_version_get,
+    document_versions,
+)
 from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
 from documents.services.upload import FileTooLarge, document_upload, document_version_upload, file_too_large_message
 from documents.uploads import TOO_LARGE_FLAG

@@ -108,8 +108,11 @@ def get_embedder() -> SentenceTransformer:
     gc.freeze()
     logger.info(
         "embedding model loaded (%s, %d threads) in %.1f s; %d objects frozen for the garbage collector",
-        dtype, torch.get_num_threads(), time.perf_counter() - started, gc.get_freeze_count(),
-    )  # fmt: skip
+        dtype,
+        torch.get_num_threads(),
+        time.perf_counter() - started,
+        gc.get_freeze_count(),
+    )
     return model
 
 

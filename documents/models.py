@@ -40,13 +40,21 @@ class Document(BaseModel):
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker.")
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last accepted its task.")
     current_version = models.ForeignKey(
-        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "DocumentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The version whose chunks are searched.",
-    )  # fmt: skip
+    )
     pending_version = models.ForeignKey(
-        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "DocumentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The version being ingested; its chunks replace the current ones when ready.",
-    )  # fmt: skip
+    )
     chunk_count = models.PositiveIntegerField(default=0)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
@@ -96,7 +104,6 @@ class DocumentVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.document} v{self.number}"
-
 
 
 def page_of(page_starts: list[int], offset: int) -> int | None:

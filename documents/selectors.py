@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 def document_list(*, workspace: Workspace, status: str | None = None, query: str | None = None) -> QuerySet[Document]:
     """Documents of ``workspace`` (newest first), optionally by status and title substring."""
-    documents = Document.objects.filter(workspace=workspace).select_related("current_version", "pending_version", "uploaded_by")
+    documents = Document.objects.filter(workspace=workspace).select_related(
+        "current_version", "pending_version", "uploaded_by"
+    )
     if status:
         documents = documents.filter(status=status)
     if query:

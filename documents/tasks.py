@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup, worker_process_init
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import celeryd_after_setup, worker_process_init
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ def document_ingest_task(self, document_id: int) -> str:  # type: ignore[no-unty
         logger.exception("document %s: unexpected ingestion error", document_id)
         document_fail(
             document_id=document_id,
-            message=f"Internal error while processing this document ({type(exc).__name__}). It was logged; retry it later.",
+            message=(
+                f"Internal error while processing this document ({type(exc).__name__}). It was logged; retry it later."
+            ),
         )
         return "failed"
 

@@ -29,7 +29,9 @@ class SearchApi(APIView):
 
         def validate_k(self, value: int) -> int:
             if value > settings.SEARCH_MAX_K:
-                raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.SEARCH_MAX_K}.")
+                raise serializers.ValidationError(
+                    f"Ensure this value is less than or equal to {settings.SEARCH_MAX_K}."
+                )
             return value
 
         def validate_query(self, value: str) -> str:
@@ -68,7 +70,7 @@ class SearchApi(APIView):
         request=InputSerializer,
         responses={200: OutputSerializer},
         summary="Search a workspace's chunks (bm25, vector or hybrid)",
-        description="Returns `{\"results\": [hit, ...]}`, best first. `bm25`/`vector` give each retriever's rank "
+        description='Returns `{"results": [hit, ...]}`, best first. `bm25`/`vector` give each retriever\'s rank '
         "and score for the hit, or null when that retriever did not return it.",
     )
     def post(self, request: Request) -> Response:

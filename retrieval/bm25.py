@@ -175,11 +175,18 @@ def bm25_search(
     else:
         sql = candidates
     params = {
-        "k1": settings.BM25_K1, "b": settings.BM25_B, "avgdl": avgdl or 1.0, "workspace_id": workspace_id,
-        "lexemes": essential, "weights": [weights[t] for t in essential],
-        "rest": rest, "rest_weights": [weights[t] for t in rest], "document_ids": document_ids,
-        "candidates": max(limit, settings.BM25_RESCORE_CANDIDATES) if rest else limit, "limit": limit,
-    }  # fmt: skip
+        "k1": settings.BM25_K1,
+        "b": settings.BM25_B,
+        "avgdl": avgdl or 1.0,
+        "workspace_id": workspace_id,
+        "lexemes": essential,
+        "weights": [weights[t] for t in essential],
+        "rest": rest,
+        "rest_weights": [weights[t] for t in rest],
+        "document_ids": document_ids,
+        "candidates": max(limit, settings.BM25_RESCORE_CANDIDATES) if rest else limit,
+        "limit": limit,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(chunk_id, float(score)) for chunk_id, score in cursor.fetchall()]

@@ -88,8 +88,9 @@ def beir_document_ids(workspace: Workspace) -> dict[int, str]:
     return mapping
 
 
-def load_corpus(workspace: Workspace, items: list[tuple[str, str, str]], *, progress: Progress | None = None
-                ) -> dict[str, int]:  # fmt: skip
+def load_corpus(
+    workspace: Workspace, items: list[tuple[str, str, str]], *, progress: Progress | None = None
+) -> dict[str, int]:
     """Upload and ingest (in this process) every ``(id, title, text)`` not yet in the workspace.
 
     The id is kept in the stored file name (``beir-<id>.txt``, sanitized to ``[A-Za-z0-9_.-]``) so a kept
@@ -105,9 +106,13 @@ def load_corpus(workspace: Workspace, items: list[tuple[str, str, str]], *, prog
             counts["failed"] += 1
         else:
             result = document_upload(
-                workspace=workspace, user=None, file=ContentFile(text.encode()), filename=_beir_filename(item_id),
-                title=title or item_id, enqueue=False,
-            )  # fmt: skip
+                workspace=workspace,
+                user=None,
+                file=ContentFile(text.encode()),
+                filename=_beir_filename(item_id),
+                title=title or item_id,
+                enqueue=False,
+            )
             status = document_ingest(document_id=result.document.pk) if result.created else "present"
             counts["ingested" if status == Document.Status.READY else "failed"] += 1
         if progress:
@@ -121,9 +126,14 @@ def load_beir_corpus(workspace: Workspace, directory: Path, *, progress: Progres
 
 
 def run_queries(
-    workspace: Workspace, queries: dict[str, str], *, mode: Mode, unit_of: Callable[[Chunk], str | None],
-    depth: int, progress: Progress | None = None,
-) -> tuple[Run, list[float]]:  # fmt: skip
+    workspace: Workspace,
+    queries: dict[str, str],
+    *,
+    mode: Mode,
+    unit_of: Callable[[Chunk], str | None],
+    depth: int,
+    progress: Progress | None = None,
+) -> tuple[Run, list[float]]:
     """Search every query; map chunk hits to units (``unit_of(chunk)``, e.g. a corpus id) keeping each unit's
     best rank. Returns the run ``{query id: {unit: score}}`` (score = depth − rank, so ranks are kept exactly)
     and the latency of each ``search_chunks`` call in ms (query embedding included)."""
@@ -147,7 +157,7 @@ def run_queries(
 
 def score_run(qrels: Qrels, run: Run) -> dict[str, float]:
     """Mean of each measure over all queries of ``qrels`` (0 for a query without results)."""
-    totals = {name: 0.0 for name in MEASURES}
+    totals = dict.fromkeys(MEASURES, 0.0)
     by_measure = {measure: name for name, measure in MEASURES.items()}
     for metric in ir_measures.iter_calc(list(MEASURES.values()), qrels, {q: r for q, r in run.items() if r}):
         if metric.query_id in qrels:
@@ -156,18 +166,27 @@ def score_run(qrels: Qrels, run: Run) -> dict[str, float]:
 
 
 def evaluate_beir(
-    workspace: Workspace, directory: Path, *, split: str, modes: list[Mode], depth: int,
+    workspace: Workspace,
+    directory: Path,
+    *,
+    split: str,
+    modes: list[Mode],
+    depth: int,
     progress: Progress | None = None,
-) -> dict[str, ModeResult]:  # fmt: skip
+) -> dict[str, ModeResult]:
     """Evaluate ``modes`` on a BEIR collection already loaded into ``workspace`` (``load_beir_corpus``)."""
     queries, qrels = read_beir_queries(directory, split)
     corpus_ids = beir_document_ids(workspace)
     results = {}
     for mode in modes:
         run, latencies = run_queries(
-            workspace, queries, mode=mode, depth=depth, progress=progress,
+            workspace,
+            queries,
+            mode=mode,
+            depth=depth,
+            progress=progress,
             unit_of=lambda chunk: corpus_ids.get(chunk.document_id),
-        )  # fmt: skip
+        )
         results[mode] = ModeResult(score_run(qrels, run), percentiles(latencies))
     return results
 
@@ -207,9 +226,12 @@ def evaluate_golden_set(
             qid = str(case.pk)
             as_chunks = qid in passage_cases
             one_run, one_latency = run_queries(
-                workspace, {qid: case.question}, mode=mode, depth=depth,
+                workspace,
+                {qid: case.question},
+                mode=mode,
+                depth=depth,
                 unit_of=(lambda c: f"chunk:{c.pk}") if as_chunks else (lambda c: f"document:{c.document_id}"),
-            )  # fmt: skip
+            )
             run.update(one_run)
             latencies.extend(one_latency)
             if progress:
@@ -219,8 +241,9 @@ def evaluate_golden_set(
     return results
 
 
-def compare_results(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
-                    *, tolerance: float) -> list[str]:  # fmt: skip
+def compare_results(
+    current: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]], *, tolerance: float
+) -> list[str]:
     """Regression gate: the quality metrics (not latencies) of ``current`` that fell more than ``tolerance``
     below ``baseline`` (both ``{mode: {metric: value}}``), as readable lines; empty when none did."""
     regressions = []

@@ -85,9 +85,11 @@ class GoldenQuery(BaseModel):
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="golden_queries")
     question = models.TextField()
     expected_document = models.ForeignKey(
-        "documents.Document", on_delete=models.CASCADE, related_name="golden_queries",
+        "documents.Document",
+        on_delete=models.CASCADE,
+        related_name="golden_queries",
         help_text="The document that answers the question.",
-    )  # fmt: skip
+    )
     expected_passage = models.TextField(
         blank=True, help_text="Optional: a passage of that document that must be retrieved (exact words)."
     )

@@ -78,4 +78,4 @@ def parse_query(text: str, *, config: str) -> ParsedQuery:
             [config, cleaned],
         )
         rows = cursor.fetchall()
-    return ParsedQuery(text=cleaned, terms={lexeme: tf for lexeme, tf in rows[:MAX_QUERY_TERMS]})
+    return ParsedQuery(text=cleaned, terms=dict(rows[:MAX_QUERY_TERMS]))

@@ -125,12 +125,15 @@ def search_chunks(
     return _hits(ranked[:k], bm25, vector)
 
 
-def _hits(ranked: list[tuple[int, float]], bm25: list[tuple[int, float]],
-          vector: list[tuple[int, float]]) -> list[SearchHit]:  # fmt: skip
+def _hits(
+    ranked: list[tuple[int, float]], bm25: list[tuple[int, float]], vector: list[tuple[int, float]]
+) -> list[SearchHit]:
     bm25_at = {chunk_id: RetrieverHit(rank, score) for rank, (chunk_id, score) in enumerate(bm25, start=1)}
     vector_at = {chunk_id: RetrieverHit(rank, score) for rank, (chunk_id, score) in enumerate(vector, start=1)}
-    chunks = Chunk.objects.select_related("document").defer("embedding", "search_vector").in_bulk(
-        [chunk_id for chunk_id, _ in ranked]
+    chunks = (
+        Chunk.objects.select_related("document")
+        .defer("embedding", "search_vector")
+        .in_bulk([chunk_id for chunk_id, _ in ranked])
     )
     return [
         SearchHit(chunk=chunks[chunk_id], score=score, bm25=bm25_at.get(chunk_id), vector=vector_at.get(chunk_id))

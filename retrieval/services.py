@@ -108,9 +108,11 @@ def vector_indexes_ensure() -> dict[str, list[int]]:
         "workspace_id", "chunk_count"
     )
     built = [
-        workspace_id for workspace_id, chunks in large
-        if chunks <= settings.VECTOR_OWN_INDEX_MAX_SHARE * max(table, 1) and vector_index_ensure(workspace_id=workspace_id)
-    ]  # fmt: skip
+        workspace_id
+        for workspace_id, chunks in large
+        if chunks <= settings.VECTOR_OWN_INDEX_MAX_SHARE * max(table, 1)
+        and vector_index_ensure(workspace_id=workspace_id)
+    ]
     return {"built": built, "dropped": orphans}
 
 
@@ -120,9 +122,12 @@ def golden_query_create(
     """Add a case to the workspace's golden set. Raises ValidationError if the document is not the
     workspace's or the question is empty."""
     case = GoldenQuery(
-        workspace=workspace, question=question.strip(), expected_document=expected_document,
-        expected_passage=expected_passage.strip(), note=note,
-    )  # fmt: skip
+        workspace=workspace,
+        question=question.strip(),
+        expected_document=expected_document,
+        expected_passage=expected_passage.strip(),
+        note=note,
+    )
     case.full_clean()  # includes GoldenQuery.clean: the document must be the workspace's
     case.save()
     return case

@@ -98,8 +98,9 @@ def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] |
         return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
 
 
-def _hnsw(vector: str, workspace_id: int, limit: int, ef: int, document_ids: list[int] | None,
-          own_index: bool) -> list[tuple[int, float]]:  # fmt: skip
+def _hnsw(
+    vector: str, workspace_id: int, limit: int, ef: int, document_ids: list[int] | None, own_index: bool
+) -> list[tuple[int, float]]:
     doc_filter = "AND document_id = ANY(%s)" if document_ids is not None else ""
     doc_params = [document_ids] if document_ids is not None else []
     # With its own index the workspace condition goes inside, where the planner matches the partial index.
@@ -141,14 +142,19 @@ def vector_plan(*, workspace_id: int, limit: int, document_ids: list[int] | None
     share = scope / max(workspace_size if own_index else table, scope, 1)
     ef = max(settings.HNSW_EF_SEARCH, math.ceil(1.5 * min(limit, scope) / share)) if scope else 0
     exact = scope <= settings.VECTOR_EXACT_MAX_CHUNKS or ef > HNSW_EF_SEARCH_MAX
-    return VectorPlan(workspace_id=workspace_id, document_ids=document_ids, scope=scope, exact=exact, ef=ef,
-                      own_index=own_index)  # fmt: skip
+    return VectorPlan(
+        workspace_id=workspace_id, document_ids=document_ids, scope=scope, exact=exact, ef=ef, own_index=own_index
+    )
 
 
 def vector_search(
-    *, workspace_id: int, embedding: np.ndarray, limit: int, document_ids: list[int] | None = None,
+    *,
+    workspace_id: int,
+    embedding: np.ndarray,
+    limit: int,
+    document_ids: list[int] | None = None,
     plan: VectorPlan | None = None,
-) -> list[tuple[int, float]]:  # fmt: skip
+) -> list[tuple[int, float]]:
     """Top ``limit`` chunks of the workspace by cosine similarity to ``embedding`` ((384,) float32, normalized).
 
     Returns ``[(chunk_id, cosine similarity in [-1, 1]), ...]`` best first; ``min(limit, scope size)`` rows.

@@ -26,10 +26,14 @@ def _explain(hit: SearchHit, mode: str) -> list[dict[str, object]]:
     for name, label, found in (("bm25", "BM25", hit.bm25), ("vector", "Vector (cosine)", hit.vector)):
         if mode not in ("hybrid", name):
             continue
-        rows.append({
-            "label": label, "found": found, "weight": weights[name],
-            "contribution": weights[name] / (settings.RRF_K + found.rank) if found and mode == "hybrid" else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "label": label,
+                "found": found,
+                "weight": weights[name],
+                "contribution": weights[name] / (settings.RRF_K + found.rank) if found and mode == "hybrid" else None,
+            }
+        )
     return rows
 
 
@@ -40,9 +44,13 @@ def search(request: HttpRequest) -> HttpResponse:
     mode = request.GET.get("mode") if request.GET.get("mode") in MODES else "hybrid"
     k = _int(request.GET.get("k"), 10, 1, settings.SEARCH_MAX_K)
     context: dict[str, object] = {
-        "workspace": workspace, "query": query, "mode": mode, "k": k, "modes": MODES,
+        "workspace": workspace,
+        "query": query,
+        "mode": mode,
+        "k": k,
+        "modes": MODES,
         "max_chars": settings.SEARCH_MAX_QUERY_CHARS,
-    }  # fmt: skip
+    }
     if query.strip():
         try:
             hits = search_chunks(workspace=workspace, query=query, k=k, mode=mode)  # type: ignore[arg-type]

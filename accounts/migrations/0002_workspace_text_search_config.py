@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workspace',
-            name='text_search_config',
-            field=models.CharField(default='english', help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).", max_length=63),
+            model_name="workspace",
+            name="text_search_config",
+            field=models.CharField(
+                default="english",
+                help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).",
+                max_length=63,
+            ),
         ),
     ]

@@ -35,7 +35,9 @@ def test_home_shows_current_workspace_and_switcher(client, bob, workspace):
 
 def test_switch_refuses_offsite_next(client, bob, workspace):
     _login(client, bob)
-    response = client.post(reverse("accounts:workspace_switch"), {"workspace_id": workspace.pk, "next": "https://evil.example/"})
+    response = client.post(
+        reverse("accounts:workspace_switch"), {"workspace_id": workspace.pk, "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/"
 
 

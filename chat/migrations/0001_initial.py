@@ -6,131 +6,242 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0003_workspace_text_search_config_validator'),
-        ('documents', '0003_chunk_search_length'),
+        ("accounts", "0003_workspace_text_search_config_validator"),
+        ("documents", "0003_chunk_search_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('documents', models.ManyToManyField(blank=True, related_name='+', to='documents.document')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='accounts.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("documents", models.ManyToManyField(blank=True, related_name="+", to="documents.document")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to="accounts.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
+                "ordering": ["-updated_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('role', models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=10)),
-                ('content', models.TextField(blank=True)),
-                ('standalone_query', models.TextField(blank=True, help_text='The question as retrieval saw it.')),
-                ('retrieved', models.JSONField(blank=True, default=list, help_text='[{chunk_id, document_id, score, bm25, vector}]')),
-                ('not_covered', models.BooleanField(default=False, help_text='Nothing relevant was found; no answer invented.')),
-                ('provider', models.CharField(blank=True, max_length=100)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('fallback_used', models.BooleanField(default=False)),
-                ('fallbacks', models.JSONField(blank=True, default=list, help_text='[{provider, error}] in order.')),
-                ('citation_issues', models.JSONField(blank=True, default=list, help_text='Markers dropped from the answer: [{marker, reason}] (invalid or unsupported).')),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('first_token_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.conversation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("role", models.CharField(choices=[("user", "User"), ("assistant", "Assistant")], max_length=10)),
+                ("content", models.TextField(blank=True)),
+                ("standalone_query", models.TextField(blank=True, help_text="The question as retrieval saw it.")),
+                (
+                    "retrieved",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{chunk_id, document_id, score, bm25, vector}]"
+                    ),
+                ),
+                (
+                    "not_covered",
+                    models.BooleanField(default=False, help_text="Nothing relevant was found; no answer invented."),
+                ),
+                ("provider", models.CharField(blank=True, max_length=100)),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("fallback_used", models.BooleanField(default=False)),
+                ("fallbacks", models.JSONField(blank=True, default=list, help_text="[{provider, error}] in order.")),
+                (
+                    "citation_issues",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Markers dropped from the answer: [{marker, reason}] (invalid or unsupported).",
+                    ),
+                ),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("first_token_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="chat.conversation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['conversation_id', 'created_at', 'id'],
+                "ordering": ["conversation_id", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('rating', models.SmallIntegerField(choices=[(1, 'thumbs up'), (-1, 'thumbs down')])),
-                ('comment', models.TextField(blank=True, max_length=2000)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='chat.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("rating", models.SmallIntegerField(choices=[(1, "thumbs up"), (-1, "thumbs down")])),
+                ("comment", models.TextField(blank=True, max_length=2000)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="feedback", to="chat.message"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Citation',
+            name="Citation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('marker', models.PositiveSmallIntegerField()),
-                ('document_title', models.CharField(max_length=300)),
-                ('page_start', models.PositiveIntegerField(blank=True, null=True)),
-                ('page_end', models.PositiveIntegerField(blank=True, null=True)),
-                ('char_start', models.PositiveIntegerField()),
-                ('char_end', models.PositiveIntegerField()),
-                ('quote', models.TextField(help_text="The cited chunk's text.")),
-                ('support', models.FloatField(help_text='How well the cited sentences are supported by the chunk (0–1).')),
-                ('chunk', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='documents.chunk')),
-                ('document', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='documents.document')),
-                ('version', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='documents.documentversion')),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='citations', to='chat.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("marker", models.PositiveSmallIntegerField()),
+                ("document_title", models.CharField(max_length=300)),
+                ("page_start", models.PositiveIntegerField(blank=True, null=True)),
+                ("page_end", models.PositiveIntegerField(blank=True, null=True)),
+                ("char_start", models.PositiveIntegerField()),
+                ("char_end", models.PositiveIntegerField()),
+                ("quote", models.TextField(help_text="The cited chunk's text.")),
+                (
+                    "support",
+                    models.FloatField(help_text="How well the cited sentences are supported by the chunk (0–1)."),
+                ),
+                (
+                    "chunk",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="documents.chunk",
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="documents.document",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="documents.documentversion",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="citations", to="chat.message"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['message_id', 'marker'],
+                "ordering": ["message_id", "marker"],
             },
         ),
         migrations.CreateModel(
-            name='QuotaOverride',
+            name="QuotaOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('questions_per_day', models.PositiveIntegerField(blank=True, null=True)),
-                ('tokens_per_day', models.PositiveIntegerField(blank=True, null=True)),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("questions_per_day", models.PositiveIntegerField(blank=True, null=True)),
+                ("tokens_per_day", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UsageDay',
+            name="UsageDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('questions', models.PositiveIntegerField(default=0)),
-                ('tokens', models.PositiveIntegerField(default=0)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("questions", models.PositiveIntegerField(default=0)),
+                ("tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['workspace', 'user', '-updated_at'], name='chat_conver_workspa_a47eb9_idx'),
+            model_name="conversation",
+            index=models.Index(fields=["workspace", "user", "-updated_at"], name="chat_conver_workspa_a47eb9_idx"),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.UniqueConstraint(fields=('message', 'user'), name='feedback_message_user_unique'),
+            model_name="feedback",
+            constraint=models.UniqueConstraint(fields=("message", "user"), name="feedback_message_user_unique"),
         ),
         migrations.AddConstraint(
-            model_name='citation',
-            constraint=models.UniqueConstraint(fields=('message', 'marker'), name='citation_message_marker_unique'),
+            model_name="citation",
+            constraint=models.UniqueConstraint(fields=("message", "marker"), name="citation_message_marker_unique"),
         ),
         migrations.AddConstraint(
-            model_name='quotaoverride',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', True), ('workspace__isnull', False)), models.Q(('user__isnull', False), ('workspace__isnull', True)), _connector='OR'), name='quota_override_one_target'),
+            model_name="quotaoverride",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("user__isnull", True), ("workspace__isnull", False)),
+                    models.Q(("user__isnull", False), ("workspace__isnull", True)),
+                    _connector="OR",
+                ),
+                name="quota_override_one_target",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usageday',
-            constraint=models.UniqueConstraint(fields=('workspace', 'user', 'day'), name='usage_day_unique'),
+            model_name="usageday",
+            constraint=models.UniqueConstraint(fields=("workspace", "user", "day"), name="usage_day_unique"),
         ),
     ]

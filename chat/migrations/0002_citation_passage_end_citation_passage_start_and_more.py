@@ -4,25 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
+        ("chat", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='citation',
-            name='passage_end',
+            model_name="citation",
+            name="passage_end",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='citation',
-            name='passage_start',
-            field=models.PositiveIntegerField(blank=True, help_text='The sentence of the chunk that best supports the claim (offsets in the text).', null=True),
+            model_name="citation",
+            name="passage_start",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="The sentence of the chunk that best supports the claim (offsets in the text).",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='citation',
-            name='page_start',
-            field=models.PositiveIntegerField(blank=True, help_text='Pages of the supporting sentence.', null=True),
+            model_name="citation",
+            name="page_start",
+            field=models.PositiveIntegerField(blank=True, help_text="Pages of the supporting sentence.", null=True),
         ),
     ]

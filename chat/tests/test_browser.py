@@ -17,8 +17,10 @@ from documents.tests import samples
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PAGE_ONE = "Harbor almanac. The lighthouse keeper logs the weather every morning at six. " + samples.REAL_TEXT
-PAGE_TWO = ("Tides and ships. The northern breakwater was rebuilt in 1931 after a winter storm destroyed it. "
-            "Fishing boats now shelter behind it during gales.")  # fmt: skip
+PAGE_TWO = (
+    "Tides and ships. The northern breakwater was rebuilt in 1931 after a winter storm destroyed it. "
+    "Fishing boats now shelter behind it during gales."
+)
 
 
 def _login(page, user) -> None:
@@ -34,8 +36,14 @@ def test_ask_on_the_chat_page_and_open_the_citation(page, tmp_path, settings):
     user = UserFactory(email="uma@example.com")
     pdf = samples.make_pdf(tmp_path, [PAGE_ONE, PAGE_TWO], name="harbor.pdf")
     with pdf.open("rb") as handle:
-        result = document_upload(workspace=workspace_get_personal(user=user), user=user, file=File(handle),
-                                 filename="harbor.pdf", title="Harbor almanac", enqueue=False)  # fmt: skip
+        result = document_upload(
+            workspace=workspace_get_personal(user=user),
+            user=user,
+            file=File(handle),
+            filename="harbor.pdf",
+            title="Harbor almanac",
+            enqueue=False,
+        )
     assert document_ingest(document_id=result.document.pk) == Document.Status.READY
 
     _login(page, user)

@@ -9,8 +9,10 @@ from chat.text import split_sentences
 
 pytestmark = pytest.mark.django_db
 
-CHUNK = ("Yeast ferments the sugars in dough and releases carbon dioxide. The gas makes bread rise before baking. "
-         "A sourdough starter is a culture of wild yeast and lactobacilli.")  # fmt: skip
+CHUNK = (
+    "Yeast ferments the sugars in dough and releases carbon dioxide. The gas makes bread rise before baking. "
+    "A sourdough starter is a culture of wild yeast and lactobacilli."
+)
 
 
 @pytest.mark.parametrize(

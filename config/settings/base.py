@@ -16,7 +16,6 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings.environment import env
 from config.settings.paths import BASE_DIR, default_data_dir
 
-
 DATA_DIR = default_data_dir().resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 

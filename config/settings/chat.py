@@ -9,17 +9,23 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.environment import env
 
+
 def _llm_providers() -> list[dict[str, object]]:
     """The ordered provider chain: ``LLM_BASE_URL``/``LLM_API_KEY``/``LLM_MODEL`` first (if set), then the
     JSON list ``LLM_PROVIDERS`` (``[{"name", "base_url", "api_key", "model", "timeout_s"?, "max_retries"?}]``).
     Empty: answers come from the offline extractive answerer."""
     chain: list[dict[str, object]] = []
     if env.str("LLM_BASE_URL", default=""):
-        chain.append({
-            "name": env.str("LLM_NAME", default="primary"), "base_url": env.str("LLM_BASE_URL"),
-            "api_key": env.str("LLM_API_KEY", default=""), "model": env.str("LLM_MODEL", default=""),
-            "timeout_s": env.float("LLM_TIMEOUT_S", default=30.0), "max_retries": env.int("LLM_MAX_RETRIES", default=2),
-        })  # fmt: skip
+        chain.append(
+            {
+                "name": env.str("LLM_NAME", default="primary"),
+                "base_url": env.str("LLM_BASE_URL"),
+                "api_key": env.str("LLM_API_KEY", default=""),
+                "model": env.str("LLM_MODEL", default=""),
+                "timeout_s": env.float("LLM_TIMEOUT_S", default=30.0),
+                "max_retries": env.int("LLM_MAX_RETRIES", default=2),
+            }
+        )
     try:
         extra = json.loads(env.str("LLM_PROVIDERS", default="") or "[]")
     except json.JSONDecodeError as exc:

@@ -1,9 +1,16 @@
 """Test settings: base plus overrides only. Same real PostgreSQL (a test_ database) and Redis (database 15)."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import REDIS_URL, celery_broker_url, env, redis_url_with_db
 
-TEST_REDIS_URL = env.str("TEST_REDIS_URL", default=redis_url_with_db(REDIS_URL, 15))
+# TEST_SLOT (0-3) lets several test runs share one machine's PostgreSQL and Redis without touching each other's
+# test database, cache and broker: slot n uses test_<db>_n and Redis databases 15-2n (cache) and 14-2n (broker).
+TEST_SLOT = env.int("TEST_SLOT", default=0)
+if not 0 <= TEST_SLOT <= 3:
+    raise ImproperlyConfigured("TEST_SLOT must be 0, 1, 2 or 3")
+TEST_REDIS_URL = env.str("TEST_REDIS_URL", default=redis_url_with_db(REDIS_URL, 15 - 2 * TEST_SLOT))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -12,7 +19,7 @@ CACHES = {
     }
 }
 # The broker gets its own database: cache.clear() between tests must not drop queue bindings.
-CELERY_BROKER_URL = celery_broker_url(redis_url_with_db(TEST_REDIS_URL, 14))
+CELERY_BROKER_URL = celery_broker_url(redis_url_with_db(TEST_REDIS_URL, 14 - 2 * TEST_SLOT))
 REDIS_URL = TEST_REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -32,6 +39,8 @@ CHROMIUM_PATH = env.str("CHROMIUM_PATH", default="/usr/bin/chromium")
 
 # A Celery worker started by the tests (documents/tests/conftest.py) runs these settings with
 # GROUNDWORK_TEST_WORKER=1 and must use pytest-django's test database.
+_TEST_DB_NAME = "test_" + str(DATABASES["default"]["NAME"]) + (f"_{TEST_SLOT}" if TEST_SLOT else "")  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": _TEST_DB_NAME}  # noqa: F405
 if env.bool("GROUNDWORK_TEST_WORKER", default=False):
-    DATABASES["default"]["NAME"] = "test_" + str(DATABASES["default"]["NAME"])  # noqa: F405
-MEDIA_ROOT = DATA_DIR / "test-media"  # noqa: F405
+    DATABASES["default"]["NAME"] = _TEST_DB_NAME  # noqa: F405
+MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))  # noqa: F405

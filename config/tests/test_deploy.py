@@ -22,7 +22,10 @@ def test_check_deploy_has_only_justified_warnings():
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True,
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     found = set()

@@ -36,7 +36,9 @@ def test_start_is_idempotent_and_stop_stops(data_dir):
     # A second process (as gunicorn workers are) sees the same servers.
     out = subprocess.run(
         [sys.executable, "-m", "config.embedded", "status", "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.count('"running": true') == 2
 
@@ -48,7 +50,10 @@ def test_start_is_idempotent_and_stop_stops(data_dir):
 
 def test_memory_settings_follow_the_machine():
     gib = 2**30
-    assert embedded.memory_settings(total_bytes=24 * gib) == {"shared_buffers": "6144MB", "effective_cache_size": "18432MB"}
+    assert embedded.memory_settings(total_bytes=24 * gib) == {
+        "shared_buffers": "6144MB",
+        "effective_cache_size": "18432MB",
+    }
     assert embedded.memory_settings(total_bytes=256 * gib)["shared_buffers"] == "8192MB"  # capped
     assert embedded.memory_settings(total_bytes=gib // 4)["shared_buffers"] == "128MB"  # floor
     assert embedded.memory_settings(shared_buffers="2GB", total_bytes=24 * gib)["shared_buffers"] == "2GB"

@@ -10,125 +10,216 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_workspace_text_search_config'),
-        ('documents', '0001_vector_extension'),
+        ("accounts", "0002_workspace_text_search_config"),
+        ("documents", "0001_vector_extension"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('title', models.CharField(max_length=300)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('extracting', 'Extracting text'), ('chunking', 'Chunking'), ('embedding', 'Embedding'), ('ready', 'Ready'), ('failed', 'Failed')], db_index=True, default='queued', max_length=12)),
-                ('error', models.TextField(blank=True, help_text='Why ingestion failed, in words a user understands.')),
-                ('failed_stage', models.CharField(blank=True, max_length=12)),
-                ('progress_done', models.PositiveIntegerField(default=0, help_text='Chunks embedded so far.')),
-                ('progress_total', models.PositiveIntegerField(default=0, help_text='Chunks to embed.')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Ingestion attempts of the pending version.')),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life of the worker.', null=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, help_text='When the broker last accepted its task.', null=True)),
-                ('chunk_count', models.PositiveIntegerField(default=0)),
-                ('page_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('ready_at', models.DateTimeField(blank=True, null=True)),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='accounts.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("title", models.CharField(max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("extracting", "Extracting text"),
+                            ("chunking", "Chunking"),
+                            ("embedding", "Embedding"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, help_text="Why ingestion failed, in words a user understands.")),
+                ("failed_stage", models.CharField(blank=True, max_length=12)),
+                ("progress_done", models.PositiveIntegerField(default=0, help_text="Chunks embedded so far.")),
+                ("progress_total", models.PositiveIntegerField(default=0, help_text="Chunks to embed.")),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(default=0, help_text="Ingestion attempts of the pending version."),
+                ),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, help_text="Last sign of life of the worker.", null=True),
+                ),
+                (
+                    "enqueued_at",
+                    models.DateTimeField(blank=True, help_text="When the broker last accepted its task.", null=True),
+                ),
+                ("chunk_count", models.PositiveIntegerField(default=0)),
+                ("page_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("ready_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="documents", to="accounts.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='DocumentVersion',
+            name="DocumentVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('number', models.PositiveIntegerField()),
-                ('file', models.FileField(max_length=255, upload_to='uploads/%Y/%m/')),
-                ('original_filename', models.CharField(max_length=255)),
-                ('kind', models.CharField(max_length=10)),
-                ('size_bytes', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('extracted_text', models.TextField(blank=True)),
-                ('page_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='documents.document')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("number", models.PositiveIntegerField()),
+                ("file", models.FileField(max_length=255, upload_to="uploads/%Y/%m/")),
+                ("original_filename", models.CharField(max_length=255)),
+                ("kind", models.CharField(max_length=10)),
+                ("size_bytes", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("extracted_text", models.TextField(blank=True)),
+                ("page_count", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="documents.document"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['document_id', '-number'],
+                "ordering": ["document_id", "-number"],
             },
         ),
         migrations.AddField(
-            model_name='document',
-            name='current_version',
-            field=models.ForeignKey(blank=True, help_text='The version whose chunks are searched.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='documents.documentversion'),
+            model_name="document",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The version whose chunks are searched.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="documents.documentversion",
+            ),
         ),
         migrations.AddField(
-            model_name='document',
-            name='pending_version',
-            field=models.ForeignKey(blank=True, help_text='The version being ingested; its chunks replace the current ones when ready.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='documents.documentversion'),
+            model_name="document",
+            name="pending_version",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The version being ingested; its chunks replace the current ones when ready.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="documents.documentversion",
+            ),
         ),
         migrations.CreateModel(
-            name='Chunk',
+            name="Chunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ordinal', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('heading_path', models.JSONField(blank=True, default=list)),
-                ('page_start', models.PositiveIntegerField(blank=True, null=True)),
-                ('page_end', models.PositiveIntegerField(blank=True, null=True)),
-                ('char_start', models.PositiveIntegerField()),
-                ('char_end', models.PositiveIntegerField()),
-                ('token_count', models.PositiveSmallIntegerField()),
-                ('embedding', pgvector.django.vector.VectorField(dimensions=384)),
-                ('search_vector', django.contrib.postgres.search.SearchVectorField(null=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.workspace')),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='documents.document')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='documents.documentversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("ordinal", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("heading_path", models.JSONField(blank=True, default=list)),
+                ("page_start", models.PositiveIntegerField(blank=True, null=True)),
+                ("page_end", models.PositiveIntegerField(blank=True, null=True)),
+                ("char_start", models.PositiveIntegerField()),
+                ("char_end", models.PositiveIntegerField()),
+                ("token_count", models.PositiveSmallIntegerField()),
+                ("embedding", pgvector.django.vector.VectorField(dimensions=384)),
+                ("search_vector", django.contrib.postgres.search.SearchVectorField(null=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="chunks", to="documents.document"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="documents.documentversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['document_id', 'ordinal'],
+                "ordering": ["document_id", "ordinal"],
             },
         ),
         migrations.AddConstraint(
-            model_name='documentversion',
-            constraint=models.UniqueConstraint(fields=('document', 'number'), name='version_document_number_unique'),
+            model_name="documentversion",
+            constraint=models.UniqueConstraint(fields=("document", "number"), name="version_document_number_unique"),
         ),
         migrations.AddConstraint(
-            model_name='documentversion',
-            constraint=models.UniqueConstraint(fields=('workspace', 'sha256'), name='version_workspace_sha256_unique'),
+            model_name="documentversion",
+            constraint=models.UniqueConstraint(fields=("workspace", "sha256"), name="version_workspace_sha256_unique"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['workspace', 'status'], name='documents_d_workspa_9cf75b_idx'),
+            model_name="document",
+            index=models.Index(fields=["workspace", "status"], name="documents_d_workspa_9cf75b_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='documents_d_status_04fc99_idx'),
+            model_name="document",
+            index=models.Index(fields=["status", "heartbeat_at"], name="documents_d_status_04fc99_idx"),
         ),
         migrations.AddIndex(
-            model_name='chunk',
-            index=pgvector.django.indexes.HnswIndex(ef_construction=64, fields=['embedding'], m=16, name='chunk_embedding_hnsw', opclasses=['vector_cosine_ops']),
+            model_name="chunk",
+            index=pgvector.django.indexes.HnswIndex(
+                ef_construction=64,
+                fields=["embedding"],
+                m=16,
+                name="chunk_embedding_hnsw",
+                opclasses=["vector_cosine_ops"],
+            ),
         ),
         migrations.AddIndex(
-            model_name='chunk',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['search_vector'], name='chunk_search_vector_gin'),
+            model_name="chunk",
+            index=django.contrib.postgres.indexes.GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
         ),
         migrations.AddIndex(
-            model_name='chunk',
-            index=models.Index(fields=['workspace', 'document'], name='chunk_workspace_document'),
+            model_name="chunk",
+            index=models.Index(fields=["workspace", "document"], name="chunk_workspace_document"),
         ),
         migrations.AddConstraint(
-            model_name='chunk',
-            constraint=models.UniqueConstraint(fields=('version', 'ordinal'), name='chunk_version_ordinal_unique'),
+            model_name="chunk",
+            constraint=models.UniqueConstraint(fields=("version", "ordinal"), name="chunk_version_ordinal_unique"),
         ),
     ]

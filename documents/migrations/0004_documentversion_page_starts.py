@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('documents', '0003_chunk_search_length'),
+        ("documents", "0003_chunk_search_length"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='documentversion',
-            name='page_starts',
-            field=models.JSONField(blank=True, help_text='PDF only: offset in extracted_text where page n starts, at index n-1.', null=True),
+            model_name="documentversion",
+            name="page_starts",
+            field=models.JSONField(
+                blank=True, help_text="PDF only: offset in extracted_text where page n starts, at index n-1.", null=True
+            ),
         ),
     ]

@@ -10,6 +10,7 @@ so a citation can be highlighted in context later.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -72,9 +73,7 @@ def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _split_by_tokens(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
     """Cut an over-long sentence into windows of ≤ ``budget`` word pieces, at token boundaries."""
-    offsets = get_tokenizer()(text[start:end], add_special_tokens=False, return_offsets_mapping=True)[
-        "offset_mapping"
-    ]
+    offsets = get_tokenizer()(text[start:end], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     pieces = []
     for i in range(0, len(offsets), budget):
         window = offsets[i : i + budget]
@@ -94,10 +93,10 @@ def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
     for s, e in spans:
         inner = [b for b in section_starts if s < b < e]
         bounds = [s, *inner, e]
-        cut.extend((a, b) for a, b in zip(bounds, bounds[1:]) if text[a:b].strip())
+        cut.extend((a, b) for a, b in itertools.pairwise(bounds) if text[a:b].strip())
     counts = count_tokens([text[s:e] for s, e in cut])
     units: list[_Unit] = []
-    for (s, e), n in zip(cut, counts):
+    for (s, e), n in zip(cut, counts, strict=True):
         section = bisect.bisect_right(section_starts, s) - 1
         if n <= budget:
             units.append(_Unit(s, e, n, section))
@@ -155,7 +154,9 @@ def chunk_document(
             groups.append(current)
             carried: list[_Unit] = []
             for previous in reversed(current):
-                if sum(u.tokens for u in carried) + previous.tokens > overlap_tokens or len(carried) + 1 >= len(current):
+                if sum(u.tokens for u in carried) + previous.tokens > overlap_tokens or len(carried) + 1 >= len(
+                    current
+                ):
                     break
                 carried.insert(0, previous)
             current = carried if sum(u.tokens for u in carried) + unit.tokens <= budget else []

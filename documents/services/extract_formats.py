@@ -172,6 +172,7 @@ def _docx_heading_level(style_name: str | None) -> int | None:
 
 # --- CSV ------------------------------------------------------------------------------------------------
 
+
 def csv_paragraphs(text: str) -> Iterator[str]:
     """One "column: value; column: value" paragraph per data row (empty values skipped, blank rows dropped).
 
@@ -285,9 +286,9 @@ def _pdf_lines(textpage: pypdfium2.PdfTextPage, raw: str, with_geometry: bool) -
         if with_geometry:
             first = match.start() + len(match.group()) - len(match.group().lstrip())
             last = match.start() + len(match.group().rstrip()) - 1
-            l, b, _r, t = textpage.get_charbox(first, loose=True)
+            left, bottom, _right, top = textpage.get_charbox(first, loose=True)
             right = textpage.get_charbox(last, loose=True)[2]
-            box = (l, b, right, t)
+            box = (left, bottom, right, top)
         yield _PdfLine(text, blank_before, *box)
         blank_before = False
 

@@ -71,9 +71,14 @@ def document_claim(*, document_id: int) -> Document | None:
         Document.objects.filter(claimable, pk=document_id)
         .exclude(pending_version__isnull=True)
         .update(
-            status=Status.EXTRACTING, heartbeat_at=now, attempts=F("attempts") + 1, error="", failed_stage="",
-            progress_done=0, progress_total=0,
-        )  # fmt: skip
+            status=Status.EXTRACTING,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            error="",
+            failed_stage="",
+            progress_done=0,
+            progress_total=0,
+        )
     )
     if not claimed:
         return None
@@ -114,15 +119,20 @@ def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:
     for start in range(0, len(order), batch):
         indexes = order[start : start + batch]
         part = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
-        for i, vector in zip(indexes, part):
+        for i, vector in zip(indexes, part, strict=True):
             vectors[i] = vector
         _stage(document, Status.EMBEDDING, progress_done=min(start + batch, len(order)))
     return vectors
 
 
 @transaction.atomic
-def _replace_chunks(document: Document, version: DocumentVersion, extracted: ExtractedText,
-                    drafts: list[ChunkDraft], vectors: list[list[float]]) -> None:  # fmt: skip
+def _replace_chunks(
+    document: Document,
+    version: DocumentVersion,
+    extracted: ExtractedText,
+    drafts: list[ChunkDraft],
+    vectors: list[list[float]],
+) -> None:
     locked = Document.objects.select_for_update().filter(pk=document.pk, pending_version=version).first()
     if locked is None:
         raise IngestionFailed("The document was deleted or replaced while it was being processed.", Status.EMBEDDING)
@@ -133,17 +143,26 @@ def _replace_chunks(document: Document, version: DocumentVersion, extracted: Ext
     Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
     _insert_chunks(document, version, drafts, vectors)
     Document.objects.filter(pk=document.pk).update(
-        status=Status.READY, current_version=version, pending_version=None, chunk_count=len(drafts),
-        page_count=version.page_count, progress_done=len(drafts), progress_total=len(drafts),
-        ready_at=timezone.now(), heartbeat_at=timezone.now(), error="", failed_stage="",
-    )  # fmt: skip
+        status=Status.READY,
+        current_version=version,
+        pending_version=None,
+        chunk_count=len(drafts),
+        page_count=version.page_count,
+        progress_done=len(drafts),
+        progress_total=len(drafts),
+        ready_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        error="",
+        failed_stage="",
+    )
 
 
 _LOAD_COLUMNS = "ordinal, text, heading_path, page_start, page_end, char_start, char_end, token_count, embedding"
 
 
-def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[ChunkDraft],
-                   vectors: list[list[float]]) -> None:  # fmt: skip
+def _insert_chunks(
+    document: Document, version: DocumentVersion, drafts: list[ChunkDraft], vectors: list[list[float]]
+) -> None:
     """Bulk-load chunks: binary COPY into a temporary table, then one INSERT … SELECT that also computes
     the ``tsvector`` (title, heading path and text, in the workspace's text search configuration) and its
     token count (``search_length``, the BM25 document length), so every
@@ -161,11 +180,20 @@ def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[Ch
         )
         with cursor.cursor.copy(f"COPY chunk_load ({_LOAD_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(["int4", "text", "jsonb", "int4", "int4", "int4", "int4", "int4", "vector"])
-            for d, vector in zip(drafts, vectors):
-                copy.write_row([
-                    d.ordinal, d.text, Jsonb(list(d.heading_path)), d.page_start, d.page_end,
-                    d.char_start, d.char_end, d.token_count, np.asarray(vector, dtype=np.float32),
-                ])  # fmt: skip
+            for d, vector in zip(drafts, vectors, strict=True):
+                copy.write_row(
+                    [
+                        d.ordinal,
+                        d.text,
+                        Jsonb(list(d.heading_path)),
+                        d.page_start,
+                        d.page_end,
+                        d.char_start,
+                        d.char_end,
+                        d.token_count,
+                        np.asarray(vector, dtype=np.float32),
+                    ]
+                )
         cursor.execute(
             f"""
             INSERT INTO documents_chunk
@@ -212,9 +240,12 @@ def document_ingest(*, document_id: int) -> str:
     assert version is not None
     if document.attempts > settings.INGEST_MAX_ATTEMPTS:
         document_fail(
-            document_id=document_id, stage=Status.EXTRACTING,
-            message=f"Ingestion was interrupted {document.attempts - 1} times; giving up. Retry it when the cause is fixed.",
-        )  # fmt: skip
+            document_id=document_id,
+            stage=Status.EXTRACTING,
+            message=(
+                f"Ingestion was interrupted {document.attempts - 1} times; giving up. Retry it when the cause is fixed."
+            ),
+        )
         return Status.FAILED
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -241,8 +272,10 @@ def document_ingest(*, document_id: int) -> str:
         return Status.FAILED
     logger.info(
         "document %s ready: %d chunks; %s",
-        document_id, len(drafts), " ".join(f"{k}={v * 1000:.0f}ms" for k, v in timings.items()),
-    )  # fmt: skip
+        document_id,
+        len(drafts),
+        " ".join(f"{k}={v * 1000:.0f}ms" for k, v in timings.items()),
+    )
     return Status.READY
 
 
@@ -265,16 +298,22 @@ def document_sweep() -> dict[str, int]:
     for document in stuck.only("pk", "attempts", "status"):
         if document.attempts >= settings.INGEST_MAX_ATTEMPTS:
             document_fail(
-                document_id=document.pk, stage=document.status,
-                message=f"The worker stopped responding {document.attempts} times while {document.get_status_display().lower()}; giving up.",
-            )  # fmt: skip
+                document_id=document.pk,
+                stage=document.status,
+                message=(
+                    f"The worker stopped responding {document.attempts} times while"
+                    f" {document.get_status_display().lower()}; giving up."
+                ),
+            )
             counts["failed"] += 1
         elif Document.objects.filter(pk=document.pk, status=document.status, heartbeat_at__lt=stale).update(
             status=Status.QUEUED, enqueued_at=None
         ):
             counts["requeued"] += 1
 
-    waiting = Document.objects.filter(status=Status.QUEUED).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost))
+    waiting = Document.objects.filter(status=Status.QUEUED).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost)
+    )
     for document_id in waiting.values_list("pk", flat=True)[:1000]:
         if document_enqueue(document_id=document_id):
             counts["enqueued"] += 1

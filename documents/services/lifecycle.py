@@ -24,9 +24,15 @@ def _requeue(queryset: QuerySet[Document]) -> list[int]:
         for document in Document.objects.select_for_update().filter(pk__in=ids):
             version = document.pending_version or document.current_version
             Document.objects.filter(pk=document.pk).update(
-                status=Status.QUEUED, pending_version=version, attempts=0, error="", failed_stage="",
-                progress_done=0, progress_total=0, enqueued_at=None,
-            )  # fmt: skip
+                status=Status.QUEUED,
+                pending_version=version,
+                attempts=0,
+                error="",
+                failed_stage="",
+                progress_done=0,
+                progress_total=0,
+                enqueued_at=None,
+            )
         transaction.on_commit(lambda: [document_enqueue(document_id=i) for i in ids])
     return ids
 

@@ -121,7 +121,12 @@ def _duplicate(workspace: Workspace, sha256: str) -> UploadResult | None:
 
 
 def document_upload(
-    *, workspace: Workspace, user: User | None, file: File, filename: str, title: str | None = None,
+    *,
+    workspace: Workspace,
+    user: User | None,
+    file: File,
+    filename: str,
+    title: str | None = None,
     enqueue: bool = True,
 ) -> UploadResult:
     """Validate, deduplicate, store and enqueue a new document (``enqueue=False``: the caller runs
@@ -146,9 +151,16 @@ def document_upload(
                 status=Document.Status.QUEUED,
             )
             version = DocumentVersion.objects.create(
-                document=document, workspace=workspace, number=1, file=stored, original_filename=filename,
-                kind=kind, size_bytes=size, sha256=sha256, uploaded_by=user,
-            )  # fmt: skip
+                document=document,
+                workspace=workspace,
+                number=1,
+                file=stored,
+                original_filename=filename,
+                kind=kind,
+                size_bytes=size,
+                sha256=sha256,
+                uploaded_by=user,
+            )
             document.pending_version = version
             document.save(update_fields=["pending_version"])
             if enqueue:
@@ -188,13 +200,26 @@ def document_version_upload(*, document: Document, user: User | None, file: File
                 raise ConflictError("This document is being ingested; upload the new version when it is done.")
             number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
             version = DocumentVersion.objects.create(
-                document=locked, workspace_id=locked.workspace_id, number=number, file=stored,
-                original_filename=filename, kind=kind, size_bytes=size, sha256=sha256, uploaded_by=user,
-            )  # fmt: skip
+                document=locked,
+                workspace_id=locked.workspace_id,
+                number=number,
+                file=stored,
+                original_filename=filename,
+                kind=kind,
+                size_bytes=size,
+                sha256=sha256,
+                uploaded_by=user,
+            )
             Document.objects.filter(pk=locked.pk).update(
-                pending_version=version, status=Document.Status.QUEUED, attempts=0, error="", failed_stage="",
-                progress_done=0, progress_total=0, enqueued_at=None,
-            )  # fmt: skip
+                pending_version=version,
+                status=Document.Status.QUEUED,
+                attempts=0,
+                error="",
+                failed_stage="",
+                progress_done=0,
+                progress_total=0,
+                enqueued_at=None,
+            )
             _enqueue_after_commit(locked.pk)
     except BaseException:
         default_storage.delete(stored)
@@ -209,4 +234,3 @@ def stored_file_delete(names: list[str]) -> None:
             default_storage.delete(name)
         except OSError:
             logger.warning("could not delete stored file %s", name)
-

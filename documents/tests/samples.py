@@ -7,6 +7,7 @@ Every ``make_*`` function writes one file into ``directory`` and returns its ``P
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -223,7 +224,7 @@ def assert_well_formed(result: ExtractedText) -> None:
     assert result.pages[-1].char_end == len(text)
     for page in result.pages:
         assert page.char_start <= page.char_end
-    for previous, page in zip(result.pages, result.pages[1:]):
+    for previous, page in itertools.pairwise(result.pages):
         assert text[previous.char_end : page.char_start] in ("", "\n\n")
 
 

@@ -25,7 +25,9 @@ def _media(settings, tmp_path):
 
 
 def test_upload_queues_a_document_with_a_random_stored_name(alice, api_client_for):
-    response = _upload(api_client_for(alice), "Notes on ../../Gettysburg.md", b"# Address\n\n" + samples.REAL_TEXT.encode())
+    response = _upload(
+        api_client_for(alice), "Notes on ../../Gettysburg.md", b"# Address\n\n" + samples.REAL_TEXT.encode()
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "queued" and body["created"] is True
@@ -65,7 +67,9 @@ def test_hostile_filename_is_kept_only_as_clean_metadata(alice, api_client_for):
         (lambda d: ("bomb.docx", samples.make_zip_bomb(d).read_bytes()), 400, "zip_bomb"),
     ],
 )
-def test_bad_files_get_a_clear_error_and_nothing_is_stored(alice, api_client_for, settings, tmp_path, maker, status, code):
+def test_bad_files_get_a_clear_error_and_nothing_is_stored(
+    alice, api_client_for, settings, tmp_path, maker, status, code
+):
     name, data = maker(tmp_path)
     response = _upload(api_client_for(alice), name, data)
     assert response.status_code == status, response.content
@@ -80,7 +84,10 @@ def test_oversize_upload_is_refused_while_streaming(alice, api_client_for, setti
     data = (samples.REAL_TEXT * 200).encode()[:300_000]
     response = _upload(api_client_for(alice), "big.txt", data)
     assert response.status_code == 413
-    assert response.json() == {"detail": "This file is larger than the upload limit of 0.1 MB.", "code": "file_too_large"}
+    assert response.json() == {
+        "detail": "This file is larger than the upload limit of 0.1 MB.",
+        "code": "file_too_large",
+    }
     assert not Document.objects.exists() and _media_files(settings) == []
 
 
@@ -147,9 +154,13 @@ def test_it_checks_access(alice, charlie, workspace, api_client_for):
     client = api_client_for(charlie)
     base = f"/api/v1/documents/{doc['id']}/"
     for method, url in [
-        ("get", base), ("delete", base), ("get", base + "file/"), ("get", base + "chunks/"),
-        ("post", base + "reprocess/"), ("post", base + "versions/"),
-    ]:  # fmt: skip
+        ("get", base),
+        ("delete", base),
+        ("get", base + "file/"),
+        ("get", base + "chunks/"),
+        ("post", base + "reprocess/"),
+        ("post", base + "versions/"),
+    ]:
         response = getattr(client, method)(url)
         assert response.status_code == 404, (method, url)
         assert response.json() == {"detail": "Not found.", "code": "not_found"}

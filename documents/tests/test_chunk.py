@@ -1,5 +1,7 @@
 """Chunking against the real tokenizer of all-MiniLM-L6-v2 (no database)."""
 
+import itertools
+
 from documents.embeddings import MAX_TEXT_TOKENS, count_tokens
 from documents.services.chunk import chunk_document, context_prefix
 from documents.services.extract import ExtractedText, PageSpan, Section
@@ -47,9 +49,9 @@ def test_chunks_fit_the_window_slice_the_text_and_cover_it():
 def test_consecutive_chunks_overlap_by_whole_sentences():
     extracted = _doc([REAL_TEXT * 4])
     chunks = chunk_document(extracted, title="", target_tokens=120, overlap_tokens=40)
-    overlaps = [b.char_start < a.char_end for a, b in zip(chunks, chunks[1:])]
+    overlaps = [b.char_start < a.char_end for a, b in itertools.pairwise(chunks)]
     assert any(overlaps)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         if b.char_start < a.char_end:
             shared = extracted.text[b.char_start : a.char_end]
             assert count_tokens([shared])[0] <= 40 + 2

@@ -26,7 +26,9 @@ def _client(user) -> APIClient:
 
 
 def _upload(user, name: str, data: bytes, **extra) -> int:
-    response = _client(user).post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
+    response = _client(user).post(
+        "/api/v1/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
@@ -42,8 +44,11 @@ def _wait(document_id: int, statuses=("ready", "failed"), timeout: float = 90) -
 
 
 def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path):
-    pdf = samples.make_pdf(tmp_path, [f"Page {i} says: " + samples.REAL_TEXT for i in range(1, 4)],
-                           outline=[("Opening", 1), ("Closing", 3)])  # fmt: skip
+    pdf = samples.make_pdf(
+        tmp_path,
+        [f"Page {i} says: " + samples.REAL_TEXT for i in range(1, 4)],
+        outline=[("Opening", 1), ("Closing", 3)],
+    )
     docx = samples.make_docx(tmp_path, [("Title", "Handbook"), ("Heading 1", "Safety"), ("Normal", samples.REAL_TEXT)])
     files = {
         "speech.pdf": pdf.read_bytes(),

@@ -32,7 +32,9 @@ def test_list_shows_status_errors_and_polls_while_active(client, alice, workspac
     page = client.get(reverse("documents:index")).content.decode()
     assert "plans" in page and "Queued" in page
     assert 'hx-trigger="every 2s"' in page  # live while something is being ingested
-    Document.objects.filter(pk=document.pk).update(status="failed", error="This PDF is password-protected.", failed_stage="extracting")
+    Document.objects.filter(pk=document.pk).update(
+        status="failed", error="This PDF is password-protected.", failed_stage="extracting"
+    )
     page = client.get(reverse("documents:index")).content.decode()
     assert "This PDF is password-protected." in page and "Retry all failed (1)" in page
     assert 'hx-trigger="every 2s"' not in page

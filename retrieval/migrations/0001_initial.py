@@ -101,7 +101,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="TermStats",
             fields=[
-                ("pk", models.CompositePrimaryKey("workspace_id", "lexeme", blank=True, editable=False, primary_key=True, serialize=False)),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "workspace_id", "lexeme", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
                 (
                     "workspace",
                     models.ForeignKey(
@@ -126,7 +131,8 @@ class Migration(migrations.Migration):
                 (
                     "expected_passage",
                     models.TextField(
-                        blank=True, help_text="Optional: a passage of that document that must be retrieved (exact words)."
+                        blank=True,
+                        help_text="Optional: a passage of that document that must be retrieved (exact words).",
                     ),
                 ),
                 ("note", models.CharField(blank=True, max_length=300)),

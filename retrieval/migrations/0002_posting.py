@@ -66,11 +66,27 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Posting",
             fields=[
-                ("pk", models.CompositePrimaryKey("workspace_id", "lexeme", "chunk_id", blank=True, editable=False, primary_key=True, serialize=False)),  # noqa: E501
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "workspace_id",
+                        "lexeme",
+                        "chunk_id",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),  # noqa: E501
                 ("lexeme", models.TextField()),
                 ("chunk_id", models.BigIntegerField()),
                 ("document_id", models.BigIntegerField()),
-                ("tf", models.IntegerField(help_text="Positions of the lexeme in the chunk (a tsvector keeps at most 256).")),  # noqa: E501
+                (
+                    "tf",
+                    models.IntegerField(
+                        help_text="Positions of the lexeme in the chunk (a tsvector keeps at most 256)."
+                    ),
+                ),  # noqa: E501
                 ("length", models.IntegerField(help_text="The chunk's length in tokens (Chunk.search_length).")),
                 (
                     "workspace",

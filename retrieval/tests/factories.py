@@ -13,9 +13,13 @@ from documents.services.upload import document_upload
 def ingest_text(workspace: Workspace, text: str, *, title: str, filename: str | None = None) -> Document:
     """Upload ``text`` as a document of ``workspace`` and ingest it in this process; returns it ready."""
     result = document_upload(
-        workspace=workspace, user=None, file=ContentFile(text.encode()), filename=filename or f"{title}.txt",
-        title=title, enqueue=False,
-    )  # fmt: skip
+        workspace=workspace,
+        user=None,
+        file=ContentFile(text.encode()),
+        filename=filename or f"{title}.txt",
+        title=title,
+        enqueue=False,
+    )
     status = document_ingest(document_id=result.document.pk)
     assert status == Document.Status.READY, (status, result.document.pk)
     result.document.refresh_from_db()

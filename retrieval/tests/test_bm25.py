@@ -73,7 +73,7 @@ def _assert_scores_equal(workspace, reference, ids) -> None:
     for query in QUERIES:
         terms = parse_query(query, config="english").terms
         query_tokens = [lexeme for lexeme, count in terms.items() for _ in range(count)]
-        expected = dict(zip(ids, reference.get_scores(query_tokens)))
+        expected = dict(zip(ids, reference.get_scores(query_tokens), strict=True))
         got = dict(bm25_search(workspace_id=workspace.pk, terms=terms, limit=100))
         assert set(got) == {i for i, score in expected.items() if score > 0}, query
         for chunk_id, score in got.items():
@@ -102,7 +102,9 @@ def test_two_chunk_workspace_still_ranks_by_the_rarer_term(workspace):
     """With okapi idf every term of a two-chunk workspace scores <= 0; the default (lucene) still ranks."""
     ingest_text(workspace, "Magma rises through the crust and erupts as lava.", title="Volcanoes")
     bread = ingest_text(workspace, "Yeast makes the dough rise before baking.", title="Loaf")
-    hits = bm25_search(workspace_id=workspace.pk, terms=parse_query("bread dough rise", config="english").terms, limit=5)
+    hits = bm25_search(
+        workspace_id=workspace.pk, terms=parse_query("bread dough rise", config="english").terms, limit=5
+    )
     assert hits[0][0] == bread.chunks.get().pk and all(score > 0 for _, score in hits)
 
 
@@ -116,9 +118,11 @@ def _stats(workspace_id: int) -> tuple[tuple[int, int], dict[str, int], set[tupl
     ws = WorkspaceStats.objects.get(workspace_id=workspace_id)
     fields = ("lexeme", "chunk_id", "document_id", "tf", "length")
     postings = set(Posting.objects.filter(workspace_id=workspace_id).values_list(*fields))
-    return (ws.chunk_count, ws.total_length), dict(
-        TermStats.objects.filter(workspace_id=workspace_id).values_list("lexeme", "df")
-    ), postings
+    return (
+        (ws.chunk_count, ws.total_length),
+        dict(TermStats.objects.filter(workspace_id=workspace_id).values_list("lexeme", "df")),
+        postings,
+    )
 
 
 def _postings_from_chunks(workspace_id: int) -> set[tuple]:
@@ -180,8 +184,10 @@ def test_pruning_drops_only_chunks_that_hold_nothing_but_common_terms(corpus_wor
     assert pruned and set(pruned) < set(full)
     assert all(pruned[chunk] == pytest.approx(full[chunk], abs=1e-9) for chunk in pruned)  # exact scores
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM documents_chunk WHERE id = ANY(%s) AND (search_vector @@ 'cat | dog'::tsquery)",
-                       [list(full)])  # fmt: skip
+        cursor.execute(
+            "SELECT id FROM documents_chunk WHERE id = ANY(%s) AND (search_vector @@ 'cat | dog'::tsquery)",
+            [list(full)],
+        )
         holding_rare = {row[0] for row in cursor.fetchall()}
     assert set(pruned) == holding_rare
 
@@ -191,9 +197,11 @@ def test_pruned_terms_are_added_to_the_best_candidates_only(corpus_workspace, se
     full = dict(bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100))
     settings.BM25_MAX_CANDIDATES = 4  # candidates from "dog" and "cat"; "report" is added afterwards
     settings.BM25_RESCORE_CANDIDATES = 2
-    partial = {chunk: score for chunk, score in bm25_search(
-        workspace_id=corpus_workspace.pk, terms={t: n for t, n in terms.items() if t != "report"}, limit=100
-    )}  # fmt: skip
+    partial = dict(
+        bm25_search(
+            workspace_id=corpus_workspace.pk, terms={t: n for t, n in terms.items() if t != "report"}, limit=100
+        )
+    )
     best_two = sorted(partial, key=lambda c: (-partial[c], c))[:2]
     rescored = bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=2)
     assert {chunk for chunk, _ in rescored} == set(best_two)
@@ -212,4 +220,3 @@ def test_the_postings_budget_grows_with_the_workspace(corpus_workspace, settings
     assert bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100) == pruned
     settings.BM25_CANDIDATE_SHARE = 0.0
     assert bm25_search(workspace_id=corpus_workspace.pk, terms=terms, limit=100) != pruned
-

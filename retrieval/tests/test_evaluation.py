@@ -61,18 +61,37 @@ def test_beir_evaluation_prints_json_per_mode_and_cleans_up(beir_dir):
 
 def test_kept_workspace_is_reused_and_the_regression_gate_fails_on_a_drop(beir_dir, tmp_path):
     out = io.StringIO()
-    call_command("evaluate_retrieval", "--beir", str(beir_dir), "--mode", "bm25", "--json", "--keep", stdout=out,
-                 stderr=io.StringIO())  # fmt: skip
+    call_command(
+        "evaluate_retrieval",
+        "--beir",
+        str(beir_dir),
+        "--mode",
+        "bm25",
+        "--json",
+        "--keep",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     baseline = json.loads(out.getvalue())
     err = io.StringIO()
-    call_command("evaluate_retrieval", "--beir", str(beir_dir), "--mode", "bm25", "--keep", stdout=io.StringIO(),
-                 stderr=err)  # fmt: skip
+    call_command(
+        "evaluate_retrieval", "--beir", str(beir_dir), "--mode", "bm25", "--keep", stdout=io.StringIO(), stderr=err
+    )
     assert "'present': 5" in err.getvalue() and Document.objects.count() == len(CORPUS)
     better = {"bm25": {name: value + 0.1 for name, value in baseline["bm25"].items()}}
     (tmp_path / "baseline.json").write_text(json.dumps(better))
     with pytest.raises(SystemExit) as exit_info:
-        call_command("evaluate_retrieval", "--beir", str(beir_dir), "--mode", "bm25", "--compare",
-                     str(tmp_path / "baseline.json"), stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+        call_command(
+            "evaluate_retrieval",
+            "--beir",
+            str(beir_dir),
+            "--mode",
+            "bm25",
+            "--compare",
+            str(tmp_path / "baseline.json"),
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
     assert exit_info.value.code == 1
 
 
@@ -92,8 +111,12 @@ def test_golden_set_by_document_and_by_passage(workspace):
     volcano = ingest_text(workspace, "Magma rises through the crust and erupts as lava.", title="Volcanoes")
     tides = ingest_text(workspace, "The moon's gravity raises the ocean tides twice a day.", title="Tides")
     golden_query_create(workspace=workspace, question="where does lava come from", expected_document=volcano)
-    golden_query_create(workspace=workspace, question="what causes tides", expected_document=tides,
-                        expected_passage="The moon's   GRAVITY raises")  # fmt: skip
+    golden_query_create(
+        workspace=workspace,
+        question="what causes tides",
+        expected_document=tides,
+        expected_passage="The moon's   GRAVITY raises",
+    )
     results = evaluate_golden_set(workspace, modes=["hybrid", "bm25"], depth=20)
     assert results["hybrid"].metrics["ndcg@10"] == pytest.approx(1.0)
     assert results["bm25"].metrics["recall@10"] == pytest.approx(1.0)

@@ -82,7 +82,14 @@ def test_document_filter(acme):
 
 @pytest.mark.parametrize(
     "query",
-    ["the and of to", "a & | !( ' \\ :* <-> ", "🌋🌋🌋", "火山の噴火", "'; DROP TABLE documents_chunk; --", "vol\x00cano"],
+    [
+        "the and of to",
+        "a & | !( ' \\ :* <-> ",
+        "🌋🌋🌋",
+        "火山の噴火",
+        "'; DROP TABLE documents_chunk; --",
+        "vol\x00cano",
+    ],
 )
 def test_hostile_queries_never_fail(acme, query):
     for mode in ("bm25", "vector", "hybrid"):
@@ -166,8 +173,18 @@ def test_api_search(acme, alice, api_client_for):
     assert len(results) == 2
     top = results[0]
     assert top["document_title"] == "Tides"
-    assert set(top) == {"chunk_id", "document_id", "document_title", "page_start", "page_end", "heading_path",
-                        "text", "score", "bm25", "vector"}  # fmt: skip
+    assert set(top) == {
+        "chunk_id",
+        "document_id",
+        "document_title",
+        "page_start",
+        "page_end",
+        "heading_path",
+        "text",
+        "score",
+        "bm25",
+        "vector",
+    }
     assert set(top["bm25"]) == {"rank", "score"} and set(top["vector"]) == {"rank", "score"}
 
 
@@ -219,9 +236,11 @@ def test_it_checks_access(acme, charlie_space, alice, charlie, api_client_for):
     assert leaked.status_code == missing.status_code == 400
     assert leaked.json()["detail"].replace(str(volcano.pk), "N") == missing.json()["detail"].replace(str(10**9), "N")
     # and alice never sees charlie's
-    alice_results = api_client_for(alice).post(
-        "/api/v1/search/", {"query": "secret plan city", "workspace": acme.pk}, format="json"
-    ).json()["results"]
+    alice_results = (
+        api_client_for(alice)
+        .post("/api/v1/search/", {"query": "secret plan city", "workspace": acme.pk}, format="json")
+        .json()["results"]
+    )
     assert "Secret" not in {r["document_title"] for r in alice_results}
     assert api_client_for(None).post("/api/v1/search/", {"query": "lava"}, format="json").status_code in (401, 403)
 

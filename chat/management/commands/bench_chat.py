@@ -39,10 +39,10 @@ from accounts.services import api_token_create, workspace_create
 from chat.answering import answer_stream
 from chat.evaluation import read_squad
 from chat.models import Conversation, Message
-from documents.embeddings import forget_queries
-from chat.tests.fake_llm import FakeLLM
+from chat.testing import FakeLLM
 from config.progress import ProgressBar
 from config.stats import percentiles
+from documents.embeddings import forget_queries
 from documents.services.lifecycle import document_delete
 from retrieval.evaluation import load_corpus
 
@@ -66,7 +66,11 @@ def _first_token_ms(workspace: Workspace, user: Any, question: str) -> tuple[flo
 
 def _bare_provider_first_token_ms(url: str) -> float:
     """The provider's own first-token time: one streamed request, no Groundwork code in between."""
-    body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": '<source id="1">\nA b.\n</source>'}]}
+    body = {
+        "model": "fake",
+        "stream": True,
+        "messages": [{"role": "user", "content": '<source id="1">\nA b.\n</source>'}],
+    }
     started = time.perf_counter()
     with httpx.stream("POST", f"{url}/chat/completions", json=body, timeout=30) as response:
         for line in response.iter_lines():
@@ -85,8 +89,11 @@ class Command(BaseCommand):
     help = "Benchmark time to first token (offline and with a provider) and concurrent streamed answers."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--squad", type=Path, default=settings.BASE_DIR.parent / "shared" / "eval"
-                            / "squad-v1.1-dev" / "dev-v1.1.json")  # fmt: skip
+        parser.add_argument(
+            "--squad",
+            type=Path,
+            default=settings.BASE_DIR.parent / "shared" / "eval" / "squad-v1.1-dev" / "dev-v1.1.json",
+        )
         parser.add_argument("--paragraphs", type=int, default=300)
         parser.add_argument("--questions", type=int, default=100)
         parser.add_argument("--streams", type=int, default=50, help="concurrent streamed answers (0: skip)")
@@ -121,8 +128,9 @@ class Command(BaseCommand):
         report["machine"] = {"cores": os.cpu_count(), "embedding_threads": settings.EMBEDDING_THREADS or "auto"}
         self.stdout.write(json.dumps(report, indent=None if opts["json"] else 2))
 
-    def _measure(self, workspace: Workspace, owner: Any, asked: list[str], fake: FakeLLM,
-                 opts: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    def _measure(
+        self, workspace: Workspace, owner: Any, asked: list[str], fake: FakeLLM, opts: dict[str, Any]
+    ) -> dict[str, Any]:
         report: dict[str, Any] = {"questions": len(asked)}
         with override_settings(LLM_PROVIDERS=[]):
             _first_token_ms(workspace, owner, asked[0])  # warm the model and caches
@@ -145,22 +153,37 @@ class Command(BaseCommand):
                 bar(i, len(asked))
         report["provider_first_token_ms"] = percentiles(bare)
         report["groundwork_first_token_ms_with_provider"] = percentiles(ours)
-        report["provider_overhead_ms"] = {k: round(percentiles(ours)[k] - percentiles(bare)[k], 1)
-                                          for k in ("p50", "p95")}  # fmt: skip
+        report["provider_overhead_ms"] = {
+            k: round(percentiles(ours)[k] - percentiles(bare)[k], 1) for k in ("p50", "p95")
+        }
         report["answered_by_provider"] = len(ours)
         if opts["streams"]:
             report["concurrent_streams"] = self._streams(workspace, owner, asked, provider, opts["streams"])
         return report
 
-    def _streams(self, workspace: Workspace, owner: Any, asked: list[str], provider: dict[str, Any],
-                 count: int) -> dict[str, Any]:  # fmt: skip
+    def _streams(
+        self, workspace: Workspace, owner: Any, asked: list[str], provider: dict[str, Any], count: int
+    ) -> dict[str, Any]:
         """``count`` streamed answers at once through gunicorn, with probes of other requests meanwhile."""
         port = _free_port()
-        env = {**os.environ, "PORT": str(port), "BIND_HOST": "127.0.0.1", "LLM_BASE_URL": provider["base_url"],
-               "LLM_MODEL": provider["model"], "LLM_NAME": "slow", "LLM_TIMEOUT_S": "30",
-               "CHAT_QUESTIONS_PER_DAY_USER": "1000000", "CHAT_QUESTIONS_PER_DAY_WORKSPACE": "1000000"}  # fmt: skip
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
-                                  cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        env = {
+            **os.environ,
+            "PORT": str(port),
+            "BIND_HOST": "127.0.0.1",
+            "LLM_BASE_URL": provider["base_url"],
+            "LLM_MODEL": provider["model"],
+            "LLM_NAME": "slow",
+            "LLM_TIMEOUT_S": "30",
+            "CHAT_QUESTIONS_PER_DAY_USER": "1000000",
+            "CHAT_QUESTIONS_PER_DAY_WORKSPACE": "1000000",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         base = f"http://127.0.0.1:{port}"
         _, token = api_token_create(user=owner)
         headers = {"Authorization": f"Bearer {token}"}
@@ -176,14 +199,19 @@ class Command(BaseCommand):
                     raise CommandError("gunicorn did not start")
                 time.sleep(0.3)
             conversations = [
-                httpx.post(f"{base}/api/v1/conversations/", json={"workspace": workspace.pk}, headers=headers,
-                           timeout=30).json()["id"]
+                httpx.post(
+                    f"{base}/api/v1/conversations/", json={"workspace": workspace.pk}, headers=headers, timeout=30
+                ).json()["id"]
                 for _ in range(count)
-            ]  # fmt: skip
+            ]
             # warm every gunicorn process (model load) before the clock starts
             for _ in range(4):
-                httpx.post(f"{base}/api/v1/search/", json={"workspace": workspace.pk, "query": asked[0]},
-                           headers=headers, timeout=60)  # fmt: skip
+                httpx.post(
+                    f"{base}/api/v1/search/",
+                    json={"workspace": workspace.pk, "query": asked[0]},
+                    headers=headers,
+                    timeout=60,
+                )
             durations: list[float] = []
             finished: list[bool] = []
             probes: dict[str, list[float]] = {"healthz": [], "search": []}
@@ -193,8 +221,13 @@ class Command(BaseCommand):
             def stream(conversation_id: int, question: str) -> None:
                 started = time.perf_counter()
                 done = False
-                with httpx.stream("POST", f"{base}/api/v1/conversations/{conversation_id}/messages/", headers=headers,
-                                  json={"content": question, "stream": True}, timeout=120) as response:  # fmt: skip
+                with httpx.stream(
+                    "POST",
+                    f"{base}/api/v1/conversations/{conversation_id}/messages/",
+                    headers=headers,
+                    json={"content": question, "stream": True},
+                    timeout=120,
+                ) as response:
                     for line in response.iter_lines():
                         done = done or line == "event: done"
                 durations.append((time.perf_counter() - started) * 1000)
@@ -212,7 +245,9 @@ class Command(BaseCommand):
                         time.sleep(0.1)
 
             prober = threading.Thread(target=probe)
-            threads = [threading.Thread(target=stream, args=(c, asked[i % len(asked)])) for i, c in enumerate(conversations)]
+            threads = [
+                threading.Thread(target=stream, args=(c, asked[i % len(asked)])) for i, c in enumerate(conversations)
+            ]
             started = time.perf_counter()
             prober.start()
             for thread in threads:
@@ -223,10 +258,13 @@ class Command(BaseCommand):
             running.clear()
             prober.join(60)
             return {
-                "streams": count, "finished": sum(finished), "wall_s": round(wall, 2),
-                "stream_ms": percentiles(durations), "healthz_ms_during": percentiles(probes["healthz"]),
+                "streams": count,
+                "finished": sum(finished),
+                "wall_s": round(wall, 2),
+                "stream_ms": percentiles(durations),
+                "healthz_ms_during": percentiles(probes["healthz"]),
                 "search_ms_during": percentiles(probes["search"]),
-            }  # fmt: skip
+            }
         finally:
             server.terminate()
             try:

@@ -46,10 +46,13 @@ class Command(BaseCommand):
         )
         try:
             report = evaluate_squad(
-                workspace, owner, paragraphs, questions[: opts["limit"]],
+                workspace,
+                owner,
+                paragraphs,
+                questions[: opts["limit"]],
                 progress_load=ProgressBar("ingesting paragraphs", self.stderr),
                 progress_ask=ProgressBar("questions", self.stderr),
-            )  # fmt: skip
+            )
         finally:
             workspace.conversations.all().delete()
             if not opts["keep"]:

@@ -24,7 +24,7 @@ from .common import ARTICLE_RE, SECTION_RE, blocks, read_source
 class OutlinedDocTemplate(BaseDocTemplate):
     """A doc template that turns tagged headings into PDF bookmarks."""
 
-    def afterFlowable(self, flowable):  # noqa: N802 (ReportLab's hook name)
+    def afterFlowable(self, flowable):
         """Bookmark the page of a flowable that carries an ``outline`` tag."""
         outline = getattr(flowable, "outline", None)
         if outline is None:
@@ -48,24 +48,46 @@ def build_constitution_pdf(out: Path) -> int:
     title, body = parts[0], parts[1:]
 
     title_style = ParagraphStyle(
-        "DocTitle", fontName="Times-Bold", fontSize=20, leading=24,
-        alignment=TA_CENTER, spaceAfter=6,
+        "DocTitle",
+        fontName="Times-Bold",
+        fontSize=20,
+        leading=24,
+        alignment=TA_CENTER,
+        spaceAfter=6,
     )
     subtitle_style = ParagraphStyle(
-        "DocSubtitle", fontName="Times-Italic", fontSize=11, leading=14,
-        alignment=TA_CENTER, spaceAfter=24,
+        "DocSubtitle",
+        fontName="Times-Italic",
+        fontSize=11,
+        leading=14,
+        alignment=TA_CENTER,
+        spaceAfter=24,
     )
     h1 = ParagraphStyle(
-        "Heading1", fontName="Times-Bold", fontSize=15, leading=19,
-        spaceBefore=6, spaceAfter=8, keepWithNext=1,
+        "Heading1",
+        fontName="Times-Bold",
+        fontSize=15,
+        leading=19,
+        spaceBefore=6,
+        spaceAfter=8,
+        keepWithNext=1,
     )
     h2 = ParagraphStyle(
-        "Heading2", fontName="Times-Bold", fontSize=11.5, leading=14,
-        spaceBefore=8, spaceAfter=4, keepWithNext=1,
+        "Heading2",
+        fontName="Times-Bold",
+        fontSize=11.5,
+        leading=14,
+        spaceBefore=8,
+        spaceAfter=4,
+        keepWithNext=1,
     )
     body_style = ParagraphStyle(
-        "Body", fontName="Times-Roman", fontSize=10, leading=13.5,
-        spaceAfter=6, firstLineIndent=14,
+        "Body",
+        fontName="Times-Roman",
+        fontSize=10,
+        leading=13.5,
+        spaceAfter=6,
+        firstLineIndent=14,
     )
 
     story = [
@@ -97,7 +119,10 @@ def build_constitution_pdf(out: Path) -> int:
     doc = OutlinedDocTemplate(
         str(out),
         pagesize=LETTER,
-        leftMargin=inch, rightMargin=inch, topMargin=inch, bottomMargin=inch,
+        leftMargin=inch,
+        rightMargin=inch,
+        topMargin=inch,
+        bottomMargin=inch,
         title="The Constitution of the United States",
         author="Constitutional Convention of 1787",
         subject="Text of the Constitution of the United States as signed in 1787 "

@@ -50,8 +50,7 @@ def build_bill_of_rights_docx(out: Path, amendments: list[dict[str, str]]) -> in
 
     document.add_paragraph(title, style="Title")
     document.add_paragraph(
-        "The first ten amendments to the Constitution of the United States, "
-        "ratified December 15, 1791."
+        "The first ten amendments to the Constitution of the United States, ratified December 15, 1791."
     )
     headings = 0
     for block in body:
@@ -68,7 +67,7 @@ def build_bill_of_rights_docx(out: Path, amendments: list[dict[str, str]]) -> in
     header = table.rows[0].cells
     header[0].text = "Amendment"
     header[1].text = "Ratified"
-    for run in (header[0].paragraphs[0].runs + header[1].paragraphs[0].runs):
+    for run in header[0].paragraphs[0].runs + header[1].paragraphs[0].runs:
         run.bold = True
     for row in amendments[:10]:
         cells = table.add_row().cells

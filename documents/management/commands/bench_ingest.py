@@ -55,7 +55,7 @@ def _big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
     texts: list[str] = []
     if source is not None and (source / "corpus.jsonl").exists():
         with (source / "corpus.jsonl").open() as f:
-            texts = [json.loads(line)["text"] for _, line in zip(range(pages * 2), f)]
+            texts = [json.loads(line)["text"] for _, line in zip(range(pages * 2), f, strict=False)]
     if not texts:
         from documents.tests.samples import REAL_TEXT
 
@@ -95,10 +95,21 @@ class _Worker:
         import os
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", f"--concurrency={concurrency}",
-             "--loglevel=WARNING", "--without-mingle", "--without-gossip"],
-            env={**os.environ, **env}, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                f"--concurrency={concurrency}",
+                "--loglevel=WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
         self.peak_rss = 0
 
     def sample(self) -> None:
@@ -163,7 +174,11 @@ class Command(BaseCommand):
         ids = []
         for path in files:
             with path.open("rb") as f:
-                ids.append(document_upload(workspace=workspace, user=user, file=File(f, name=path.name), filename=path.name).document.pk)
+                ids.append(
+                    document_upload(
+                        workspace=workspace, user=user, file=File(f, name=path.name), filename=path.name
+                    ).document.pk
+                )
         uploaded = time.perf_counter()
         deadline = started + opts["timeout"]
         while time.perf_counter() < deadline:
@@ -178,8 +193,18 @@ class Command(BaseCommand):
         documents = Document.objects.filter(pk__in=ids)
         statuses = {s: documents.filter(status=s).count() for s in ("ready", "failed", "queued")}
         stuck = len(ids) - statuses["ready"] - statuses["failed"]
-        chunks = list(Chunk.objects.filter(document__in=documents).select_related("document").only("text", "heading_path", "document__title"))
-        text_mb = sum(len(t) for t in DocumentVersion.objects.filter(document__in=documents).values_list("extracted_text", flat=True)) / 1e6
+        chunks = list(
+            Chunk.objects.filter(document__in=documents)
+            .select_related("document")
+            .only("text", "heading_path", "document__title")
+        )
+        text_mb = (
+            sum(
+                len(t)
+                for t in DocumentVersion.objects.filter(document__in=documents).values_list("extracted_text", flat=True)
+            )
+            / 1e6
+        )
         embed_inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in chunks]
         get_embedder()
         t0 = time.perf_counter()

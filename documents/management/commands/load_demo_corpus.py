@@ -34,7 +34,9 @@ class Command(BaseCommand):
         for path in files:
             with path.open("rb") as f:
                 try:
-                    result = document_upload(workspace=workspace, user=user, file=File(f, name=path.name), filename=path.name)
+                    result = document_upload(
+                        workspace=workspace, user=user, file=File(f, name=path.name), filename=path.name
+                    )
                 except ApplicationError as exc:
                     self.stderr.write(f"{path.name}: {exc.message}")
                     continue

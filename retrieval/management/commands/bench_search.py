@@ -73,7 +73,7 @@ def _base_passages(eval_dir: Path) -> tuple[list[str], list[str]]:
     with open(eval_dir / "scifact" / "queries.jsonl") as handle:
         questions = [json.loads(line)["text"] for line in handle][:300] + questions
     fits = count_tokens(passages)
-    return [p for p, n in zip(passages, fits) if 0 < n <= MAX_TEXT_TOKENS], questions
+    return [p for p, n in zip(passages, fits, strict=True) if 0 < n <= MAX_TEXT_TOKENS], questions
 
 
 def _base_vectors(passages: list[str], cache_dir: Path) -> np.ndarray:
@@ -99,10 +99,12 @@ class Command(BaseCommand):
         parser.add_argument("--rebuild", action="store_true", help="drop the benchmark database first")
         parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
         parser.add_argument(
-            "--processes", type=int, default=2,
+            "--processes",
+            type=int,
+            default=2,
             help="web processes sharing the cores, as gunicorn's WEB_CONCURRENCY (default 2): torch gets "
             "cores // processes threads, as a web process does (config/gunicorn.py)",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if not (opts["eval_dir"] / "scifact" / "corpus.jsonl").exists():
@@ -121,9 +123,14 @@ class Command(BaseCommand):
         own_indexes = vector_indexes_ensure()  # what Celery beat does in production
         build_s = time.perf_counter() - started
         result = self._measure(target, small[0], questions[: opts["queries"]], opts["mode"])
-        result = {"chunks_in_workspace": opts["chunks"], "chunks_in_table": self._table_rows(),
-                  "build_s": round(build_s, 1), "own_vector_indexes_built": own_indexes["built"],
-                  "embedding_threads": embedding_threads(), **result}  # fmt: skip
+        result = {
+            "chunks_in_workspace": opts["chunks"],
+            "chunks_in_table": self._table_rows(),
+            "build_s": round(build_s, 1),
+            "own_vector_indexes_built": own_indexes["built"],
+            "embedding_threads": embedding_threads(),
+            **result,
+        }
         if opts["json"]:
             self.stdout.write(json.dumps(result, indent=2))
         else:
@@ -136,8 +143,9 @@ class Command(BaseCommand):
             cursor.execute("SELECT count(*) FROM documents_chunk")
             return int(cursor.fetchone()[0])
 
-    def _workspace(self, owner: Any, name: str, size: int, passages: list[str], vectors: np.ndarray,
-                   rng: np.random.Generator) -> Workspace:  # fmt: skip
+    def _workspace(
+        self, owner: Any, name: str, size: int, passages: list[str], vectors: np.ndarray, rng: np.random.Generator
+    ) -> Workspace:
         workspace = Workspace.objects.filter(name=name).first()
         if workspace is not None:
             stats = WorkspaceStats.objects.filter(workspace=workspace).first()
@@ -163,21 +171,47 @@ class Command(BaseCommand):
         return workspace
 
     @transaction.atomic
-    def _load(self, workspace: Workspace, start: int, count: int, per_document: int, passages: list[str],
-              sentences: list[str], vectors: np.ndarray, rng: np.random.Generator) -> None:  # fmt: skip
+    def _load(
+        self,
+        workspace: Workspace,
+        start: int,
+        count: int,
+        per_document: int,
+        passages: list[str],
+        sentences: list[str],
+        vectors: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
         from pgvector.psycopg import register_vector
 
         n_docs = -(-count // per_document)
         documents = Document.objects.bulk_create(
-            [Document(workspace=workspace, title=f"Synthetic {start // per_document + i}", status="ready",
-                      chunk_count=min(per_document, count - i * per_document)) for i in range(n_docs)]
-        )  # fmt: skip
+            [
+                Document(
+                    workspace=workspace,
+                    title=f"Synthetic {start // per_document + i}",
+                    status="ready",
+                    chunk_count=min(per_document, count - i * per_document),
+                )
+                for i in range(n_docs)
+            ]
+        )
         versions = DocumentVersion.objects.bulk_create(
-            [DocumentVersion(document=d, workspace=workspace, number=1, file=f"bench/{uuid.uuid4().hex}",
-                             original_filename="synthetic.txt", kind="text", size_bytes=0,
-                             sha256=uuid.uuid4().hex + uuid.uuid4().hex) for d in documents]
-        )  # fmt: skip
-        for document, version in zip(documents, versions):
+            [
+                DocumentVersion(
+                    document=d,
+                    workspace=workspace,
+                    number=1,
+                    file=f"bench/{uuid.uuid4().hex}",
+                    original_filename="synthetic.txt",
+                    kind="text",
+                    size_bytes=0,
+                    sha256=uuid.uuid4().hex + uuid.uuid4().hex,
+                )
+                for d in documents
+            ]
+        )
+        for document, version in zip(documents, versions, strict=True):
             document.current_version = version
         Document.objects.bulk_update(documents, ["current_version"])
         m = len(passages)
@@ -286,9 +320,14 @@ class Command(BaseCommand):
         own = set(Document.objects.filter(workspace=small).values_list("pk", flat=True))
         small_hits = [search_chunks(workspace=small, query=q, k=10, mode=mode) for q in questions[:50]]
         return {
-            "mode": mode, "queries": len(questions), "search_chunks_ms": percentiles(total),
-            "embed_query_ms": percentiles(embed), "bm25_ms": percentiles(bm25), "vector_ms": percentiles(vector),
-            "bm25_top10_agreement": agreement, "vector_recall@10_vs_exact": recall,
+            "mode": mode,
+            "queries": len(questions),
+            "search_chunks_ms": percentiles(total),
+            "embed_query_ms": percentiles(embed),
+            "bm25_ms": percentiles(bm25),
+            "vector_ms": percentiles(vector),
+            "bm25_top10_agreement": agreement,
+            "vector_recall@10_vs_exact": recall,
             "small_workspace_k_results": all(len(h) == 10 for h in small_hits),
             "small_workspace_only_own": all(hit.chunk.document_id in own for h in small_hits for hit in h),
-        }  # fmt: skip
+        }

@@ -62,7 +62,9 @@ class Command(BaseCommand):
             if workspace is None:
                 raise CommandError(f"No workspace {opts['workspace']}.")
             try:
-                results = evaluate_golden_set(workspace, modes=modes, depth=depth, progress=ProgressBar("golden set", self.stderr))
+                results = evaluate_golden_set(
+                    workspace, modes=modes, depth=depth, progress=ProgressBar("golden set", self.stderr)
+                )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
         report = {mode: result.as_dict() for mode, result in results.items()}
@@ -88,7 +90,14 @@ class Command(BaseCommand):
         try:
             counts = load_beir_corpus(workspace, directory, progress=ProgressBar("ingesting corpus", self.stderr))
             self.stderr.write(f"corpus: {counts}")
-            return evaluate_beir(workspace, directory, split=split, modes=modes, depth=depth, progress=ProgressBar("queries", self.stderr))
+            return evaluate_beir(
+                workspace,
+                directory,
+                split=split,
+                modes=modes,
+                depth=depth,
+                progress=ProgressBar("queries", self.stderr),
+            )
         finally:
             if not keep:
                 for document in workspace.documents.all():

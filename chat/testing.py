@@ -18,6 +18,7 @@ Each provider URL picks a behaviour by its first path segment: ``http://127.0.0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -34,8 +35,9 @@ def _first_sentence(text: str) -> str:
 
 
 class FakeLLM:
-    def __init__(self, hang_s: float = 3.0, first_token_s: float = 0.2, token_s: float = 0.05,
-                 host: str = "127.0.0.1") -> None:  # fmt: skip
+    def __init__(
+        self, hang_s: float = 3.0, first_token_s: float = 0.2, token_s: float = 0.05, host: str = "127.0.0.1"
+    ) -> None:
         self.hang_s, self.first_token_s, self.token_s = hang_s, first_token_s, token_s
         self.requests: list[tuple[str, dict[str, Any]]] = []
         fake = self
@@ -46,15 +48,14 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 mode = self.path.strip("/").split("/")[0]
                 fake.requests.append((mode, body))
-                try:
+                # the client stopped reading: its choice
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     fake.handle(self, mode, body)
-                except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: its choice
-                    pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
@@ -65,8 +66,15 @@ class FakeLLM:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{mode}/v1"
 
     def provider(self, mode: str, **extra: Any) -> dict[str, Any]:
-        return {"name": mode, "base_url": self.url(mode), "api_key": "test", "model": f"fake-{mode}",
-                "timeout_s": 1.0, "max_retries": 1, **extra}  # fmt: skip
+        return {
+            "name": mode,
+            "base_url": self.url(mode),
+            "api_key": "test",
+            "model": f"fake-{mode}",
+            "timeout_s": 1.0,
+            "max_retries": 1,
+            **extra,
+        }
 
     def close(self) -> None:
         self.server.shutdown()
@@ -110,17 +118,27 @@ class FakeLLM:
                 return
             self._chunk(h, {"content": piece})
         self._chunk(h, {}, finish_reason="stop")
-        self._chunk(h, None, usage={"prompt_tokens": 100, "completion_tokens": len(pieces),
-                                    "total_tokens": 100 + len(pieces)})  # fmt: skip
+        self._chunk(
+            h, None, usage={"prompt_tokens": 100, "completion_tokens": len(pieces), "total_tokens": 100 + len(pieces)}
+        )
         h.wfile.write(b"data: [DONE]\n\n")
         h.wfile.flush()
 
     @staticmethod
-    def _chunk(h: BaseHTTPRequestHandler, delta: dict[str, str] | None, usage: dict[str, int] | None = None,
-               finish_reason: str | None = None) -> None:  # fmt: skip
-        payload = {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": "fake",
-                   "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                   "usage": usage}  # fmt: skip
+    def _chunk(
+        h: BaseHTTPRequestHandler,
+        delta: dict[str, str] | None,
+        usage: dict[str, int] | None = None,
+        finish_reason: str | None = None,
+    ) -> None:
+        payload = {
+            "id": "fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "fake",
+            "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            "usage": usage,
+        }
         h.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
         h.wfile.flush()
 
@@ -134,5 +152,7 @@ class FakeLLM:
         if mode == "badcite":
             return f"{first} [1] Penguins are secretly running the central bank of Mars [2]. Also this [7]."
         if mode == "xss":
-            return f"{first} [1]\n\n<script>alert('x')</script> <img src=x onerror=alert(1)> [link](javascript:alert(1))"
+            return (
+                f"{first} [1]\n\n<script>alert('x')</script> <img src=x onerror=alert(1)> [link](javascript:alert(1))"
+            )
         return f"{first} [1]"
