@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Workspace
@@ -54,6 +55,18 @@ def workspace_current(*, request: HttpRequest) -> Workspace | None:
         if workspace is not None:
             return workspace
     return workspace_get_personal(user=user)  # type: ignore[arg-type]
+
+
+def workspace_current_or_404(*, request: HttpRequest) -> Workspace:
+    """``workspace_current`` for pages behind ``@login_required``: never None.
+
+    Raises:
+        Http404: the request is anonymous (or its user has no workspace at all).
+    """
+    workspace = workspace_current(request=request)
+    if workspace is None:
+        raise Http404("No such workspace.")
+    return workspace
 
 
 def membership_list(*, workspace: Workspace) -> QuerySet[Membership]:

@@ -20,7 +20,7 @@ from accounts.selectors import (
     SESSION_WORKSPACE_KEY,
     invitation_list_pending,
     membership_list,
-    workspace_current,
+    workspace_current_or_404,
     workspace_list_for_user,
 )
 from config.errors import ApplicationError
@@ -47,8 +47,8 @@ def _members_url(workspace_id: int) -> str:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    workspace = workspace_current(request=request)
-    return redirect("accounts:workspace_detail", workspace_id=workspace.pk)  # type: ignore[union-attr]
+    workspace = workspace_current_or_404(request=request)
+    return redirect("accounts:workspace_detail", workspace_id=workspace.pk)
 
 
 @login_required

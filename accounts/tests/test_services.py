@@ -122,3 +122,23 @@ def test_api_token_limit(alice, settings):
     services.api_token_create(user=alice)
     with pytest.raises(ConflictError):
         services.api_token_create(user=alice)
+
+
+def test_workspace_current_or_404(rf, alice, charlie, workspace):
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.cache import SessionStore
+    from django.http import Http404
+
+    from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current_or_404
+
+    request = rf.get("/")
+    request.session = SessionStore()
+    request.user = alice
+    assert workspace_current_or_404(request=request).personal_for == alice
+    request.session[SESSION_WORKSPACE_KEY] = workspace.pk
+    assert workspace_current_or_404(request=request) == workspace
+    request.user = charlie  # a stale or foreign session value falls back to the personal workspace
+    assert workspace_current_or_404(request=request).personal_for == charlie
+    request.user = AnonymousUser()
+    with pytest.raises(Http404):
+        workspace_current_or_404(request=request)
