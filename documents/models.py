@@ -11,8 +11,7 @@ from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 from config.models import BaseModel
-
-EMBEDDING_DIMENSIONS = 384
+from documents.embeddings import DIMENSIONS
 
 
 class Document(BaseModel):
@@ -133,7 +132,7 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveSmallIntegerField()
-    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    embedding = VectorField(dimensions=DIMENSIONS)
     search_vector = SearchVectorField(null=True)
     search_length = models.PositiveIntegerField(
         default=0, help_text="Tokens in search_vector (positions counted): the BM25 document length."

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import workspace_get_for_request
+from retrieval.query import InvalidQuery, check_query_length
 from retrieval.selectors import MODES, RetrieverHit, SearchHit, check_document_ids, search_chunks
 
 
@@ -35,10 +36,10 @@ class SearchApi(APIView):
             return value
 
         def validate_query(self, value: str) -> str:
-            if len(value) > settings.SEARCH_MAX_QUERY_CHARS:
-                raise serializers.ValidationError(
-                    f"The query is too long ({len(value):,} characters; the limit is {settings.SEARCH_MAX_QUERY_CHARS:,})."
-                )
+            try:
+                check_query_length(value)
+            except InvalidQuery as exc:
+                raise serializers.ValidationError(exc.message) from exc
             return value
 
     class RetrieverOutput(serializers.Serializer):

@@ -10,6 +10,11 @@ A later reranker stage takes the fused list as its candidates.
 from __future__ import annotations
 
 
+def rrf_term(rank: int, *, k: int = 60, weight: float = 1.0) -> float:
+    """One retriever's contribution to a fused score: ``weight / (k + rank)``, ``rank`` counted from 1."""
+    return weight / (k + rank)
+
+
 def reciprocal_rank_fusion(
     rankings: dict[str, list[int]], *, k: int = 60, weights: dict[str, float] | None = None
 ) -> list[tuple[int, float]]:
@@ -23,5 +28,5 @@ def reciprocal_rank_fusion(
     for name, ranking in rankings.items():
         weight = weights.get(name, 1.0)
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            scores[item] = scores.get(item, 0.0) + rrf_term(rank, k=k, weight=weight)
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))

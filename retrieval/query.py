@@ -1,16 +1,16 @@
 """Turning a user's query into something both retrievers can use safely.
 
 The query text is never parsed as ``tsquery`` syntax: PostgreSQL's own ``to_tsvector`` (in the workspace's
-text search configuration, the one its chunks were indexed with) yields the lexemes, and the OR query is
-built from quoted lexemes. So ``a & | !(``, quotes and backslashes are plain words, stop words vanish, and
-no input can produce a syntax error.
+text search configuration, the one its chunks were indexed with) yields the lexemes and their counts, which
+BM25 (``retrieval.bm25``) looks up as plain values. So ``a & | !(``, quotes and backslashes are plain words,
+stop words vanish, and no input can produce a syntax error. The query-length rule and its message live here
+(``check_query_length``), for the search page, the API and the chat alike.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -42,12 +42,19 @@ class ParsedQuery:
     @property
     def has_words(self) -> bool:
         """True when the text has any letter or digit (worth embedding), even if every word is a stop word."""
-        return bool(_WORDLIKE.search(self.text))
+        return has_words(self.text)
 
 
-def or_tsquery(lexemes: Iterable[str]) -> str:
-    """The OR ``tsquery`` text over ``lexemes``, each quoted for ``::tsquery`` input ('' for none)."""
-    return " | ".join("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
+def has_words(text: str) -> bool:
+    """True when ``text`` has any letter or digit (worth embedding), even if every word is a stop word."""
+    return bool(_WORDLIKE.search(text))
+
+
+def check_query_length(text: str) -> None:
+    """Raises InvalidQuery when ``text`` is longer than ``SEARCH_MAX_QUERY_CHARS`` characters."""
+    limit = settings.SEARCH_MAX_QUERY_CHARS
+    if len(text) > limit:
+        raise InvalidQuery(f"The query is too long ({len(text):,} characters; the limit is {limit:,}).")
 
 
 def clean_query(text: str) -> str:
@@ -58,19 +65,14 @@ def clean_query(text: str) -> str:
     cleaned = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", text or "")).split())
     if not cleaned:
         raise InvalidQuery("Type something to search for.")
-    limit = settings.SEARCH_MAX_QUERY_CHARS
-    if len(cleaned) > limit:
-        raise InvalidQuery(f"The query is too long ({len(cleaned):,} characters; the limit is {limit:,}).")
+    check_query_length(cleaned)
     return cleaned
 
 
-def parse_query(text: str, *, config: str) -> ParsedQuery:
-    """Clean ``text`` and extract its lexemes with ``to_tsvector(config, text)``.
-
-    ``terms`` keeps at most ``MAX_QUERY_TERMS`` distinct lexemes, in order of first position. Raises
-    InvalidQuery (see ``clean_query``).
-    """
-    cleaned = clean_query(text)
+def query_terms(cleaned: str, *, config: str) -> dict[str, int]:
+    """The lexemes of an already cleaned query (``clean_query``) and their counts in it, from
+    ``to_tsvector(config, cleaned)``: at most ``MAX_QUERY_TERMS`` distinct lexemes, in order of first position
+    ({} when there are only stop words or symbols)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT lexeme, coalesce(array_length(positions, 1), 1) FROM unnest(to_tsvector(%s::regconfig, %s))"
@@ -78,4 +80,11 @@ def parse_query(text: str, *, config: str) -> ParsedQuery:
             [config, cleaned],
         )
         rows = cursor.fetchall()
-    return ParsedQuery(text=cleaned, terms=dict(rows[:MAX_QUERY_TERMS]))
+    return dict(rows[:MAX_QUERY_TERMS])
+
+
+def parse_query(text: str, *, config: str) -> ParsedQuery:
+    """Clean ``text`` (``clean_query``) and extract its lexemes (``query_terms``) in the text search
+    configuration ``config``. Raises InvalidQuery (see ``clean_query``)."""
+    cleaned = clean_query(text)
+    return ParsedQuery(text=cleaned, terms=query_terms(cleaned, config=config))

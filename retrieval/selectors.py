@@ -21,7 +21,7 @@ from documents.embeddings import embed_query_async
 from documents.models import Chunk, Document
 from retrieval.bm25 import bm25_search
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.query import InvalidQuery, ParsedQuery, clean_query, parse_query
+from retrieval.query import InvalidQuery, ParsedQuery, clean_query, has_words, query_terms
 from retrieval.vector import vector_plan, vector_search
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def check_document_ids(*, workspace: Workspace, document_ids: list[int] | None) 
 def search_chunks(
     *,
     workspace: Workspace,
-    query: str,
+    query: str | ParsedQuery,
     k: int = 10,
     mode: Mode = "hybrid",
     document_ids: list[int] | None = None,
@@ -88,6 +88,8 @@ def search_chunks(
       reciprocal rank fusion (k = ``RRF_K``, weights ``RRF_WEIGHT_BM25``/``RRF_WEIGHT_VECTOR``); the query
       is embedded in a worker thread while BM25 runs.
 
+    ``query`` is the user's text, or a ``ParsedQuery`` from ``parse_query`` (in the workspace's text search
+    configuration), used as it is, when the caller needs it too (the search page highlights its terms).
     A query with only stop words has no BM25 hits; one with no letter or digit at all (symbols, emoji)
     returns ``[]``. ``document_ids`` must already be checked (``check_document_ids``).
 
@@ -97,18 +99,18 @@ def search_chunks(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    cleaned = ParsedQuery(text=clean_query(query))
+    text = query.text if isinstance(query, ParsedQuery) else clean_query(query)
     embedding: Future | None = None
-    if mode in ("vector", "hybrid") and cleaned.has_words:
+    if mode in ("vector", "hybrid") and has_words(text):
         # embedded on the inference thread while this one waits for PostgreSQL's BM25: a hybrid search
         # costs max(embedding, BM25) + vector search instead of their sum
-        embedding = embed_query_async(cleaned.text)
-    parsed = parse_query(cleaned.text, config=workspace.text_search_config)
+        embedding = embed_query_async(text)
+    terms = query.terms if isinstance(query, ParsedQuery) else query_terms(text, config=workspace.text_search_config)
     depth = max(depth or settings.SEARCH_CANDIDATES, k)
     bm25: list[tuple[int, float]] = []
     vector: list[tuple[int, float]] = []
-    if mode in ("bm25", "hybrid") and parsed.terms:
-        bm25 = bm25_search(workspace_id=workspace.pk, terms=parsed.terms, limit=depth, document_ids=document_ids)
+    if mode in ("bm25", "hybrid") and terms:
+        bm25 = bm25_search(workspace_id=workspace.pk, terms=terms, limit=depth, document_ids=document_ids)
     if embedding is not None:
         plan = vector_plan(workspace_id=workspace.pk, limit=depth, document_ids=document_ids)
         vector = vector_search(

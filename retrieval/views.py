@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
-from accounts.selectors import workspace_current
+from accounts.http import AuthenticatedHttpRequest
+from accounts.selectors import workspace_current_or_404
+from retrieval.fusion import rrf_term
 from retrieval.query import InvalidQuery, parse_query
-from retrieval.selectors import MODES, SearchHit, chunk_headlines, search_chunks
+from retrieval.selectors import MODES, Mode, SearchHit, chunk_headlines, search_chunks
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -31,17 +33,23 @@ def _explain(hit: SearchHit, mode: str) -> list[dict[str, object]]:
                 "label": label,
                 "found": found,
                 "weight": weights[name],
-                "contribution": weights[name] / (settings.RRF_K + found.rank) if found and mode == "hybrid" else None,
+                "contribution": (
+                    rrf_term(found.rank, k=settings.RRF_K, weight=weights[name]) if found and mode == "hybrid" else None
+                ),
             }
         )
     return rows
 
 
+def _mode(value: str | None) -> Mode:
+    return next((mode for mode in MODES if mode == value), "hybrid")
+
+
 @login_required
-def search(request: HttpRequest) -> HttpResponse:
-    workspace = workspace_current(request=request)
+def search(request: AuthenticatedHttpRequest) -> HttpResponse:
+    workspace = workspace_current_or_404(request=request)
     query = request.GET.get("q", "")
-    mode = request.GET.get("mode") if request.GET.get("mode") in MODES else "hybrid"
+    mode = _mode(request.GET.get("mode"))
     k = _int(request.GET.get("k"), 10, 1, settings.SEARCH_MAX_K)
     context: dict[str, object] = {
         "workspace": workspace,
@@ -53,12 +61,12 @@ def search(request: HttpRequest) -> HttpResponse:
     }
     if query.strip():
         try:
-            hits = search_chunks(workspace=workspace, query=query, k=k, mode=mode)  # type: ignore[arg-type]
-            parsed = parse_query(query, config=workspace.text_search_config)  # type: ignore[union-attr]
+            parsed = parse_query(query, config=workspace.text_search_config)
         except InvalidQuery as exc:
             context["error"] = exc.message
         else:
-            headlines = chunk_headlines(workspace=workspace, query=parsed, chunk_ids=[h.chunk.pk for h in hits])  # type: ignore[arg-type]
+            hits = search_chunks(workspace=workspace, query=parsed, k=k, mode=mode)
+            headlines = chunk_headlines(workspace=workspace, query=parsed, chunk_ids=[h.chunk.pk for h in hits])
             context.update(
                 results=[
                     {"hit": hit, "headline": headlines.get(hit.chunk.pk, ""), "explain": _explain(hit, mode)}

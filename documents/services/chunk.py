@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, get_tokenizer
+from documents.models import page_of
 from documents.services.extract import ExtractedText
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -106,13 +107,6 @@ def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
     return units
 
 
-def _page_of(extracted: ExtractedText, pos: int) -> int | None:
-    if not extracted.pages:
-        return None
-    starts = [p.char_start for p in extracted.pages]
-    return extracted.pages[max(0, bisect.bisect_right(starts, pos) - 1)].number
-
-
 def chunk_document(
     extracted: ExtractedText, *, title: str, target_tokens: int = 200, overlap_tokens: int = 32
 ) -> list[ChunkDraft]:
@@ -185,14 +179,15 @@ def _drafts_for(
         return first + _drafts_for(extracted, group[middle:], info, ordinal + len(first))
     if tokens > MAX_TEXT_TOKENS:  # a single unit with a long prefix: drop the prefix rather than truncate
         embed_text, tokens = body, count_tokens([body])[0]
+    page_starts = [page.char_start for page in extracted.pages]  # page n (1-based) at index n - 1
     return [
         ChunkDraft(
             ordinal=ordinal,
             text=body,
             char_start=start,
             char_end=end,
-            page_start=_page_of(extracted, start),
-            page_end=_page_of(extracted, end - 1),
+            page_start=page_of(page_starts, start),
+            page_end=page_of(page_starts, end - 1),
             heading_path=path,
             token_count=tokens,
             embed_text=embed_text,

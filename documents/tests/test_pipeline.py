@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from documents.embeddings import DIMENSIONS
 from documents.models import Chunk, Document
 from documents.services.ingest import document_sweep
 from documents.tests import samples
@@ -86,7 +87,7 @@ def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path):
     chunk = pdf_chunks.first()
     version_text = chunk.version.extracted_text
     assert version_text[chunk.char_start : chunk.char_end] == chunk.text
-    assert len(chunk.embedding) == 384
+    assert len(chunk.embedding) == DIMENSIONS
     assert chunk.search_vector  # full-text column filled in the same transaction
 
 

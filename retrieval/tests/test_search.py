@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from accounts.selectors import workspace_get_personal
-from documents.embeddings import embed_query
+from documents.embeddings import DIMENSIONS, embed_query
 from documents.models import Chunk
 from documents.tests.samples import REAL_TEXT
 from retrieval.fusion import reciprocal_rank_fusion
@@ -108,7 +108,7 @@ def test_small_workspace_in_a_big_table_gets_k_results_of_its_own(acme, charlie_
     settings.VECTOR_EXACT_MAX_CHUNKS = 0
     with connection.cursor() as cursor:  # make the planner statistics say the table is large
         cursor.execute("UPDATE pg_class SET reltuples = 1000000 WHERE oid = 'documents_chunk'::regclass")
-    query_vector = np.zeros(384, dtype=np.float32)
+    query_vector = np.zeros(DIMENSIONS, dtype=np.float32)
     query_vector[0] = 1.0
     hits = vector_search(workspace_id=acme.pk, embedding=query_vector, limit=3)
     assert len(hits) == 3
@@ -153,7 +153,7 @@ def test_exact_search_reads_vectors_inline_not_from_toast(workspace):
         cursor.execute(
             """EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id, embedding <=> %s::vector AS distance
                FROM documents_chunk WHERE workspace_id = %s ORDER BY distance LIMIT 10""",
-            ["[" + ",".join(["0.05"] * 384) + "]", workspace.pk],
+            ["[" + ",".join(["0.05"] * DIMENSIONS) + "]", workspace.pk],
         )
         plan = cursor.fetchone()[0][0]["Plan"]
         cursor.execute("RESET enable_indexscan")
