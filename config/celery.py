@@ -1,9 +1,19 @@
-"""The Celery application, configured from Django settings (``CELERY_*``), tasks autodiscovered per app."""
+"""The Celery application, configured from Django settings (``CELERY_*``), tasks autodiscovered per app.
+
+The worker's process set-up is connected here, with the application, not as a side effect of importing a
+tasks module: the main process records the pool size before the pool forks, and each pool process then sets
+itself up (``config.bootstrap.process_setup``), loading the embedding model unless
+``EMBEDDING_PRELOAD_IN_WORKER`` is off.
+"""
+
+from __future__ import annotations
 
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import celeryd_after_setup, setup_logging, worker_process_init
+
+from config.bootstrap import process_setup, process_state
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -20,3 +30,18 @@ def _configure_logging(**kwargs: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@celeryd_after_setup.connect
+def _worker_main_process_setup(sender: object, instance: object, **kwargs: object) -> None:
+    """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
+    (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one)."""
+    process_setup(role="worker", processes=int(getattr(instance, "concurrency", 1) or 1))
+
+
+@worker_process_init.connect
+def _pool_process_setup(**kwargs: object) -> None:
+    """Each pool process as it starts: the inherited share, and the model loaded now, not in the first task."""
+    from django.conf import settings
+
+    process_setup(role="worker", processes=process_state().processes, warm=bool(settings.EMBEDDING_PRELOAD_IN_WORKER))

@@ -110,10 +110,15 @@ def _tune(server, wanted: dict[str, str]) -> None:  # server: pgserver.PostgresS
         return
     for name, value in wanted.items():  # ALTER SYSTEM may not share a transaction: one call each
         server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
-    from pgserver._commands import pg_ctl
-
     logger.info("restarting the embedded PostgreSQL with %s", wanted)
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    _pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def _pg_ctl(args: list[str], **kwargs: object) -> object:
+    """pgserver's ``pg_ctl`` wrapper (made at import by ``create_command_function``, so invisible to mypy)."""
+    from pgserver import _commands
+
+    return vars(_commands)["pg_ctl"](args, **kwargs)
 
 
 def postgres_url(data_dir: Path, *, shared_buffers: str = "auto") -> str:
@@ -145,9 +150,7 @@ def postgres_stop(data_dir: Path) -> bool:
         return False
     with _locked(data_dir):
         server = _pg_server(data_dir)
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        _pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
     return True
 
 

@@ -11,23 +11,36 @@ Each busy thread may hold one PostgreSQL connection (``CONN_MAX_AGE``): keep
 in front for many processes. See gunicorn's docs, "Design → Choosing a worker type" and "Settings".
 """
 
-import os
+from __future__ import annotations
 
-bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
+
+
+def _env(name: str, default: str) -> str:
+    """A process variable; empty counts as unset, as in the settings (``config.settings.environment``)."""
+    return os.environ.get(name) or default
+
+
+bind = f"{_env('BIND_HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
+workers = int(_env("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "32"))
+threads = int(_env("WEB_THREADS", "32"))
 # A worker that stops answering its arbiter for this long is restarted; open streams do not count (the
 # gthread worker's main loop keeps notifying while threads stream).
-timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+timeout = int(_env("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
 accesslog = "-"
 
 
-def post_fork(server, worker):
-    """Give each web process its share of the cores for embedding (queries, answer sentences), as Celery's
-    pool processes get theirs: with 2 processes on 2 cores, 1 torch thread each. More threads than cores
-    only contend; and the query embedding runs beside PostgreSQL's BM25 (retrieval.selectors)."""
-    from documents.embeddings import share_cores_with
+def post_fork(server: Arbiter, worker: Worker) -> None:
+    """Set up each web process as it starts (``config.bootstrap``): it shares the cores with its sibling
+    workers for embedding (queries, answer sentences), as Celery's pool processes do; the model loads on
+    the first query."""
+    from config.bootstrap import process_setup
 
-    share_cores_with(server.cfg.workers)
+    process_setup(role="web", processes=server.cfg.workers)

@@ -8,6 +8,8 @@ trained with normalized embeddings for cosine similarity).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import gc
 import logging
@@ -15,7 +17,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,13 +37,16 @@ DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length, including [CLS] and [SEP]
 MAX_TEXT_TOKENS = MAX_TOKENS - 2  # word pieces of text that fit without truncation
 
-# Processes sharing this machine's cores for embedding (the Celery pool size; 1 elsewhere).
+# Processes sharing this machine's cores for embedding (gunicorn workers, the Celery pool size; 1 elsewhere),
+# set by the process's set-up (config.bootstrap.process_setup).
 _sibling_processes = 1
 
 
 def share_cores_with(processes: int) -> None:
     """Declare that ``processes`` processes (e.g. a prefork pool) embed at once on this machine, so the
-    automatic thread count gives each its share of the cores. Call before the model loads (before fork)."""
+    automatic thread count gives each its share of the cores. Takes effect when the model loads.
+
+    ``config.bootstrap.process_setup`` calls it; processes call that, not this."""
     global _sibling_processes
     _sibling_processes = max(1, processes)
 
@@ -81,10 +86,17 @@ def resolved_dtype() -> str:
 
 @functools.cache
 def get_tokenizer() -> PreTrainedTokenizerFast:
-    """The model's own (fast, Rust) word-piece tokenizer; cheap to load, used to size chunks."""
-    from transformers import AutoTokenizer
+    """The model's own (fast, Rust) word-piece tokenizer; cheap to load, used to size chunks.
 
-    return AutoTokenizer.from_pretrained(_model_path(), local_files_only=True)
+    Raises:
+        TypeError: the model ships only a slow tokenizer (chunking needs a fast one's offset mapping).
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    tokenizer = AutoTokenizer.from_pretrained(_model_path(), local_files_only=True)
+    if not isinstance(tokenizer, PreTrainedTokenizerFast):
+        raise TypeError(f"{_model_path()} has no fast tokenizer (got {type(tokenizer).__name__})")
+    return tokenizer
 
 
 @functools.cache
@@ -166,45 +178,77 @@ def embed_query(text: str) -> np.ndarray:
     Runs the model's own module pipeline (transformer, mean pooling, normalization) on one tokenized text,
     without ``encode``'s batching machinery: a few ms less per query, the same vector as ``embed_texts``.
     The last ``QUERY_CACHE_SIZE`` queries are remembered per process: a question is embedded for retrieval
-    and again by the extractive answerer, and a regenerated answer asks the same question.
+    and again by the extractive answerer, and a regenerated answer asks the same question. Inside
+    ``fresh_query_cache()`` only the queries embedded inside the block are remembered.
     """
-    vector = _cached_query(text)
+    cache = _query_cache()
+    vector = _cached_query(cache, text)
     if vector is None:
         vector = _on_inference_thread(_forward_query, text)
         with _query_cache_lock:
-            _query_cache[text] = vector
-            while len(_query_cache) > QUERY_CACHE_SIZE:
-                _query_cache.popitem(last=False)
+            cache[text] = vector
+            while len(cache) > QUERY_CACHE_SIZE:
+                cache.popitem(last=False)
     return vector
 
 
 def embed_query_async(text: str) -> Future:
     """``embed_query`` started on the inference thread: a Future of the ``(384,) float32`` vector (already
-    done when the query is cached), so the caller can wait for PostgreSQL meanwhile."""
-    vector = _cached_query(text)
+    done when the query is cached), so the caller can wait for PostgreSQL meanwhile. The caller's
+    ``fresh_query_cache()`` block, if any, applies."""
+    vector = _cached_query(_query_cache(), text)
     if vector is not None:
         done: Future = Future()
         done.set_result(vector)
         return done
-    return _inference().submit(embed_query, text)
+    return _inference().submit(contextvars.copy_context().run, embed_query, text)
+
+
+@contextlib.contextmanager
+def fresh_query_cache() -> Iterator[None]:
+    """Within the block, query embeddings start from an empty cache of their own, as in a process that has
+    never seen them: each distinct query pays for its forward pass once, and repeats inside the block share
+    it as they do in production (retrieval and the extractive answerer embed a question once). For
+    benchmarks and evaluations that time the model, not the cache::
+
+        for question in questions:
+            with fresh_query_cache():
+                search_chunks(workspace=workspace, query=question, k=10)
+
+    The process's cache is neither read nor changed; other threads keep using it. Blocks nest.
+    """
+    token = _scoped_cache.set(OrderedDict())
+    try:
+        yield
+    finally:
+        _scoped_cache.reset(token)
 
 
 def forget_queries() -> None:
-    """Empty the query cache (benchmarks measure the model, not the cache)."""
+    """Empty the process's query cache. Benchmarks and evaluations use ``fresh_query_cache()`` instead."""
     with _query_cache_lock:
-        _query_cache.clear()
+        _process_cache.clear()
 
 
 QUERY_CACHE_SIZE = 1024
-_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+_process_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+_scoped_cache: contextvars.ContextVar[OrderedDict[str, np.ndarray] | None] = contextvars.ContextVar(
+    "query_cache", default=None
+)
 _query_cache_lock = threading.Lock()
 
 
-def _cached_query(text: str) -> np.ndarray | None:
+def _query_cache() -> OrderedDict[str, np.ndarray]:
+    """The cache in effect: the innermost ``fresh_query_cache()`` block's, else the process's."""
+    scoped = _scoped_cache.get()
+    return _process_cache if scoped is None else scoped
+
+
+def _cached_query(cache: OrderedDict[str, np.ndarray], text: str) -> np.ndarray | None:
     with _query_cache_lock:
-        vector = _query_cache.get(text)
+        vector = cache.get(text)
         if vector is not None:
-            _query_cache.move_to_end(text)
+            cache.move_to_end(text)
         return vector
 
 

@@ -184,17 +184,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "documents-sweep": {
-        "task": "documents.tasks.document_sweep_task",
-        "schedule": float(env.int("INGEST_SWEEP_SECONDS", default=30)),
-    },
-    "retrieval-vector-indexes": {
-        "task": "retrieval.tasks.vector_indexes_task",
-        "schedule": float(env.int("VECTOR_INDEX_SWEEP_SECONDS", default=600)),
-    },
-}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# CELERY_BEAT_SCHEDULE follows the ingestion and retrieval settings it reads (INGEST_SWEEP_SECONDS, ...).
 
 # --- accounts and allauth -------------------------------------------------------------------------
 
@@ -272,19 +263,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_error_responses"],
 }
 
 # --- ingestion and embeddings -------------------------------------------------------------------
 
-# The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline). These go
+# into os.environ, where the libraries read them, unless the process sets them (to a non-empty value).
+for _name, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+    if not env.str(_name, default=""):
+        os.environ[_name] = _value
 EMBEDDING_DTYPE = env.str("EMBEDDING_DTYPE", default="auto")
 if EMBEDDING_DTYPE not in {"auto", "fp32", "bf16"}:
     raise ImproperlyConfigured("EMBEDDING_DTYPE must be auto, fp32 or bf16")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
-EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (cores per pool process)
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (config/bootstrap.py)
 EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
 CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
@@ -332,11 +325,25 @@ HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)  # pgvector hnsw.ef_sear
 # HNSW index, built in the background (Celery beat, every VECTOR_INDEX_SWEEP_SECONDS).
 VECTOR_OWN_INDEX_MIN_CHUNKS = env.int("VECTOR_OWN_INDEX_MIN_CHUNKS", default=20_000)
 VECTOR_OWN_INDEX_MAX_SHARE = env.float("VECTOR_OWN_INDEX_MAX_SHARE", default=0.5)
+VECTOR_INDEX_SWEEP_SECONDS = env.int("VECTOR_INDEX_SWEEP_SECONDS", default=600)
+
 _bm25_ok = 0 < BM25_K1 <= 3 and 0 <= BM25_B <= 1 and 0 <= BM25_CANDIDATE_SHARE <= 1
 if not (_bm25_ok and RRF_K > 0 and SEARCH_CANDIDATES > 0):
     raise ImproperlyConfigured(
         "BM25_K1 must be in (0, 3], BM25_B and BM25_CANDIDATE_SHARE in [0, 1], RRF_K and SEARCH_CANDIDATES > 0"
     )
+
+# Celery beat: periodic tasks, every ..._SWEEP_SECONDS.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "documents-sweep": {
+        "task": "documents.tasks.document_sweep_task",
+        "schedule": float(INGEST_SWEEP_SECONDS),
+    },
+    "retrieval-vector-indexes": {
+        "task": "retrieval.tasks.vector_indexes_task",
+        "schedule": float(VECTOR_INDEX_SWEEP_SECONDS),
+    },
+}
 
 # --- chat and the LLM chain (config/settings/chat.py) -----------------------------------------------
 from config.settings.chat import *  # noqa: E402, F403

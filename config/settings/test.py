@@ -1,4 +1,5 @@
-"""Test settings: base plus overrides only. Same real PostgreSQL (a test_ database) and Redis (database 15)."""
+"""Test settings: base plus overrides only. The same real PostgreSQL (a test_ database) and Redis (databases of
+their own, per TEST_SLOT)."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -37,7 +38,7 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 REQUIRE_BROWSER = env.bool("REQUIRE_BROWSER", default=False)
 CHROMIUM_PATH = env.str("CHROMIUM_PATH", default="/usr/bin/chromium")
 
-# A Celery worker started by the tests (documents/tests/conftest.py) runs these settings with
+# The Celery worker the tests start (the root conftest.py's ``celery_worker`` fixture) runs these settings with
 # GROUNDWORK_TEST_WORKER=1 and must use pytest-django's test database.
 _TEST_DB_NAME = "test_" + str(DATABASES["default"]["NAME"]) + (f"_{TEST_SLOT}" if TEST_SLOT else "")  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": _TEST_DB_NAME}  # noqa: F405

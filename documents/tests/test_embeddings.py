@@ -12,7 +12,9 @@ from documents.embeddings import (
     MAX_TEXT_TOKENS,
     TextTooLong,
     embed_query,
+    embed_query_async,
     embed_texts,
+    fresh_query_cache,
     get_embedder,
 )
 
@@ -42,3 +44,19 @@ def test_loading_the_model_freezes_the_long_lived_objects_for_the_garbage_collec
     assert gc.get_freeze_count() == 0
     get_embedder()
     assert gc.get_freeze_count() > 100_000
+
+
+def test_a_fresh_query_cache_embeds_anew_and_leaves_the_process_cache_alone():
+    """Vectors come back as the cached (read-only) array itself, so identity shows a cache hit."""
+    text = "How do bacteria resist antibiotics?"
+    remembered = embed_query(text)
+    assert embed_query(text) is remembered
+    with fresh_query_cache():
+        fresh = embed_query(text)
+        assert fresh is not remembered and np.array_equal(fresh, remembered)
+        assert embed_query(text) is fresh  # repeats inside the block share one forward pass
+        other = embed_query_async("Which genes control flowering time?").result()
+        assert embed_query("Which genes control flowering time?") is other  # the inference thread shares it
+        with fresh_query_cache():
+            assert embed_query(text) is not fresh
+    assert embed_query(text) is remembered

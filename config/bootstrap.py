@@ -1,0 +1,76 @@
+"""Process set-up: the one place that decides how a web or worker process uses the machine.
+
+Every long-running process calls ``process_setup`` once, in the process itself (after any fork):
+
+- the web (``config/gunicorn.py``'s ``post_fork``): ``role="web"``, ``processes`` = gunicorn's workers;
+- Celery (``config/celery.py``'s signal handlers): ``role="worker"``, ``processes`` = the pool size, in the
+  worker's main process before the pool forks and again in each pool process, which warms the model;
+- commands that measure what a web process does (``bench_search``) call it as the web does.
+
+What it sets, and what follows from it when the embedding model loads (``documents.embeddings.get_embedder``,
+on first use, or now when ``warm``):
+
+- the share of the cores: torch gets ``cores // processes`` threads (``EMBEDDING_THREADS`` overrides it), since
+  processes embedding at once on the same cores only contend (2 pool processes × 2 threads on 2 cores made
+  ingestion 5x slower than 1 thread each);
+- the garbage collector: once the model is loaded, the process's long-lived objects (~500,000: Django, torch,
+  the model) are frozen (``gc.freeze``), so a full collection stops walking them (320 ms) mid-request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["web", "worker", "command"]
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """How this process was set up: its role and the processes of that role sharing the machine's cores."""
+
+    role: Role
+    processes: int
+    warm: bool
+
+
+_state = ProcessState(role="command", processes=1, warm=False)
+
+
+def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> ProcessState:
+    """Set up this process for ``role``; returns the state it recorded.
+
+    Args:
+        role: ``"web"`` (gunicorn), ``"worker"`` (Celery) or ``"command"`` (a one-off process, the default state).
+        processes: processes of this kind embedding at once on this machine (gunicorn workers, Celery pool
+            size); each gets ``cores // processes`` torch threads. Values below 1 count as 1. Takes effect when
+            the model loads: call before (a forked child inherits the share, and the model, of its parent).
+        warm: load the tokenizer and the embedding model now rather than in the first request or task.
+    """
+    global _state
+    from documents import embeddings
+
+    embeddings.share_cores_with(processes)
+    _state = ProcessState(role=role, processes=max(1, processes), warm=warm)
+    if warm:
+        embeddings.get_tokenizer()
+        embeddings.get_embedder()
+    logger.info(
+        "%s process %d set up: %d process(es) share %d core(s), %d embedding thread(s) each%s",
+        role,
+        os.getpid(),
+        _state.processes,
+        len(os.sched_getaffinity(0)),
+        embeddings.embedding_threads(),
+        ", model loaded" if warm else "",
+    )
+    return _state
+
+
+def process_state() -> ProcessState:
+    """The state the last ``process_setup`` of this process (or its parent, before a fork) recorded."""
+    return _state
