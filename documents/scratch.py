@@ -16,6 +16,9 @@ from accounts.models import User, Workspace
 from accounts.services import workspace_create
 from documents.services.lifecycle import document_delete
 
+EVALUATION_OWNER = "evaluation@groundwork.local"  # the evaluate_* commands' service user
+BENCH_OWNER = "bench@groundwork.local"  # the bench_* commands' service user
+
 
 @dataclass(frozen=True)
 class Scratch:

@@ -30,6 +30,13 @@ def blocks(text: str) -> list[str]:
     return [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
 
 
+def gettysburg_address() -> str:
+    """The Gettysburg Address (Abraham Lincoln, 19 November 1863, the "Bliss copy"; public domain): its
+    three paragraphs separated by blank lines, without the signature. Realistic prose for benchmarks and
+    tests."""
+    return "\n\n".join(blocks(read_source("gettysburg.txt"))[:3])
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` as UTF-8 with ``\\n`` line endings."""
     path.write_text(text, encoding="utf-8", newline="\n")

@@ -3,18 +3,24 @@
     python manage.py bench_ingest --scifact ../shared/eval/scifact --limit 1000   # many small documents
     python manage.py bench_ingest --pdf-pages 300                                 # one large PDF
 
-Prints chunks/s, MB of extracted text/s, seconds per document, peak worker RSS (MB, process tree) and the
-ratio of end-to-end throughput to ``model.encode`` throughput on the same chunks (the physical limit).
-Uses a scratch workspace in the configured database, deleted afterwards unless ``--keep``.
+Starts its own worker and starts the clock once that worker answers a Celery ping. Prints chunks/s, MB of
+extracted text/s, seconds per document, peak worker RSS (MB, process tree) and the ratio of end-to-end
+throughput to ``model.encode`` throughput on the same chunks (the physical limit). Uses a scratch workspace
+in the configured database (``documents.scratch``), deleted afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +28,19 @@ import psutil
 from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
 
-from accounts.services import workspace_create
+from documents.demo_corpus.builders.common import gettysburg_address
 from documents.embeddings import embed_texts, get_embedder, resolved_dtype
 from documents.models import Chunk, Document, DocumentVersion
+from documents.scratch import BENCH_OWNER, Scratch, scratch_workspace
 from documents.services.chunk import context_prefix
-from documents.services.lifecycle import document_delete
 from documents.services.upload import document_upload
+
+Status = Document.Status
 
 
 def _scifact_files(directory: Path, limit: int, out: Path) -> list[Path]:
@@ -44,22 +56,29 @@ def _scifact_files(directory: Path, limit: int, out: Path) -> list[Path]:
     return paths
 
 
-def _big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
-    """A text PDF of ``pages`` pages (~300 words each) of real abstracts, with a noise image every 10th page."""
-    import os
-
-    from reportlab.lib.pagesizes import letter
-    from reportlab.lib.utils import ImageReader
-    from reportlab.pdfgen import canvas
-
-    texts: list[str] = []
+def _pdf_texts(pages: int, source: Path | None) -> list[str]:
+    """Abstracts of ``source``'s ``corpus.jsonl`` (two per page), else the Gettysburg Address on every page."""
     if source is not None and (source / "corpus.jsonl").exists():
         with (source / "corpus.jsonl").open() as f:
             texts = [json.loads(line)["text"] for _, line in zip(range(pages * 2), f, strict=False)]
-    if not texts:
-        from documents.tests.samples import REAL_TEXT
+        if texts:
+            return texts
+    return [gettysburg_address()] * pages
 
-        texts = [REAL_TEXT] * pages
+
+def _noise_image() -> ImageReader:
+    """A 500×400 JPEG of random pixels (incompressible, ~0.5 MB)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (500, 400), os.urandom(500 * 400 * 3)).save(buf, format="JPEG", quality=95)
+    buf.seek(0)
+    return ImageReader(buf)
+
+
+def _big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
+    """A text PDF of ``pages`` pages (~300 words each) of real abstracts, with a noise image every 10th page."""
+    texts = _pdf_texts(pages, source)
     path = out / f"bench-{pages}-pages.pdf"
     pdf = canvas.Canvas(str(path), pagesize=letter)
     for page in range(pages):
@@ -75,25 +94,18 @@ def _big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
         text.textLine(" ".join(line))
         pdf.drawText(text)
         if images and page % 10 == 0:
-            import io
-
-            from PIL import Image
-
-            img = Image.frombytes("RGB", (500, 400), os.urandom(500 * 400 * 3))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=95)
-            buf.seek(0)
-            pdf.drawImage(ImageReader(buf), 54, 60, width=250, height=200)
+            pdf.drawImage(_noise_image(), 54, 60, width=250, height=200)
         pdf.showPage()
     pdf.save()
     return path
 
 
 class _Worker:
+    """``celery -A config worker`` in its own process group, named so that a ping can reach it."""
+
     def __init__(self, concurrency: int, threads: int) -> None:
         env = {"EMBEDDING_THREADS": str(threads)} if threads else {}
-        import os
-
+        self.name = f"bench-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -106,11 +118,27 @@ class _Worker:
                 "--loglevel=WARNING",
                 "--without-mingle",
                 "--without-gossip",
+                "-n",
+                self.name,
             ],
+            cwd=settings.BASE_DIR,
             env={**os.environ, **env},
             start_new_session=True,
         )
         self.peak_rss = 0
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once the worker answers a Celery ping (it consumes tasks from then on). Raises
+        CommandError when it exits first or does not answer within ``timeout`` seconds."""
+        from config.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise CommandError(f"the Celery worker exited while starting (code {self.proc.returncode})")
+            if app.control.ping(destination=[self.name], timeout=0.5):
+                return
+        raise CommandError(f"the Celery worker did not answer a ping within {timeout:.0f} s")
 
     def sample(self) -> None:
         try:
@@ -121,11 +149,71 @@ class _Worker:
             pass
 
     def stop(self) -> None:
-        import os
-        import signal
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
 
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(30)
+
+def _upload(scratch: Scratch, files: list[Path]) -> list[int]:
+    """Upload every file into the scratch workspace (each enqueued for the worker); the documents' ids."""
+    ids = []
+    for path in files:
+        with path.open("rb") as f:
+            result = document_upload(
+                workspace=scratch.workspace, user=scratch.owner, file=File(f, name=path.name), filename=path.name
+            )
+        ids.append(result.document.pk)
+    return ids
+
+
+def _wait_done(worker: _Worker, ids: list[int], deadline: float) -> None:
+    """Poll until every document is ready or failed (or ``deadline``, a ``perf_counter`` time, passes),
+    sampling the worker's memory meanwhile."""
+    while time.perf_counter() < deadline:
+        worker.sample()
+        if not Document.objects.filter(pk__in=ids).exclude(status__in=[Status.READY, Status.FAILED]).exists():
+            return
+        time.sleep(0.25)  # a polling interval, not synchronisation: the loop re-checks the database
+
+
+def _bare_encode_rate(documents: QuerySet[Document]) -> tuple[int, float]:
+    """The documents' chunk count, and chunks/s of ``embed_texts`` alone on the same inputs in this process."""
+    chunks = list(
+        Chunk.objects.filter(document__in=documents)
+        .select_related("document")
+        .only("text", "heading_path", "document__title")
+    )
+    inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in chunks]
+    get_embedder()
+    started = time.perf_counter()
+    embed_texts(inputs, batch_size=settings.EMBEDDING_BATCH_SIZE)
+    return len(chunks), (len(inputs) / (time.perf_counter() - started) if inputs else 0.0)
+
+
+def _report(ids: list[int], total_bytes: int, upload_s: float, elapsed: float, worker: _Worker) -> dict[str, Any]:
+    documents = Document.objects.filter(pk__in=ids)
+    statuses = {s: documents.filter(status=s).count() for s in (Status.READY, Status.FAILED)}
+    versions = DocumentVersion.objects.filter(document__in=documents)
+    text_mb = sum(len(t) for t in versions.values_list("extracted_text", flat=True)) / 1e6
+    chunks, bare = _bare_encode_rate(documents)
+    e2e = chunks / elapsed if elapsed else 0.0
+    return {
+        "documents": len(ids),
+        "ready": statuses[Status.READY],
+        "failed": statuses[Status.FAILED],
+        "not_finished": len(ids) - statuses[Status.READY] - statuses[Status.FAILED],
+        "input_MB": round(total_bytes / 1e6, 2),
+        "chunks": chunks,
+        "upload_s": round(upload_s, 2),
+        "wall_s": round(elapsed, 2),
+        "chunks_per_s": round(e2e, 1),
+        "text_MB_per_s": round(text_mb / elapsed, 3) if elapsed else 0,
+        "s_per_document": round(elapsed / len(ids), 3) if ids else 0,
+        "peak_worker_rss_MB": round(worker.peak_rss / 1e6),
+        "bare_encode_chunks_per_s": round(bare, 1),
+        "e2e_to_encode_ratio": round(e2e / bare, 2) if bare else 0,
+        "dtype": resolved_dtype(),
+    }
 
 
 class Command(BaseCommand):
@@ -145,20 +233,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         if not opts["scifact"] and not opts["pdf_pages"]:
             raise CommandError("Give --scifact DIR and/or --pdf-pages N.")
-        from django.contrib.auth import get_user_model
-
-        user, _ = get_user_model().objects.get_or_create(email="bench@groundwork.local")
-        workspace = workspace_create(owner=user, name=f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        with tempfile.TemporaryDirectory() as tmp:
+        name = f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scratch_workspace(owner_email=BENCH_OWNER, name=name, keep=opts["keep"]) as scratch,
+        ):
             out = Path(tmp)
             files = _scifact_files(opts["scifact"], opts["limit"], out) if opts["scifact"] else []
             if opts["pdf_pages"]:
                 files.append(_big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"]))
-            result = self._run(workspace, user, files, opts)
-        if not opts["keep"]:
-            for document in Document.objects.filter(workspace=workspace):
-                document_delete(document=document)
-            workspace.delete()
+            result = self._run(scratch, files, opts)
         if opts["json"]:
             self.stdout.write(json.dumps(result))
         else:
@@ -166,66 +250,20 @@ class Command(BaseCommand):
             for key, value in result.items():
                 self.stdout.write(f"{key:<{width}}  {value}")
 
-    def _run(self, workspace: Any, user: Any, files: list[Path], opts: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any]) -> dict[str, Any]:
+        """Start a worker, wait until it answers, then time uploading and ingesting ``files``."""
         worker = _Worker(opts["concurrency"], opts["threads"])
-        time.sleep(8)  # let the worker boot before the clock starts (model loading happens on first task)
+        try:
+            worker.wait_ready(timeout=120)  # the clock starts once it consumes tasks
+            started = time.perf_counter()
+            ids = _upload(scratch, files)
+            uploaded = time.perf_counter()
+            _wait_done(worker, ids, started + opts["timeout"])
+            elapsed = time.perf_counter() - started
+        finally:
+            worker.stop()
         total_bytes = sum(p.stat().st_size for p in files)
-        started = time.perf_counter()
-        ids = []
-        for path in files:
-            with path.open("rb") as f:
-                ids.append(
-                    document_upload(
-                        workspace=workspace, user=user, file=File(f, name=path.name), filename=path.name
-                    ).document.pk
-                )
-        uploaded = time.perf_counter()
-        deadline = started + opts["timeout"]
-        while time.perf_counter() < deadline:
-            worker.sample()
-            pending = Document.objects.filter(pk__in=ids).exclude(status__in=["ready", "failed"]).count()
-            if pending == 0:
-                break
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - started
-        worker.stop()
-
-        documents = Document.objects.filter(pk__in=ids)
-        statuses = {s: documents.filter(status=s).count() for s in ("ready", "failed", "queued")}
-        stuck = len(ids) - statuses["ready"] - statuses["failed"]
-        chunks = list(
-            Chunk.objects.filter(document__in=documents)
-            .select_related("document")
-            .only("text", "heading_path", "document__title")
-        )
-        text_mb = (
-            sum(
-                len(t)
-                for t in DocumentVersion.objects.filter(document__in=documents).values_list("extracted_text", flat=True)
-            )
-            / 1e6
-        )
-        embed_inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in chunks]
-        get_embedder()
-        t0 = time.perf_counter()
-        embed_texts(embed_inputs, batch_size=settings.EMBEDDING_BATCH_SIZE)
-        bare = len(embed_inputs) / (time.perf_counter() - t0) if embed_inputs else 0.0
-        e2e = len(chunks) / elapsed if elapsed else 0.0
         return {
-            "documents": len(ids),
-            "ready": statuses["ready"],
-            "failed": statuses["failed"],
-            "not_finished": stuck,
-            "input_MB": round(total_bytes / 1e6, 2),
-            "chunks": len(chunks),
-            "upload_s": round(uploaded - started, 2),
-            "wall_s": round(elapsed, 2),
-            "chunks_per_s": round(e2e, 1),
-            "text_MB_per_s": round(text_mb / elapsed, 3) if elapsed else 0,
-            "s_per_document": round(elapsed / len(ids), 3) if ids else 0,
-            "peak_worker_rss_MB": round(worker.peak_rss / 1e6),
-            "bare_encode_chunks_per_s": round(bare, 1),
-            "e2e_to_encode_ratio": round(e2e / bare, 2) if bare else 0,
-            "dtype": resolved_dtype(),
+            **_report(ids, total_bytes, uploaded - started, elapsed, worker),
             "worker_concurrency": opts["concurrency"],
         }

@@ -49,7 +49,7 @@ from documents.embeddings import (
     share_cores_with,
 )
 from documents.models import Chunk, Document, DocumentVersion
-from documents.scratch import scratch_workspace
+from documents.scratch import BENCH_OWNER, scratch_workspace
 from documents.search_vector import chunk_insert_sql
 from retrieval.bm25 import bm25_search
 from retrieval.models import Posting, WorkspaceStats
@@ -58,7 +58,6 @@ from retrieval.selectors import search_chunks
 from retrieval.services import vector_indexes_ensure
 from retrieval.vector import vector_search
 
-BENCH_OWNER = "bench@groundwork.local"
 CHUNKS_PER_DOCUMENT = 100
 BATCH = 20_000
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

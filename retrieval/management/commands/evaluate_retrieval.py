@@ -5,8 +5,8 @@
     python manage.py evaluate_retrieval --beir DIR --compare run.json            # exit 1 on a regression
     python manage.py evaluate_retrieval --workspace 12                           # a workspace's golden set
 
-A BEIR collection is loaded into a scratch workspace through the product's ingestion code, in this
-process. With ``--keep`` the workspace stays and later runs reuse it (only missing documents are added).
+A BEIR collection is loaded into a scratch workspace (``documents.scratch``) through the product's ingestion
+code, in this process. With ``--keep`` the workspace stays and later runs reuse it (only missing documents are added).
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
-from accounts.services import workspace_create
 from config.progress import ProgressBar
-from documents.services.lifecycle import document_delete
+from documents.scratch import EVALUATION_OWNER, scratch_workspace
 from retrieval.evaluation import (
     ModeResult,
     compare_results,
@@ -31,9 +29,7 @@ from retrieval.evaluation import (
     evaluate_golden_set,
     load_beir_corpus,
 )
-from retrieval.selectors import MODES
-
-EVAL_OWNER = "evaluation@groundwork.local"
+from retrieval.selectors import MODES, Mode
 
 
 class Command(BaseCommand):
@@ -53,7 +49,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         logging.getLogger("documents").setLevel(logging.WARNING)  # one line per document would drown the bar
-        modes = list(MODES) if opts["mode"] == "all" else [opts["mode"]]
+        modes: list[Mode] = list(MODES) if opts["mode"] == "all" else [opts["mode"]]
         depth = 2 * max(opts["k"], 10)  # chunk hits per query: documents have several chunks
         if opts["beir"]:
             results = self._beir(opts["beir"], opts["split"], modes, depth, opts["keep"])
@@ -79,30 +75,16 @@ class Command(BaseCommand):
             if regressions:
                 sys.exit(1)
 
-    def _beir(self, directory: Path, split: str, modes: list[Any], depth: int, keep: bool) -> dict[str, ModeResult]:
+    def _beir(self, directory: Path, split: str, modes: list[Mode], depth: int, keep: bool) -> dict[str, ModeResult]:
         if not (directory / "corpus.jsonl").is_file():
             raise CommandError(f"{directory} is not a BEIR collection (no corpus.jsonl).")
-        owner, _ = get_user_model().objects.get_or_create(email=EVAL_OWNER)
         name = f"Evaluation: {directory.resolve().name}"
-        workspace = Workspace.objects.filter(name=name, memberships__user=owner).first() or workspace_create(
-            owner=owner, name=name
-        )
-        try:
-            counts = load_beir_corpus(workspace, directory, progress=ProgressBar("ingesting corpus", self.stderr))
+        with scratch_workspace(owner_email=EVALUATION_OWNER, name=name, keep=keep) as scratch:
+            bar = ProgressBar("ingesting corpus", self.stderr)
+            counts = load_beir_corpus(scratch.workspace, directory, progress=bar)
             self.stderr.write(f"corpus: {counts}")
-            return evaluate_beir(
-                workspace,
-                directory,
-                split=split,
-                modes=modes,
-                depth=depth,
-                progress=ProgressBar("queries", self.stderr),
-            )
-        finally:
-            if not keep:
-                for document in workspace.documents.all():
-                    document_delete(document=document)
-                workspace.delete()
+            bar = ProgressBar("queries", self.stderr)
+            return evaluate_beir(scratch.workspace, directory, split=split, modes=modes, depth=depth, progress=bar)
 
     def _table(self, results: dict[str, ModeResult]) -> None:
         names = list(next(iter(results.values())).as_dict())

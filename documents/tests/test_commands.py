@@ -1,0 +1,54 @@
+"""The documents app's commands, run end to end: bench_ingest through its own real Celery worker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import Workspace
+from documents.demo_corpus.builders.common import gettysburg_address
+from documents.models import Document
+
+# The command starts a worker in another process: it must see committed rows of the test database.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ABSTRACTS = [
+    ("Tides", "The gravitational pull of the moon raises ocean tides twice a day on most coasts of the world."),
+    ("Vaccines", "Vaccines train the immune system to recognise a pathogen without causing the disease itself."),
+]
+
+
+def test_bench_ingest_times_two_files_through_its_own_worker(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # the worker uses pytest's test database
+    scifact = tmp_path / "scifact"
+    scifact.mkdir()
+    rows = [{"_id": str(i), "title": title, "text": text} for i, (title, text) in enumerate(ABSTRACTS)]
+    (scifact / "corpus.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+    call_command("bench_ingest", "--scifact", str(scifact), "--limit", "2", "--concurrency", "1", "--json")
+
+    result = json.loads(capsys.readouterr().out)
+    assert (result["documents"], result["ready"], result["failed"], result["not_finished"]) == (2, 2, 0, 0)
+    assert result["chunks"] == 2  # one short abstract, one chunk
+    assert 0 < result["upload_s"] < result["wall_s"]  # the clock ran from the first upload to the last chunk
+    assert result["chunks_per_s"] > 0 and result["bare_encode_chunks_per_s"] > 0
+    assert result["peak_worker_rss_MB"] > 50  # the worker's process tree was sampled while it worked
+    assert result["worker_concurrency"] == 1
+    assert not Document.objects.exists()  # the scratch workspace is gone
+    assert not Workspace.objects.filter(name__startswith="bench 2").exists()
+
+
+def test_bench_ingest_falls_back_to_real_prose_for_its_pdf(tmp_path):
+    from documents.management.commands.bench_ingest import _big_pdf, _pdf_texts
+
+    assert _pdf_texts(2, None) == [gettysburg_address()] * 2
+    path = _big_pdf(3, tmp_path, None, images=True)
+    assert path.read_bytes().startswith(b"%PDF") and path.stat().st_size > 100_000  # noise images inside
+
+
+def test_bench_ingest_needs_an_input():
+    with pytest.raises(CommandError, match="--scifact DIR and/or --pdf-pages N"):
+        call_command("bench_ingest")
