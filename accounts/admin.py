@@ -57,7 +57,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     @admin.display(ordering="n_members", description="members")
     def member_count(self, obj: Workspace) -> int:
-        return obj.n_members  # type: ignore[attr-defined]
+        return obj.n_members  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 @admin.register(Membership)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.http import AuthenticatedRequest
 from accounts.permissions import membership_get
 from accounts.selectors import membership_list, workspace_list_for_user
 from config.errors import ApplicationError, ForbiddenError
@@ -34,7 +37,7 @@ class MeApi(APIView):
         workspaces = WorkspaceOutput(many=True)
 
     @extend_schema(responses=MeOutput)
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         data = {
             "id": user.pk,
@@ -50,11 +53,11 @@ class WorkspaceListApi(APIView):
         name = serializers.CharField(max_length=100)
 
     @extend_schema(responses=WorkspaceOutput(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(WorkspaceOutput(workspace_list_for_user(user=request.user), many=True).data)
 
     @extend_schema(request=WorkspaceCreateInput, responses={201: WorkspaceOutput})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = self.WorkspaceCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         workspace = services.workspace_create(owner=request.user, name=serializer.validated_data["name"])
@@ -74,7 +77,7 @@ class WorkspaceDetailApi(APIView):
         members = MemberOutput(many=True)
 
     @extend_schema(responses=WorkspaceDetailOutput)
-    def get(self, request: Request, workspace_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, workspace_id: int) -> Response:
         membership = membership_get(user=request.user, workspace_id=workspace_id)
         workspace = workspace_list_for_user(user=request.user).get(pk=membership.workspace_id)
         members = MemberOutput(membership_list(workspace=workspace), many=True).data
@@ -95,10 +98,10 @@ class AuthTokenApi(APIView):
         token_key = serializers.CharField()
         expiry = serializers.DateTimeField(allow_null=True)
 
-    def get_permissions(self) -> list[object]:
-        return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
+    def get_permissions(self) -> Sequence[BasePermission]:
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
-    def get_throttles(self) -> list[object]:
+    def get_throttles(self) -> list[BaseThrottle]:
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(request=AuthTokenInput, responses={201: AuthTokenOutput}, auth=[])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from django.http import Http404
 
 from accounts.models import Membership, Workspace
+from accounts.selectors import workspace_get_personal
 from config.errors import ForbiddenError
 
 if TYPE_CHECKING:
@@ -48,12 +49,14 @@ def workspace_get_for_request(*, user: User, workspace_id: object | None) -> Wor
     """The workspace an API call acts on: ``workspace_id`` if given (member check), else the personal one.
 
     Raises:
-        Http404: ``workspace_id`` is given and the user is not a member of it.
+        Http404: ``workspace_id`` is given and the user is not a member of it, or it is not given and the user
+            has no personal workspace.
     """
     if workspace_id in (None, ""):
-        from accounts.selectors import workspace_get_personal
-
-        return workspace_get_personal(user=user)
+        try:
+            return workspace_get_personal(user=user)
+        except Workspace.DoesNotExist:
+            raise Http404("No such workspace.") from None
     return workspace_get_for_member(user=user, workspace_id=workspace_id)
 
 

@@ -1,24 +1,34 @@
-"""Reads about users and workspaces. Access checks are in ``accounts.permissions``."""
+"""Reads about users and workspaces: no writes here (run on every page, through the context processor).
+
+Access checks are in ``accounts.permissions``, writes in ``accounts.services``. Imports go one way:
+``models`` <- ``selectors`` <- ``permissions`` <- ``services`` <- views, API, signals, commands.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership, Workspace
+from accounts.models import Invitation, Membership, User, Workspace
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from accounts.models import User
+    from django_stubs_ext import WithAnnotations
 
 SESSION_WORKSPACE_KEY = "workspace_id"
 
 
-def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
+class WorkspaceRoleAnnotations(TypedDict):
+    """What ``workspace_list_for_user`` adds to each workspace."""
+
+    role: str
+    member_count: int
+
+
+def workspace_list_for_user(*, user: User) -> QuerySet[WithAnnotations[Workspace, WorkspaceRoleAnnotations]]:
     """The workspaces ``user`` is a member of, each annotated with ``role`` and ``member_count``."""
     role = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
     member_count = (
@@ -32,29 +42,32 @@ def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
 
 
 def workspace_get_personal(*, user: User) -> Workspace:
-    """The user's personal workspace, created if missing (e.g. a user made before workspaces existed)."""
-    workspace = Workspace.objects.filter(personal_for=user).first()
-    if workspace is None:
-        from accounts.services import workspace_create_personal
+    """``user``'s personal workspace. A read: the workspace is made with the user (``accounts.signals``).
 
-        workspace = workspace_create_personal(user=user)
-    return workspace
+    Raises:
+        Workspace.DoesNotExist: the user has none (a row inserted without the ORM's signals, or a personal
+            workspace deleted by staff); they get a new one when they next sign in.
+    """
+    return Workspace.objects.get(personal_for=user)
 
 
 def workspace_current(*, request: HttpRequest) -> Workspace | None:
-    """The workspace the browser session is working in: the one last switched to, else the personal one.
+    """The workspace the browser session is working in: the one last switched to, else the personal one,
+    else the first the user belongs to (``workspace_list_for_user``'s order).
 
-    Returns None for anonymous users. A stale session value (membership removed) falls back silently.
+    Returns None for anonymous users and for users without any workspace. A stale session value (membership
+    removed) falls back silently. Reads only.
     """
     user = request.user
-    if not user.is_authenticated:
+    if not isinstance(user, User):
         return None
     workspace_id = request.session.get(SESSION_WORKSPACE_KEY)
     if workspace_id is not None:
         workspace = Workspace.objects.filter(pk=workspace_id, memberships__user=user).first()
         if workspace is not None:
             return workspace
-    return workspace_get_personal(user=user)  # type: ignore[arg-type]
+    personal = Workspace.objects.filter(personal_for=user).first()
+    return personal or workspace_list_for_user(user=user).first()
 
 
 def workspace_current_or_404(*, request: HttpRequest) -> Workspace:
@@ -79,7 +92,3 @@ def membership_list(*, workspace: Workspace) -> QuerySet[Membership]:
 def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
     """Unaccepted, unexpired invitations of ``workspace``."""
     return Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now())
-
-
-def owner_count(*, workspace: Workspace) -> int:
-    return Membership.objects.filter(workspace=workspace, role=Membership.Role.OWNER).count()

@@ -266,7 +266,7 @@ def api_token_revoke(*, user: User, token_key: str) -> None:
 
 @transaction.atomic
 def demo_account_ensure(*, email: str, password: str) -> User:
-    """Create or reset a local demo user with a verified primary email; returns it."""
+    """Create or reset a local demo user with a verified primary email and a personal workspace; returns it."""
     from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
 
@@ -276,4 +276,5 @@ def demo_account_ensure(*, email: str, password: str) -> User:
     user.is_active = True
     user.save()
     EmailAddress.objects.update_or_create(user=user, email=email.lower(), defaults={"verified": True, "primary": True})
+    workspace_create_personal(user=user)  # an existing user may lack one (e.g. deleted by staff)
     return user

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.forms import InvitationForm, ProfileForm, RoleForm, WorkspaceForm
-from accounts.models import Membership
+from accounts.http import AuthenticatedHttpRequest
+from accounts.models import Membership, User
 from accounts.permissions import membership_get
 from accounts.selectors import (
     SESSION_WORKSPACE_KEY,
@@ -26,8 +27,8 @@ from accounts.selectors import (
 from config.errors import ApplicationError
 
 
-def _member_of(request: HttpRequest, workspace_id: int) -> Membership:
-    return membership_get(user=request.user, workspace_id=workspace_id)  # type: ignore[arg-type]
+def _member_of(request: AuthenticatedHttpRequest, workspace_id: object) -> Membership:
+    return membership_get(user=request.user, workspace_id=workspace_id)
 
 
 def _attempt(request: HttpRequest, action: Callable[[], object], success: str) -> bool:
@@ -46,25 +47,25 @@ def _members_url(workspace_id: int) -> str:
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     workspace = workspace_current_or_404(request=request)
     return redirect("accounts:workspace_detail", workspace_id=workspace.pk)
 
 
 @login_required
-def workspace_list(request: HttpRequest) -> HttpResponse:
+def workspace_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])
         request.session[SESSION_WORKSPACE_KEY] = workspace.pk
         messages.success(request, f"Workspace “{workspace.name}” created.")
         return redirect("accounts:members", workspace_id=workspace.pk)
-    workspaces = workspace_list_for_user(user=request.user)  # type: ignore[arg-type]
+    workspaces = workspace_list_for_user(user=request.user)
     return render(request, "accounts/workspace_list.html", {"form": form, "workspaces": workspaces})
 
 
 @login_required
-def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_detail(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     membership = _member_of(request, workspace_id)
     request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
     context = {"workspace": membership.workspace, "membership": membership}
@@ -73,8 +74,8 @@ def workspace_detail(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def workspace_switch(request: HttpRequest) -> HttpResponse:
-    membership = _member_of(request, request.POST.get("workspace_id"))  # type: ignore[arg-type]
+def workspace_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
+    membership = _member_of(request, request.POST.get("workspace_id"))
     request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
@@ -83,7 +84,7 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def members(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def members(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     membership = _member_of(request, workspace_id)
     workspace = membership.workspace
     invite_form = InvitationForm(request.POST or None)
@@ -109,7 +110,7 @@ def members(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def workspace_rename(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_rename(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     actor = _member_of(request, workspace_id)
     form = WorkspaceForm(request.POST)
     if form.is_valid():
@@ -120,8 +121,6 @@ def workspace_rename(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 def _target_member(actor: Membership, membership_id: int) -> Membership:
-    from django.http import Http404
-
     target = Membership.objects.select_related("user").filter(pk=membership_id, workspace=actor.workspace).first()
     if target is None:
         raise Http404("No such member.")
@@ -130,7 +129,7 @@ def _target_member(actor: Membership, membership_id: int) -> Membership:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
+def member_role(request: AuthenticatedHttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
     actor = _member_of(request, workspace_id)
     target = _target_member(actor, membership_id)
     form = RoleForm(request.POST)
@@ -143,7 +142,7 @@ def member_role(request: HttpRequest, workspace_id: int, membership_id: int) -> 
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthenticatedHttpRequest, workspace_id: int, membership_id: int) -> HttpResponse:
     actor = _member_of(request, workspace_id)
     target = _target_member(actor, membership_id)
     if target.pk == actor.pk:
@@ -155,7 +154,7 @@ def member_remove(request: HttpRequest, workspace_id: int, membership_id: int) -
 
 @login_required
 @require_POST
-def workspace_leave(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_leave(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     membership = _member_of(request, workspace_id)
     name = membership.workspace.name
     if _attempt(request, lambda: services.membership_leave(membership=membership), f"You left “{name}”."):
@@ -166,7 +165,7 @@ def workspace_leave(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def invitation_revoke(request: HttpRequest, workspace_id: int, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: AuthenticatedHttpRequest, workspace_id: int, invitation_id: int) -> HttpResponse:
     actor = _member_of(request, workspace_id)
     _attempt(request, lambda: services.invitation_revoke(actor=actor, invitation_id=invitation_id), "Withdrawn.")
     return redirect(_members_url(workspace_id))
@@ -178,9 +177,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         invitation = services.invitation_get_by_token(token=token)
     except ApplicationError as exc:
         return render(request, "accounts/invitation.html", {"error": exc.message}, status=404)
-    if request.method == "POST" and request.user.is_authenticated:
+    if request.method == "POST" and isinstance(request.user, User):
         try:
-            membership = services.invitation_accept(user=request.user, token=token)  # type: ignore[arg-type]
+            membership = services.invitation_accept(user=request.user, token=token)
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -191,14 +190,14 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     from knox.models import get_token_model
 
     user = request.user
-    form = ProfileForm(request.POST or None, initial={"name": user.name})  # type: ignore[union-attr]
+    form = ProfileForm(request.POST or None, initial={"name": user.name})
     if request.method == "POST" and form.is_valid():
-        user.name = form.cleaned_data["name"]  # type: ignore[union-attr]
-        user.save(update_fields=["name"])  # type: ignore[union-attr]
+        user.name = form.cleaned_data["name"]
+        user.save(update_fields=["name"])
         messages.success(request, "Profile saved.")
         return redirect("accounts:account")
     tokens = get_token_model().objects.filter(user=user).order_by("-created")
@@ -208,9 +207,9 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_create(request: HttpRequest) -> HttpResponse:
+def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
-        _, secret = services.api_token_create(user=request.user)  # type: ignore[arg-type]
+        _, secret = services.api_token_create(user=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -220,7 +219,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
     revoke = lambda: services.api_token_revoke(user=request.user, token_key=token_key)  # noqa: E731
     _attempt(request, revoke, "Token revoked.")
     return redirect("accounts:account")

@@ -5,18 +5,22 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _token_for(user) -> str:
+def _token_for(user: User) -> str:
+    """A real personal API token of ``user``, through the token endpoint."""
     response = APIClient().post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}, format="json")
     assert response.status_code == 201, response.content
     return response.json()["token"]
 
 
 def _bearer(token: str) -> APIClient:
+    """A client that authenticates as the API does in production (``Authorization: Bearer``), unlike
+    ``api_client_for``'s forced authentication: these tests are about the token itself."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
@@ -32,14 +36,16 @@ def test_token_login_and_me(alice, workspace):
     assert roles == {"Acme": ("owner", False), "Alice's workspace": ("owner", True)}
 
 
-def test_wrong_password_uses_the_error_shape(alice):
-    response = APIClient().post("/api/v1/auth/token/", {"email": alice.email, "password": "nope"}, format="json")
+def test_wrong_password_uses_the_error_shape(alice, api_client_for):
+    response = api_client_for(None).post(
+        "/api/v1/auth/token/", {"email": alice.email, "password": "nope"}, format="json"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "Wrong email or password.", "code": "invalid"}
 
 
-def test_validation_errors_list_fields():
-    response = APIClient().post("/api/v1/auth/token/", {"email": "not-an-email"}, format="json")
+def test_validation_errors_list_fields(api_client_for):
+    response = api_client_for(None).post("/api/v1/auth/token/", {"email": "not-an-email"}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
@@ -47,10 +53,12 @@ def test_validation_errors_list_fields():
     assert body["detail"]
 
 
-def test_unverified_email_gets_no_token_when_verification_is_mandatory(settings):
+def test_unverified_email_gets_no_token_when_verification_is_mandatory(settings, api_client_for):
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
-    user = UserFactory(verified=False)
-    response = APIClient().post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}, format="json")
+    user = UserFactory.create(verified=False)
+    response = api_client_for(None).post(
+        "/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
 
@@ -73,29 +81,22 @@ def test_expired_token_is_401_with_error_shape(alice):
     assert response.json()["code"] == "authentication_failed"
 
 
-def test_anonymous_is_401(db):
-    response = APIClient().get("/api/v1/me/")
+def test_anonymous_is_401(db, api_client_for):
+    response = api_client_for(None).get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
 
 
-def test_token_creation_is_throttled(alice, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token_create": "2/min"}}
-    from rest_framework.settings import api_settings
+def test_token_creation_is_throttled(alice, monkeypatch, api_client_for):
     from rest_framework.throttling import ScopedRateThrottle
 
-    api_settings.reload()
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        client = APIClient()
-        codes = [
-            client.post("/api/v1/auth/token/", {"email": alice.email, "password": "x"}, format="json").status_code
-            for _ in range(3)
-        ]
-        assert codes == [400, 400, 429]
-    finally:
-        api_settings.reload()
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token_create": "2/min"})  # read at import
+    client = api_client_for(None)
+    codes = [
+        client.post("/api/v1/auth/token/", {"email": alice.email, "password": "x"}, format="json").status_code
+        for _ in range(3)
+    ]
+    assert codes == [400, 400, 429]
 
 
 def test_workspace_create_and_detail(alice, bob, workspace, api_client_for):

@@ -22,7 +22,9 @@ def test_sign_up_log_in_and_see_personal_workspace(page, settings):
     page.wait_for_url("**/confirm-email/")
     assert "Verify Your Email Address" in page.content()
 
-    link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    found = re.search(r"http://\S+/accounts/confirm-email/\S+/", str(mail.outbox[-1].body))
+    assert found is not None, mail.outbox[-1].body
+    link = found.group(0)
     page.goto(link)
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url(re.compile(r".*/workspaces/\d+/$"))

@@ -1,13 +1,21 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.cache import SessionStore
 from django.core import mail
+from django.http import Http404
 from django.utils import timezone
 
 from accounts import services
 from accounts.models import Invitation, Membership, Workspace
 from accounts.permissions import membership_get, workspace_get_for_request
-from accounts.selectors import workspace_list_for_user
+from accounts.selectors import (
+    SESSION_WORKSPACE_KEY,
+    workspace_current_or_404,
+    workspace_get_personal,
+    workspace_list_for_user,
+)
 from accounts.tests.factories import MembershipFactory, UserFactory
 from config.errors import ConflictError, ForbiddenError, NotFoundError
 
@@ -21,7 +29,7 @@ def _membership(user, workspace) -> Membership:
 
 
 def test_every_new_user_gets_a_personal_workspace_as_owner():
-    user = UserFactory(email="dana@example.com", name="")
+    user = UserFactory.create(email="dana@example.com", name="")
     personal = Workspace.objects.get(personal_for=user)
     assert personal.name == "dana's workspace"
     assert Membership.objects.get(user=user, workspace=personal).role == Role.OWNER
@@ -37,8 +45,6 @@ def test_workspace_list_carries_role_and_member_count(alice, bob, workspace):
 
 
 def test_outsider_lookup_is_404_not_403(charlie, workspace):
-    from django.http import Http404
-
     with pytest.raises(Http404):
         membership_get(user=charlie, workspace_id=workspace.pk)
     with pytest.raises(Http404):
@@ -49,7 +55,7 @@ def test_outsider_lookup_is_404_not_403(charlie, workspace):
 
 
 def test_invitation_is_emailed_and_accepted_once(alice, workspace, django_capture_on_commit_callbacks):
-    invitee = UserFactory(email="erin@example.com")
+    invitee = UserFactory.create(email="erin@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         invitation, token = services.invitation_create(actor=_membership(alice, workspace), email="Erin@Example.com")
     assert invitation.email == "erin@example.com"
@@ -72,7 +78,7 @@ def test_invitation_for_another_address_is_refused(alice, charlie, workspace):
 
 
 def test_expired_invitation_does_not_work(alice, workspace):
-    invitee = UserFactory(email="erin@example.com")
+    invitee = UserFactory.create(email="erin@example.com")
     invitation, token = services.invitation_create(actor=_membership(alice, workspace), email=invitee.email)
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(NotFoundError):
@@ -89,7 +95,7 @@ def test_members_cannot_invite_and_members_are_not_reinvited(alice, bob, workspa
 def test_admin_cannot_touch_owners_or_make_owners(alice, bob, workspace):
     bob_m = _membership(bob, workspace)
     services.membership_change_role(actor=_membership(alice, workspace), membership=bob_m, role=Role.ADMIN)
-    erin_m = MembershipFactory(workspace=workspace, role=Role.MEMBER)
+    erin_m = MembershipFactory.create(workspace=workspace, role=Role.MEMBER)
     bob_m.refresh_from_db()
     with pytest.raises(ForbiddenError):
         services.membership_change_role(actor=bob_m, membership=erin_m, role=Role.OWNER)
@@ -125,12 +131,6 @@ def test_api_token_limit(alice, settings):
 
 
 def test_workspace_current_or_404(rf, alice, charlie, workspace):
-    from django.contrib.auth.models import AnonymousUser
-    from django.contrib.sessions.backends.cache import SessionStore
-    from django.http import Http404
-
-    from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current_or_404
-
     request = rf.get("/")
     request.session = SessionStore()
     request.user = alice
@@ -142,3 +142,24 @@ def test_workspace_current_or_404(rf, alice, charlie, workspace):
     request.user = AnonymousUser()
     with pytest.raises(Http404):
         workspace_current_or_404(request=request)
+
+
+def test_reading_the_personal_workspace_never_creates_one(alice, bob, workspace):
+    """A user can lack one (deleted by staff): reads say so, and only a service (sign-in, the demo command)
+    makes a new one."""
+    Workspace.objects.filter(personal_for=bob).delete()
+    counts = Workspace.objects.count(), Membership.objects.count()
+    with pytest.raises(Workspace.DoesNotExist):
+        workspace_get_personal(user=bob)
+    with pytest.raises(Http404):
+        workspace_get_for_request(user=bob, workspace_id=None)
+    assert workspace_get_for_request(user=bob, workspace_id=workspace.pk) == workspace
+    assert (Workspace.objects.count(), Membership.objects.count()) == counts
+    assert services.workspace_create_personal(user=bob).personal_for == bob
+
+
+def test_demo_account_gets_back_its_personal_workspace():
+    user = services.demo_account_ensure(email="demo@example.com", password="pw")
+    Workspace.objects.filter(personal_for=user).delete()
+    assert services.demo_account_ensure(email="demo@example.com", password="pw") == user
+    assert workspace_get_personal(user=user).name == "demo's workspace"

@@ -2,6 +2,8 @@ import re
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Membership, User, Workspace
@@ -10,8 +12,11 @@ from accounts.tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _login(client, user) -> None:
-    client.force_login(user)
+def _find(pattern: str, text: object) -> re.Match[str]:
+    """The first match of ``pattern`` in ``text`` (an email body, a page), which must be there."""
+    match = re.search(pattern, str(text))
+    assert match is not None, text
+    return match
 
 
 def test_anonymous_is_sent_to_login(client):
@@ -22,7 +27,7 @@ def test_anonymous_is_sent_to_login(client):
 
 
 def test_home_shows_current_workspace_and_switcher(client, bob, workspace):
-    _login(client, bob)
+    client.force_login(bob)
     response = client.get("/", follow=True)
     page = response.content.decode()
     assert "Bob&#x27;s workspace" in page and "Acme" in page  # both in the switcher
@@ -34,7 +39,7 @@ def test_home_shows_current_workspace_and_switcher(client, bob, workspace):
 
 
 def test_switch_refuses_offsite_next(client, bob, workspace):
-    _login(client, bob)
+    client.force_login(bob)
     response = client.post(
         reverse("accounts:workspace_switch"), {"workspace_id": workspace.pk, "next": "https://evil.example/"}
     )
@@ -59,7 +64,7 @@ def test_signup_creates_personal_workspace_and_sends_verification(client, settin
 def test_password_reset_link_works_once(client, alice):
     client.post("/accounts/password/reset/", {"email": alice.email})
     assert len(mail.outbox) == 1
-    link = re.search(r"http://\S+/accounts/password/reset/key/\S+/", mail.outbox[0].body).group(0)
+    link = _find(r"http://\S+/accounts/password/reset/key/\S+/", mail.outbox[0].body).group(0)
     path = link.split("testserver", 1)[-1] if "testserver" in link else "/" + link.split("/", 3)[3]
     response = client.get(path)
     assert response.status_code == 302  # allauth moves the key into the session
@@ -76,14 +81,14 @@ def test_password_reset_link_works_once(client, alice):
 
 
 def test_invitation_through_pages(client, alice, workspace, django_capture_on_commit_callbacks):
-    _login(client, alice)
+    client.force_login(alice)
     url = reverse("accounts:members", kwargs={"workspace_id": workspace.pk})
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"email": "erin@example.com", "role": "admin"}, follow=True)
     assert "Invitation sent to erin@example.com" in response.content.decode()
-    accept_path = re.search(r"/invitations/[\w-]+/", mail.outbox[0].body).group(0)
+    accept_path = _find(r"/invitations/[\w-]+/", mail.outbox[0].body).group(0)
 
-    erin = UserFactory(email="erin@example.com")
+    erin = UserFactory.create(email="erin@example.com")
     client.force_login(erin)
     assert "Join Acme" in client.get(accept_path).content.decode()
     response = client.post(accept_path, follow=True)
@@ -93,7 +98,7 @@ def test_invitation_through_pages(client, alice, workspace, django_capture_on_co
 
 
 def test_members_page_roles(client, alice, bob, workspace):
-    _login(client, bob)
+    client.force_login(bob)
     page = client.get(reverse("accounts:members", kwargs={"workspace_id": workspace.pk})).content.decode()
     assert "alice@example.com" in page and "Send invitation" not in page  # members don't manage
     bob_m = Membership.objects.get(user=bob, workspace=workspace)
@@ -103,7 +108,7 @@ def test_members_page_roles(client, alice, bob, workspace):
         follow=True,
     )
     assert "Only workspace owners and admins" in response.content.decode()
-    _login(client, alice)
+    client.force_login(alice)
     client.post(
         reverse("accounts:member_role", kwargs={"workspace_id": workspace.pk, "membership_id": bob_m.pk}),
         {"role": "admin"},
@@ -115,10 +120,10 @@ def test_members_page_roles(client, alice, bob, workspace):
 
 
 def test_account_page_creates_shows_once_and_revokes_tokens(client, alice):
-    _login(client, alice)
+    client.force_login(alice)
     client.post(reverse("accounts:token_create"))
     page = client.get(reverse("accounts:account")).content.decode()
-    secret = re.search(r'id="new-token">[^<]*<code>([^<]+)</code>', page).group(1)
+    secret = _find(r'id="new-token">[^<]*<code>([^<]+)</code>', page).group(1)
     assert client.get(reverse("accounts:account")).content.decode().count(secret) == 0  # shown once
     from knox.models import AuthToken
 
@@ -130,7 +135,7 @@ def test_account_page_creates_shows_once_and_revokes_tokens(client, alice):
 
 def test_it_checks_access(client, alice, charlie, workspace):
     """charlie (outsider) gets 404 on every page of alice's workspace, and never sees it listed."""
-    _login(client, charlie)
+    client.force_login(charlie)
     ws = workspace.pk
     alice_m = Membership.objects.get(user=alice, workspace=workspace)
     gets = [
@@ -158,3 +163,24 @@ def test_it_checks_access(client, alice, charlie, workspace):
     own = charlie.personal_workspace.pk
     url = reverse("accounts:member_remove", kwargs={"workspace_id": own, "membership_id": alice_m.pk})
     assert client.post(url).status_code == 404
+
+
+def test_page_views_only_read_workspaces(client, alice, workspace):
+    """The context processor runs on every page: it, and the pages, write no workspace rows. A user whose
+    personal workspace was deleted (by staff) works in another of theirs and gets a new one at sign-in."""
+    client.force_login(alice)
+    Workspace.objects.filter(personal_for=alice).delete()
+    counts = Workspace.objects.count(), Membership.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/", follow=True)
+        assert client.get(reverse("accounts:workspace_list")).status_code == 200
+        assert client.get(reverse("accounts:account")).status_code == 200
+    assert page.status_code == 200 and page.redirect_chain[-1][0].endswith(f"/workspaces/{workspace.pk}/")
+    writes = [
+        q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE")) and "accounts_" in q["sql"]
+    ]
+    assert writes == []
+    assert (Workspace.objects.count(), Membership.objects.count()) == counts
+    client.logout()
+    client.force_login(alice)
+    assert Workspace.objects.filter(personal_for=alice).exists()
