@@ -6,13 +6,16 @@ from django.utils.html import format_html
 
 from chat.models import Citation, Conversation, Feedback, Message, QuotaOverride, UsageDay
 
+MESSAGE_INLINE_FIELDS = ("role", "content", "provider", "fallback_used", "not_covered", "latency_ms", "created_at")
+CITATION_INLINE_FIELDS = ("marker", "document_title", "page_start", "page_end", "support")
+
 
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     can_delete = False
-    fields = ["role", "content", "provider", "fallback_used", "not_covered", "latency_ms", "created_at"]
-    readonly_fields = fields
+    fields = MESSAGE_INLINE_FIELDS
+    readonly_fields = MESSAGE_INLINE_FIELDS
 
 
 @admin.register(Conversation)
@@ -28,8 +31,8 @@ class CitationInline(admin.TabularInline):
     model = Citation
     extra = 0
     can_delete = False
-    fields = ["marker", "document_title", "page_start", "page_end", "support"]
-    readonly_fields = fields
+    fields = CITATION_INLINE_FIELDS
+    readonly_fields = CITATION_INLINE_FIELDS
 
 
 @admin.register(Message)

@@ -9,13 +9,11 @@ and reported, so the page never shows them as citations.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chat.text import lexeme_sets, split_sentences
-
-MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+from chat.text import MARKER, lexeme_sets, marker_numbers, split_sentences
 
 
 @dataclass(frozen=True)
@@ -24,14 +22,14 @@ class VerifiedCitations:
     answer sentences (markers removed) each kept marker cites."""
 
     answer: str
-    support: dict[int, float]
-    issues: list[dict[str, object]]
-    claims: dict[int, list[str]]
+    support: dict[int, float] = field(default_factory=dict)
+    issues: list[dict[str, object]] = field(default_factory=list)
+    claims: dict[int, list[str]] = field(default_factory=dict)
 
 
 def markers_in(text: str) -> list[int]:
     """Every marker number in ``text``, in order, with repeats."""
-    return [int(n) for match in MARKER.finditer(text) for n in match.group(1).split(",")]
+    return [n for match in MARKER.finditer(text) for n in marker_numbers(match)]
 
 
 def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) -> VerifiedCitations:
@@ -42,42 +40,46 @@ def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) 
     sentences = [answer[a:b] for a, b in spans]
     markers = list(source_texts)
     lexemes = lexeme_sets([MARKER.sub(" ", s) for s in sentences] + [source_texts[m] for m in markers], config=config)
-    sentence_lexemes, source_lexemes = (
-        lexemes[: len(sentences)],
-        dict(zip(markers, lexemes[len(sentences) :], strict=True)),
-    )
-    minimum = settings.CHAT_MIN_CITATION_SUPPORT
-    support: dict[int, float] = {}
-    issues: list[dict[str, object]] = []
-    claims: dict[int, list[str]] = {}
-    cleaned: list[str] = []
-    for sentence, words in zip(sentences, sentence_lexemes, strict=True):
-
-        def keep(match: re.Match[str]) -> str:
-            kept = []
-            for number in (int(n) for n in match.group(1).split(",")):
-                if number not in source_lexemes:
-                    issues.append({"marker": number, "reason": "no such source"})
-                    continue
-                score = len(words & source_lexemes[number]) / len(words) if words else 1.0
-                if score < minimum:
-                    issues.append(
-                        {"marker": number, "reason": "not supported by the source", "support": round(score, 3)}
-                    )
-                    continue
-                support[number] = max(support.get(number, 0.0), score)
-                claims.setdefault(number, []).append(MARKER.sub(" ", sentence).strip())
-                kept.append(str(number))
-            return f"[{', '.join(kept)}]" if kept else ""
-
-        cleaned.append(re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub(keep, sentence)).rstrip())
+    source_lexemes = dict(zip(markers, lexemes[len(sentences) :], strict=True))
+    result = VerifiedCitations(answer="")
+    cleaned = [
+        _verify_sentence(sentence, words, source_lexemes, result)
+        for sentence, words in zip(sentences, lexemes[: len(sentences)], strict=True)
+    ]
     # keep the original whitespace between sentences
     out, last = [], 0
     for (a, b), text in zip(spans, cleaned, strict=True):
         out.append(answer[last:a] + text)
         last = b
     out.append(answer[last:])
-    return VerifiedCitations("".join(out).strip(), support, issues, claims)
+    return VerifiedCitations("".join(out).strip(), result.support, result.issues, result.claims)
+
+
+def _verify_sentence(
+    sentence: str, words: set[str], source_lexemes: dict[int, set[str]], result: VerifiedCitations
+) -> str:
+    """``sentence`` with only its supported markers; the kept and dropped ones are recorded in ``result``."""
+    minimum = settings.CHAT_MIN_CITATION_SUPPORT
+    claim = MARKER.sub(" ", sentence).strip()
+
+    def keep(match: re.Match[str]) -> str:
+        kept = []
+        for number in marker_numbers(match):
+            if number not in source_lexemes:
+                result.issues.append({"marker": number, "reason": "no such source"})
+                continue
+            score = len(words & source_lexemes[number]) / len(words) if words else 1.0
+            if score < minimum:
+                result.issues.append(
+                    {"marker": number, "reason": "not supported by the source", "support": round(score, 3)}
+                )
+                continue
+            result.support[number] = max(result.support.get(number, 0.0), score)
+            result.claims.setdefault(number, []).append(claim)
+            kept.append(str(number))
+        return f"[{', '.join(kept)}]" if kept else ""
+
+    return re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub(keep, sentence)).rstrip()
 
 
 def supporting_span(claims: list[str], chunk_text: str, *, config: str) -> tuple[int, int]:

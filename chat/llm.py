@@ -15,12 +15,18 @@ import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +85,17 @@ class Finished:
 
 def configured_providers() -> list[Provider]:
     """The chain from settings (``LLM_PROVIDERS``, built in ``config/settings`` from the environment)."""
-    return [Provider(**item) for item in settings.LLM_PROVIDERS]
+    items: list[dict[str, Any]] = settings.LLM_PROVIDERS  # validated in config/settings/chat.py
+    return [Provider(**item) for item in items]
 
 
 @functools.cache
-def _client(provider: Provider):  # type: ignore[no-untyped-def]
-    import httpx
+def _client(provider: Provider) -> OpenAI:
+    """One SDK client per provider and process (the SDK's own retries off: tenacity retries)."""
+    import httpx2
     from openai import OpenAI
 
-    timeout = httpx.Timeout(provider.timeout_s, connect=min(provider.timeout_s, 10.0))
+    timeout = httpx2.Timeout(provider.timeout_s, connect=min(provider.timeout_s, 10.0))
     return OpenAI(base_url=provider.base_url, api_key=provider.api_key or "none", timeout=timeout, max_retries=0)
 
 
@@ -159,11 +167,14 @@ def _record_success(provider: Provider) -> None:
 # --- one provider ------------------------------------------------------------------------------------
 
 
-def _open_stream(provider: Provider, messages: list[dict[str, str]], max_tokens: int):  # type: ignore[no-untyped-def]
-    """Start a streamed completion and read up to its first content token; returns (first text, rest)."""
+def _open_stream(
+    provider: Provider, messages: list[dict[str, str]], max_tokens: int
+) -> tuple[str, Iterator[ChatCompletionChunk], CompletionUsage | None]:
+    """Start a streamed completion and read up to its first content token; returns (first text, the rest of
+    the stream, the usage seen so far)."""
     stream = _client(provider).chat.completions.create(
         model=provider.model,
-        messages=messages,
+        messages=cast("list[ChatCompletionMessageParam]", messages),
         stream=True,
         max_tokens=max_tokens,
         temperature=0.1,
@@ -185,11 +196,11 @@ def stream_provider(
     """Stream one provider's answer: ``Token``s, then one ``Finished``.
 
     Failures before the first token are retried (``provider.max_retries`` times, exponential backoff with
-    jitter, only for retryable errors). Raises LLMError; ``partial=True`` in its message when tokens had
-    already been yielded.
+    jitter, only for retryable errors). Raises LLMError; when tokens had already been yielded its message
+    ends with "mid-answer" (the caller restarts with the next provider).
     """
 
-    def start():  # type: ignore[no-untyped-def]
+    def start() -> tuple[str, Iterator[ChatCompletionChunk], CompletionUsage | None]:
         try:
             return _open_stream(provider, messages, max_tokens)
         except Exception as exc:  # every SDK/transport error becomes an LLMError

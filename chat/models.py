@@ -86,9 +86,15 @@ class Citation(models.Model):
 
 
 class Feedback(BaseModel):
+    """A user's thumbs up or down on an answer, with an optional comment (one per user and message)."""
+
+    class Rating(models.IntegerChoices):
+        UP = 1, "thumbs up"
+        DOWN = -1, "thumbs down"
+
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    rating = models.SmallIntegerField(choices=[(1, "thumbs up"), (-1, "thumbs down")])
+    rating = models.SmallIntegerField(choices=Rating.choices)
     comment = models.TextField(blank=True, max_length=2000)
 
     class Meta:

@@ -7,8 +7,10 @@ import re
 
 import nh3
 from django.urls import reverse
+from markdown_it import MarkdownIt
 
 from chat.models import Citation
+from chat.text import MARKER, marker_numbers
 
 ALLOWED_TAGS = {
     "p",
@@ -33,12 +35,10 @@ ALLOWED_TAGS = {
     "sup",
     "hr",
 }
-_MARKER = re.compile(r"\[(\d{1,3}(?:,\s*\d{1,3})*)\]")
 
 
 @functools.cache
-def _markdown():  # type: ignore[no-untyped-def]
-    from markdown_it import MarkdownIt
+def _markdown() -> MarkdownIt:
 
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
@@ -57,12 +57,11 @@ def render_answer(text: str, citations: list[Citation]) -> str:
     known = {c.marker: reverse("chat:citation", kwargs={"citation_id": c.pk}) for c in citations}
 
     def link(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in match.group(1).split(",")]
         return "".join(
             f'<a class="cite" href="{known[n]}" target="_blank" rel="noopener" data-marker="{n}">[{n}]</a>'
             if n in known
             else ""
-            for n in numbers
+            for n in marker_numbers(match)
         )
 
-    return _MARKER.sub(link, html)
+    return MARKER.sub(link, html)

@@ -14,7 +14,7 @@ def conversation_list(*, user: User, workspace: Workspace) -> QuerySet[Conversat
     return Conversation.objects.filter(user=user, workspace=workspace, workspace__memberships__user=user)
 
 
-def conversation_get(*, user: User, conversation_id: object) -> Conversation:
+def conversation_get(*, user: User, conversation_id: int) -> Conversation:
     """The user's own conversation in a workspace they still belong to. Raises Http404 otherwise."""
     conversation = (
         Conversation.objects.filter(pk=conversation_id, user=user, workspace__memberships__user=user)
@@ -30,7 +30,7 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.prefetch_related("citations", "feedback")
 
 
-def message_get_for_user(*, user: User, message_id: object) -> Message:
+def message_get_for_user(*, user: User, message_id: int) -> Message:
     """An assistant message of one of the user's conversations. Raises Http404 otherwise."""
     message = (
         Message.objects.filter(
@@ -47,7 +47,7 @@ def message_get_for_user(*, user: User, message_id: object) -> Message:
     return message
 
 
-def citation_get_for_user(*, user: User, citation_id: object) -> Citation:
+def citation_get_for_user(*, user: User, citation_id: int) -> Citation:
     """A citation of one of the user's answers. Raises Http404 otherwise."""
     citation = (
         Citation.objects.filter(

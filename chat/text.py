@@ -7,12 +7,20 @@ import re
 
 from django.db import connection
 
+# A citation marker: "[n]" or "[n, m, ...]" (1-3 digits each, spaces allowed around commas). The one definition
+# of the pattern: verification, rendering, sentence splitting and evaluation all use it.
+MARKER_NUMBERS = r"\d{1,3}(?:\s*,\s*\d{1,3})*"
+MARKER = re.compile(rf"\[({MARKER_NUMBERS})\]")
+
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets and citation markers like "[1]")
 # before whitespace and an uppercase letter, a digit or an opening quote/bracket; abbreviations like "e.g."
 # followed by lowercase do not split. Markers after the full stop stay with the sentence they cite.
-_SENTENCE_END = re.compile(
-    r"([.!?][\"')\]]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*)\s+(?=[A-Z0-9\"'(]|\[(?!\d{1,3}(?:\s*,\s*\d{1,3})*\]))"
-)
+_SENTENCE_END = re.compile(rf"([.!?][\"')\]]*(?:\s*\[{MARKER_NUMBERS}\])*)\s+(?=[A-Z0-9\"'(]|\[(?!{MARKER_NUMBERS}\]))")
+
+
+def marker_numbers(match: re.Match[str]) -> list[int]:
+    """The numbers of one ``MARKER`` match, in order: ``[1, 3]`` → ``[1, 3]``."""
+    return [int(n) for n in match.group(1).split(",")]
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

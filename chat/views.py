@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.permissions import membership_get, require_manager
-from accounts.selectors import workspace_current
-from chat.answering import message_payload
+from accounts.selectors import workspace_current_or_404
 from chat.quotas import limits_for, usage_summary, usage_today
 from chat.selectors import citation_get_for_user, conversation_get, conversation_list, message_list
+from chat.serializers import turn_output
 from chat.services import conversation_create, conversation_delete, conversation_rename
 from config.errors import ApplicationError
 from documents.models import Document
 from documents.selectors import document_list
 
 
-def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
-    workspace = workspace_current(request=request)
+def _page(request: AuthenticatedHttpRequest, conversation_id: int | None) -> HttpResponse:
+    workspace = workspace_current_or_404(request=request)
     conversation = conversation_get(user=request.user, conversation_id=conversation_id) if conversation_id else None
-    if conversation is not None and conversation.workspace_id != workspace.pk:  # type: ignore[union-attr]
+    if conversation is not None and conversation.workspace_id != workspace.pk:
         workspace = conversation.workspace
-    turns = []
-    if conversation is not None:
-        for message in message_list(conversation=conversation):
-            payload = message_payload(message, list(message.citations.all())) if message.role == "assistant" else None
-            turns.append({"message": message, "payload": payload})
+    turns = [turn_output(m) for m in message_list(conversation=conversation)] if conversation else []
     return render(
         request,
         "chat/index.html",
@@ -36,30 +33,30 @@ def _page(request: HttpRequest, conversation_id: int | None) -> HttpResponse:
             "workspace": workspace,
             "conversation": conversation,
             "turns": turns,
-            "documents": document_list(workspace=workspace, status=Document.Status.READY)[:200],  # type: ignore[arg-type]
+            "documents": document_list(workspace=workspace, status=Document.Status.READY)[:200],
             "scope": list(conversation.documents.all()) if conversation else [],
-            "conversations": conversation_list(user=request.user, workspace=workspace)[:100],  # type: ignore[arg-type]
+            "conversations": conversation_list(user=request.user, workspace=workspace)[:100],
         },
     )
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _page(request, None)
 
 
 @login_required
-def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     return _page(request, conversation_id)
 
 
 @login_required
 @require_POST
-def create(request: HttpRequest) -> HttpResponse:
-    workspace = workspace_current(request=request)
+def create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    workspace = workspace_current_or_404(request=request)
     ids = [int(value) for value in request.POST.getlist("document_ids") if value.isdigit()]
     try:
-        conversation = conversation_create(user=request.user, workspace=workspace, document_ids=ids or None)  # type: ignore[arg-type]
+        conversation = conversation_create(user=request.user, workspace=workspace, document_ids=ids or None)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("chat:index")
@@ -68,7 +65,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def rename(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = conversation_get(user=request.user, conversation_id=conversation_id)
     conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
     return redirect("chat:detail", conversation_id=conversation.pk)
@@ -76,14 +73,14 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation_delete(conversation=conversation_get(user=request.user, conversation_id=conversation_id))
     messages.success(request, "The conversation was deleted.")
     return redirect("chat:index")
 
 
 @login_required
-def citation(request: HttpRequest, citation_id: int) -> HttpResponse:
+def citation(request: AuthenticatedHttpRequest, citation_id: int) -> HttpResponse:
     """The cited passage highlighted inside its document version's extracted text, with its page."""
     cited = citation_get_for_user(user=request.user, citation_id=citation_id)
     text = cited.version.extracted_text if cited.version else ""
@@ -113,11 +110,11 @@ def citation(request: HttpRequest, citation_id: int) -> HttpResponse:
 
 
 @login_required
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Questions and tokens per member and day, for the workspace's owners and admins."""
-    workspace = workspace_current(request=request)
+    workspace = workspace_current_or_404(request=request)
     try:
-        require_manager(membership_get(user=request.user, workspace_id=workspace.pk))  # type: ignore[union-attr]
+        require_manager(membership_get(user=request.user, workspace_id=workspace.pk))
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("chat:index")
@@ -126,8 +123,8 @@ def usage(request: HttpRequest) -> HttpResponse:
         "chat/usage.html",
         {
             "workspace": workspace,
-            "rows": usage_summary(workspace=workspace),  # type: ignore[arg-type]
-            "today": usage_today(user=request.user, workspace=workspace),  # type: ignore[arg-type]
-            "limits": limits_for(user=request.user, workspace=workspace),  # type: ignore[arg-type]
+            "rows": usage_summary(workspace=workspace),
+            "today": usage_today(user=request.user, workspace=workspace),
+            "limits": limits_for(user=request.user, workspace=workspace),
         },
     )

@@ -3,72 +3,16 @@ verification, prompt injection, sanitizing, not-covered answers, follow-ups and 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from accounts.selectors import workspace_get_personal
-from chat.answering import NOT_COVERED
 from chat.models import Citation, Message
-from chat.testing import FakeLLM
+from chat.pipeline import NOT_COVERED
+from chat.tests.factories import ask
+from chat.tests.factories import sse_events as events
 from retrieval.tests.factories import ingest_text
 
 pytestmark = pytest.mark.django_db
-
-VOLCANO = (
-    "Volcanoes",
-    "Magma rises through the crust and erupts as lava. Volcanic ash can ground aircraft for days. "
-    "The 2010 eruption of Eyjafjallajokull closed European airspace for six days.",
-)
-BREAD = (
-    "Bread",
-    "Yeast ferments the sugars in dough and releases carbon dioxide. The gas makes bread rise before "
-    "baking. A sourdough starter is a culture of wild yeast and lactobacilli.",
-)
-
-
-@pytest.fixture
-def fake():
-    server = FakeLLM(hang_s=2.5)
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries(settings):
-    settings.LLM_RETRY_INITIAL_S = 0.01
-    settings.LLM_RETRY_MAX_S = 0.02
-    settings.LLM_PROVIDERS = []
-
-
-@pytest.fixture
-def alice_space(alice):
-    space = workspace_get_personal(user=alice)
-    for title, text in (VOLCANO, BREAD):
-        ingest_text(space, text, title=title)
-    return space
-
-
-@pytest.fixture
-def conversation(alice, alice_space, api_client_for):
-    body = api_client_for(alice).post("/api/v1/conversations/", {"title": "Geology"}, format="json").json()
-    return body["id"]
-
-
-def ask(client, conversation_id, content, **extra):
-    return client.post(
-        f"/api/v1/conversations/{conversation_id}/messages/", {"content": content, **extra}, format="json"
-    )
-
-
-def events(response) -> list[tuple[str, dict]]:
-    raw = b"".join(response.streaming_content).decode()
-    out = []
-    for frame in raw.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.splitlines() if line.startswith(("event: ", "data: ")))
-        if "event" in lines:
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 def test_extractive_answer_without_any_provider(alice, conversation, api_client_for):
@@ -227,10 +171,10 @@ def test_feedback(alice, conversation, api_client_for):
     assert client.post(f"/api/v1/messages/{message_id}/feedback/", {"rating": 5}, format="json").status_code == 400
 
 
-def test_it_checks_access(alice, bob, charlie, conversation, api_client_for, workspace):
+def test_it_checks_access(alice, bob, charlie, conversation, api_client_for, client_for, workspace):
     alice_client = api_client_for(alice)
     message_id = ask(alice_client, conversation, "What makes bread rise?").json()["id"]
-    citation_id = Citation.objects.filter(message_id=message_id).first().pk
+    citation_id = Citation.objects.filter(message_id=message_id)[0].pk
     for outsider in (charlie, bob):
         client = api_client_for(outsider)
         assert client.get(f"/api/v1/conversations/{conversation}/").status_code == 404
@@ -239,10 +183,7 @@ def test_it_checks_access(alice, bob, charlie, conversation, api_client_for, wor
         assert client.delete(f"/api/v1/conversations/{conversation}/").status_code == 404
         assert client.post(f"/api/v1/messages/{message_id}/feedback/", {"rating": 1}, format="json").status_code == 404
         assert client.get("/api/v1/conversations/").json() == []
-    from django.test import Client
-
-    page = Client()
-    page.force_login(charlie)
+    page = client_for(charlie)
     assert page.get(f"/chat/{conversation}/").status_code == 404
     assert page.get(f"/chat/citations/{citation_id}/").status_code == 404
     assert "Geology" not in page.get("/chat/").content.decode()

@@ -33,7 +33,7 @@ def _login(page, user) -> None:
 
 def test_ask_on_the_chat_page_and_open_the_citation(page, tmp_path, settings):
     settings.LLM_PROVIDERS = []  # the offline extractive answerer
-    user = UserFactory(email="uma@example.com")
+    user = UserFactory.create(email="uma@example.com")
     pdf = samples.make_pdf(tmp_path, [PAGE_ONE, PAGE_TWO], name="harbor.pdf")
     with pdf.open("rb") as handle:
         result = document_upload(

@@ -7,25 +7,14 @@ from django.test import Client
 
 from accounts.selectors import workspace_get_personal
 from chat.models import Citation, Conversation
-from chat.tests.test_answering import BREAD, ask
+from chat.tests.factories import BREAD, ask
 from retrieval.tests.factories import ingest_text
 
 pytestmark = pytest.mark.django_db
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def _offline(settings):
-    settings.LLM_PROVIDERS = []
-
-
-def test_create_rename_delete(alice):
-    client = _client(alice)
+def test_create_rename_delete(alice, client_for):
+    client = client_for(alice)
     response = client.post("/chat/new/")
     conversation = Conversation.objects.get(user=alice)
     assert response.status_code == 302 and response["Location"] == f"/chat/{conversation.pk}/"
@@ -35,27 +24,27 @@ def test_create_rename_delete(alice):
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
 
 
-def test_answers_and_citations_render_in_the_page(alice, api_client_for):
+def test_answers_and_citations_render_in_the_page(alice, api_client_for, client_for):
     space = workspace_get_personal(user=alice)
     ingest_text(space, BREAD[1], title=BREAD[0])
     conversation = api_client_for(alice).post("/api/v1/conversations/", {}, format="json").json()["id"]
     body = ask(api_client_for(alice), conversation, "What makes bread rise?").json()
-    html = _client(alice).get(f"/chat/{conversation}/").content.decode()
+    html = client_for(alice).get(f"/chat/{conversation}/").content.decode()
     assert "What makes bread rise?" in html and "The gas makes bread rise before baking." in html
     citation = Citation.objects.get(message_id=body["id"], marker=body["citations"][0]["marker"])
     assert f'href="/chat/citations/{citation.pk}/"' in html
 
-    page = _client(alice).get(f"/chat/citations/{citation.pk}/").content.decode()
+    page = client_for(alice).get(f"/chat/citations/{citation.pk}/").content.decode()
     passage = page.split('<strong id="cited-passage">')[1].split("</strong>")[0]
     assert passage and passage in body["answer"]  # the sentence of the chunk that the answer quotes
     assert f"/documents/{citation.document_id}/" in page
 
 
-def test_usage_page_is_for_owners_and_admins(alice, bob, workspace):
-    owner = _client(alice)
+def test_usage_page_is_for_owners_and_admins(alice, bob, workspace, client_for):
+    owner = client_for(alice)
     _switch(owner, workspace)
     assert "Usage in Acme" in owner.get("/chat/usage/").content.decode()
-    member = _client(bob)
+    member = client_for(bob)
     _switch(member, workspace)
     response = member.get("/chat/usage/", follow=True)
     assert "Usage in Acme" not in response.content.decode()
@@ -67,11 +56,11 @@ def _switch(client: Client, workspace) -> None:
     assert response.status_code == 302, response.status_code
 
 
-def test_it_checks_access(alice, charlie):
-    client = _client(alice)
+def test_it_checks_access(alice, charlie, client_for):
+    client = client_for(alice)
     client.post("/chat/new/")
     conversation = Conversation.objects.get(user=alice)
-    outsider = _client(charlie)
+    outsider = client_for(charlie)
     for url in (f"/chat/{conversation.pk}/",):
         assert outsider.get(url).status_code == 404
     for url in (f"/chat/{conversation.pk}/rename/", f"/chat/{conversation.pk}/delete/"):
@@ -79,11 +68,11 @@ def test_it_checks_access(alice, charlie):
     assert Conversation.objects.filter(pk=conversation.pk, title="").exists()
 
 
-def test_a_conversation_can_be_limited_to_chosen_documents(alice, charlie, api_client_for):
+def test_a_conversation_can_be_limited_to_chosen_documents(alice, charlie, api_client_for, client_for):
     space = workspace_get_personal(user=alice)
     bread = ingest_text(space, BREAD[1], title=BREAD[0])
     ingest_text(space, "Magma rises through the crust and erupts as lava.", title="Volcanoes")
-    client = _client(alice)
+    client = client_for(alice)
     assert "Limit to documents" in client.get("/chat/").content.decode()
     client.post("/chat/new/", {"document_ids": [str(bread.pk)]})
     conversation = Conversation.objects.get(user=alice)
@@ -94,6 +83,6 @@ def test_a_conversation_can_be_limited_to_chosen_documents(alice, charlie, api_c
     assert all(c["document_id"] == bread.pk for c in body["citations"])  # never the volcano document
 
     # charlie cannot scope his conversation to alice's document: a clear message, nothing created
-    response = _client(charlie).post("/chat/new/", {"document_ids": [str(bread.pk)]}, follow=True)
+    response = client_for(charlie).post("/chat/new/", {"document_ids": [str(bread.pk)]}, follow=True)
     assert not Conversation.objects.filter(user=charlie).exists()
     assert "Bread" not in response.content.decode()

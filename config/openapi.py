@@ -1,0 +1,49 @@
+"""The OpenAPI schema's error responses: every operation documents the one error shape of ``config.api``.
+
+drf-spectacular documents only the success responses a view declares; errors come from the exception handler for
+every view alike, so a post-processing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) adds them once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_COMPONENT = "Error"
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every API error: a message, a stable code, and the invalid fields for validation errors.",
+    "properties": {
+        "detail": {"type": "string", "description": "A message safe to show to the user."},
+        "code": {"type": "string", "description": "A stable machine-readable slug, e.g. invalid, not_found."},
+        "fields": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "Validation errors only: {field: [message, ...]} (nested for nested input).",
+        },
+    },
+    "required": ["detail", "code"],
+}
+# Status → when it happens; added to an operation unless the view declares that status itself.
+ERROR_RESPONSES = {
+    "400": "Invalid input (validation errors list the fields).",
+    "401": "Not authenticated.",
+    "403": "Authenticated, but the role does not allow this.",
+    "404": "No such object, or one of a workspace the caller is not in.",
+    "413": "The upload or a field is over its size limit.",
+    "429": "A rate limit or daily quota was reached (see Retry-After).",
+    "500": "An unexpected error (logged).",
+}
+
+
+def add_error_responses(result: dict[str, Any], generator: object, request: object, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: the ``Error`` component and ``ERROR_RESPONSES`` on every operation."""
+    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
+    reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_RESPONSES.items():
+                responses.setdefault(
+                    code, {"description": description, "content": {"application/json": {"schema": reference}}}
+                )
+    return result
