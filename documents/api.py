@@ -57,8 +57,9 @@ class DocumentOutput(serializers.Serializer):
 
 
 def _file_from(request: Request) -> tuple[object, str]:
-    if getattr(request._request, TOO_LARGE_FLAG, False):
-        raise FileTooLarge(file_too_large_message())
+    """The uploaded file part "file" and its name. Raises FileTooLarge when the upload handler stopped reading
+    it (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has not already),
+    ValidationError when there is none."""
     upload = request.FILES.get("file")
     if getattr(request._request, TOO_LARGE_FLAG, False):
         raise FileTooLarge(file_too_large_message())

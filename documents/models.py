@@ -117,8 +117,18 @@ class Chunk(models.Model):
     """A passage of a document version: what retrieval ranks and answers cite.
 
     ``text`` is exactly ``version.extracted_text[char_start:char_end]``; ``embedding`` is the normalized
-    all-MiniLM-L6-v2 vector of the heading path plus text; ``search_vector`` is maintained in the same
-    transaction as the insert (the text search configuration comes from the workspace).
+    all-MiniLM-L6-v2 vector of the heading path plus text; ``search_vector`` and ``search_length`` are
+    written with the row (``documents.search_vector``: title, heading path and text, in the workspace's
+    text search configuration).
+
+    Database triggers of ``retrieval`` depend on these columns (migrations ``retrieval/0001`` and ``0002``,
+    function ``retrieval_chunk_stats``): ``retrieval_chunk_stats_insert``, ``_delete`` and ``_update`` fire
+    after every INSERT, DELETE and UPDATE statement on this table and read ``id``, ``workspace_id``,
+    ``document_id``, ``search_vector`` and ``search_length`` of the changed rows, to keep the BM25
+    statistics (``WorkspaceStats``: N and total length; ``TermStats``: df per lexeme) and the postings
+    (``Posting``: lexeme, chunk, document, tf, length) exact. Renaming, retyping or dropping any of those
+    columns needs a ``retrieval`` migration that replaces the function; writing the two search columns
+    anywhere but through ``documents.search_vector`` makes BM25 disagree with the index.
     """
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")

@@ -1,7 +1,7 @@
 """Retrieval state: BM25 corpus statistics and postings per workspace, and golden sets for evaluation.
 
 The statistics and the postings (the inverted index BM25 reads) are maintained by PostgreSQL triggers on
-``documents_chunk`` (migrations 0001 and 0002), in the same transaction as every chunk insert, update and
+``documents.Chunk``'s table (migrations 0001 and 0002), in the same transaction as every chunk insert, update and
 delete, so they are always exactly those of the chunks a query can see: no rebuild per query, no corpus in
 Python memory. ``retrieval.services.workspace_stats_rebuild`` recomputes them from scratch (a repair tool;
 the result must equal the incremental state).

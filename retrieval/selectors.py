@@ -160,7 +160,7 @@ def chunk_headlines(
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT c.id, d.token, d.lexemes FROM documents_chunk AS c,
+            f"""SELECT c.id, d.token, d.lexemes FROM {Chunk._meta.db_table} AS c,
                    LATERAL ts_debug(%s::regconfig, c.text) WITH ORDINALITY
                        AS d(alias, description, token, dictionaries, dictionary, lexemes, n)
                WHERE c.workspace_id = %s AND c.id = ANY(%s) ORDER BY c.id, d.n""",

@@ -16,6 +16,7 @@ from retrieval.models import GoldenQuery, WorkspaceStats
 from retrieval.vector import OWN_INDEX_PREFIX, has_own_index, own_index_name, table_rows_estimate
 
 logger = logging.getLogger(__name__)
+_CHUNKS = Chunk._meta.db_table
 
 
 @transaction.atomic
@@ -31,22 +32,22 @@ def workspace_stats_rebuild(*, workspace_id: int) -> None:
         cursor.execute("DELETE FROM retrieval_workspacestats WHERE workspace_id = %s", [workspace_id])
         cursor.execute("DELETE FROM retrieval_posting WHERE workspace_id = %s", [workspace_id])
         cursor.execute(
-            """INSERT INTO retrieval_workspacestats (workspace_id, chunk_count, total_length, generation)
+            f"""INSERT INTO retrieval_workspacestats (workspace_id, chunk_count, total_length, generation)
                SELECT %s, count(*), coalesce(sum(search_length), 0), 1
-               FROM documents_chunk WHERE workspace_id = %s AND search_vector IS NOT NULL""",
+               FROM {_CHUNKS} WHERE workspace_id = %s AND search_vector IS NOT NULL""",
             [workspace_id, workspace_id],
         )
         cursor.execute(
-            """INSERT INTO retrieval_termstats (workspace_id, lexeme, df)
-               SELECT %s, u.lexeme, count(*) FROM documents_chunk AS c, unnest(c.search_vector) AS u
+            f"""INSERT INTO retrieval_termstats (workspace_id, lexeme, df)
+               SELECT %s, u.lexeme, count(*) FROM {_CHUNKS} AS c, unnest(c.search_vector) AS u
                WHERE c.workspace_id = %s GROUP BY u.lexeme""",
             [workspace_id, workspace_id],
         )
         cursor.execute(
-            """INSERT INTO retrieval_posting (workspace_id, lexeme, chunk_id, document_id, tf, length)
+            f"""INSERT INTO retrieval_posting (workspace_id, lexeme, chunk_id, document_id, tf, length)
                SELECT c.workspace_id, u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1),
                       c.search_length
-               FROM documents_chunk AS c, unnest(c.search_vector) AS u WHERE c.workspace_id = %s""",
+               FROM {_CHUNKS} AS c, unnest(c.search_vector) AS u WHERE c.workspace_id = %s""",
             [workspace_id],
         )
 
@@ -94,9 +95,9 @@ def vector_indexes_ensure() -> dict[str, list[int]]:
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            r"""SELECT substring(c.relname from '(\d+)$')::bigint FROM pg_class AS c
+            rf"""SELECT substring(c.relname from '(\d+)$')::bigint FROM pg_class AS c
                 WHERE c.relkind = 'i' AND c.relname ~ ('^' || %s || '\d+$')
-                  AND NOT EXISTS (SELECT 1 FROM accounts_workspace AS w
+                  AND NOT EXISTS (SELECT 1 FROM {Workspace._meta.db_table} AS w
                                   WHERE w.id = substring(c.relname from '(\d+)$')::bigint)""",
             [OWN_INDEX_PREFIX],
         )

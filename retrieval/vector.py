@@ -25,6 +25,8 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from documents.models import Chunk, Document
+
 logger = logging.getLogger(__name__)
 
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -35,7 +37,8 @@ def _vector_literal(embedding: np.ndarray) -> str:
 
 
 OWN_INDEX_PREFIX = "chunk_embedding_hnsw_ws"  # + the workspace id
-_TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents_chunk'::regclass"
+_CHUNKS = Chunk._meta.db_table
+_TABLE_ROWS = f"SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = '{_CHUNKS}'::regclass"
 
 
 def own_index_name(workspace_id: int) -> str:
@@ -65,7 +68,10 @@ def _sizes(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int,
     """One round trip: chunks in the searched scope, in the workspace, estimated rows of the whole table, and
     whether the workspace has its own index."""
     if document_ids is not None:
-        scope = "SELECT coalesce(sum(chunk_count), 0) FROM documents_document WHERE workspace_id = %s AND id = ANY(%s)"
+        scope = (
+            f"SELECT coalesce(sum(chunk_count), 0) FROM {Document._meta.db_table}"
+            " WHERE workspace_id = %s AND id = ANY(%s)"
+        )
         params: list[object] = [workspace_id, document_ids]
     else:
         scope = "SELECT chunk_count FROM retrieval_workspacestats WHERE workspace_id = %s"
@@ -89,7 +95,7 @@ def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] |
         cursor.execute(  # the HNSW index is an index scan; with index scans off the B-tree is a bitmap scan
             f"""SET LOCAL enable_indexscan = off;
                 SELECT id, distance FROM (
-                    SELECT id, embedding <=> %s::vector AS distance FROM documents_chunk
+                    SELECT id, embedding <=> %s::vector AS distance FROM {_CHUNKS}
                     WHERE workspace_id = %s {doc_filter}
                 ) AS s ORDER BY distance, id LIMIT %s""",
             params,
@@ -114,7 +120,7 @@ def _hnsw(
             f"""SET LOCAL hnsw.ef_search = %s;
                 SELECT id, distance FROM (
                     SELECT id, workspace_id, document_id, embedding <=> %s::vector AS distance
-                    FROM documents_chunk {own} ORDER BY distance LIMIT %s
+                    FROM {_CHUNKS} {own} ORDER BY distance LIMIT %s
                 ) AS s WHERE workspace_id = %s {doc_filter} ORDER BY distance, id LIMIT %s""",
             params,
         )
