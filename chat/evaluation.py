@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accounts.models import User, Workspace
-from chat.answering import answer_stream
 from chat.citations import MARKER
 from chat.models import Conversation, Message
+from chat.services import message_answer
 from config.stats import percentiles
 from documents.embeddings import forget_queries
 from retrieval.evaluation import beir_document_ids, load_corpus
@@ -48,6 +48,12 @@ def read_squad(path: Path) -> tuple[list[tuple[str, str, str]], list[SquadQuesti
             for qa in paragraph["qas"]:
                 questions.append(SquadQuestion(qa["question"], [x["text"] for x in qa["answers"]], pid))
     return paragraphs, questions
+
+
+def conversations_delete(workspace: Workspace) -> None:
+    """Delete every conversation of ``workspace`` (the ones an evaluation or benchmark run asked in): the
+    ``cleanup`` of their ``scratch_workspace``, so a kept workspace keeps only its documents."""
+    Conversation.objects.filter(workspace=workspace).delete()
 
 
 def normalize_answer(text: str) -> str:
@@ -116,7 +122,7 @@ def evaluate_squad(
         question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=case.question)
         forget_queries()  # a question repeated in the file is timed like the first time
         result = next(
-            (e.data for e in answer_stream(conversation=conversation, question=question) if e.name == "done"), None
+            (e.data for e in message_answer(conversation=conversation, question=question) if e.name == "done"), None
         )
         if result is None:
             continue

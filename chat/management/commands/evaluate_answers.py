@@ -3,9 +3,9 @@
     python manage.py evaluate_answers --squad ../shared/eval/squad-v1.1-dev/dev-v1.1.json --limit 1000
     python manage.py evaluate_answers --squad FILE --limit 200 --json      # only JSON on stdout
 
-All paragraphs of the file become documents of a scratch workspace (ingested in this process; ``--keep``
-keeps it for later runs), then the first ``--limit`` questions are asked, each in a new conversation, with
-the LLM chain configured in settings (none: the offline extractive answerer).
+All paragraphs of the file become documents of a scratch workspace (``documents.scratch``; ingested in this
+process; ``--keep`` keeps it for later runs), then the first ``--limit`` questions are asked, each in a new
+conversation, with the LLM chain configured in settings (none: the offline extractive answerer).
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Workspace
-from accounts.services import workspace_create
-from chat.evaluation import evaluate_squad, read_squad
+from chat.evaluation import conversations_delete, evaluate_squad, read_squad
 from config.progress import ProgressBar
-from documents.services.lifecycle import document_delete
+from documents.scratch import EVALUATION_OWNER, scratch_workspace
 
 
 class Command(BaseCommand):
@@ -39,26 +36,18 @@ class Command(BaseCommand):
             raise CommandError(f"{opts['squad']} does not exist.")
         logging.getLogger("documents").setLevel(logging.WARNING)
         paragraphs, questions = read_squad(opts["squad"])
-        owner, _ = get_user_model().objects.get_or_create(email="evaluation@groundwork.local")
         name = f"Evaluation: {opts['squad'].name}"
-        workspace = Workspace.objects.filter(name=name, memberships__user=owner).first() or workspace_create(
-            owner=owner, name=name
-        )
-        try:
+        with scratch_workspace(
+            owner_email=EVALUATION_OWNER, name=name, keep=opts["keep"], cleanup=conversations_delete
+        ) as scratch:
             report = evaluate_squad(
-                workspace,
-                owner,
+                scratch.workspace,
+                scratch.owner,
                 paragraphs,
                 questions[: opts["limit"]],
                 progress_load=ProgressBar("ingesting paragraphs", self.stderr),
                 progress_ask=ProgressBar("questions", self.stderr),
             )
-        finally:
-            workspace.conversations.all().delete()
-            if not opts["keep"]:
-                for document in workspace.documents.all():
-                    document_delete(document=document)
-                workspace.delete()
         if opts["json"]:
             self.stdout.write(json.dumps(report, indent=2))
             return
