@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -90,8 +91,8 @@ def members(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpRespons
     invite_form = InvitationForm(request.POST or None)
     if request.method == "POST" and invite_form.is_valid():
         email = invite_form.cleaned_data["email"]
-        invite = lambda: services.invitation_create(  # noqa: E731
-            actor=membership, email=email, role=invite_form.cleaned_data["role"]
+        invite = partial(
+            services.invitation_create, actor=membership, email=email, role=invite_form.cleaned_data["role"]
         )
         if _attempt(request, invite, f"Invitation sent to {email}."):
             return redirect(_members_url(workspace.pk))
@@ -135,7 +136,7 @@ def member_role(request: AuthenticatedHttpRequest, workspace_id: int, membership
     form = RoleForm(request.POST)
     if form.is_valid():
         role = form.cleaned_data["role"]
-        change = lambda: services.membership_change_role(actor=actor, membership=target, role=role)  # noqa: E731
+        change = partial(services.membership_change_role, actor=actor, membership=target, role=role)
         _attempt(request, change, f"{target.user.email} is now {Membership.Role(role).label.lower()}.")
     return redirect(_members_url(workspace_id))
 
@@ -147,7 +148,7 @@ def member_remove(request: AuthenticatedHttpRequest, workspace_id: int, membersh
     target = _target_member(actor, membership_id)
     if target.pk == actor.pk:
         return workspace_leave(request, workspace_id)
-    remove = lambda: services.membership_remove(actor=actor, membership=target)  # noqa: E731
+    remove = partial(services.membership_remove, actor=actor, membership=target)
     _attempt(request, remove, f"{target.user.email} was removed.")
     return redirect(_members_url(workspace_id))
 
@@ -220,6 +221,6 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
-    revoke = lambda: services.api_token_revoke(user=request.user, token_key=token_key)  # noqa: E731
+    revoke = partial(services.api_token_revoke, user=request.user, token_key=token_key)
     _attempt(request, revoke, "Token revoked.")
     return redirect("accounts:account")

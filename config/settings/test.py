@@ -4,7 +4,7 @@ their own, per TEST_SLOT)."""
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import REDIS_URL, celery_broker_url, env, redis_url_with_db
+from config.settings.base import DATA_DIR, DATABASES, REDIS_URL, celery_broker_url, env, redis_url_with_db
 
 # TEST_SLOT (0-3) lets several test runs share one machine's PostgreSQL and Redis without touching each other's
 # test database, cache and broker: slot n uses test_<db>_n and Redis databases 15-2n (cache) and 14-2n (broker).
@@ -40,8 +40,8 @@ CHROMIUM_PATH = env.str("CHROMIUM_PATH", default="/usr/bin/chromium")
 
 # The Celery worker the tests start (the root conftest.py's ``celery_worker`` fixture) runs these settings with
 # GROUNDWORK_TEST_WORKER=1 and must use pytest-django's test database.
-_TEST_DB_NAME = "test_" + str(DATABASES["default"]["NAME"]) + (f"_{TEST_SLOT}" if TEST_SLOT else "")  # noqa: F405
-DATABASES["default"]["TEST"] = {"NAME": _TEST_DB_NAME}  # noqa: F405
+_TEST_DB_NAME = "test_" + str(DATABASES["default"]["NAME"]) + (f"_{TEST_SLOT}" if TEST_SLOT else "")
+DATABASES["default"]["TEST"] = {"NAME": _TEST_DB_NAME}
 if env.bool("GROUNDWORK_TEST_WORKER", default=False):
-    DATABASES["default"]["NAME"] = _TEST_DB_NAME  # noqa: F405
-MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))  # noqa: F405
+    DATABASES["default"]["NAME"] = _TEST_DB_NAME
+MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
