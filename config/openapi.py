@@ -29,7 +29,9 @@ ERROR_RESPONSES = {
     "401": "Not authenticated.",
     "403": "Authenticated, but the role does not allow this.",
     "404": "No such object, or one of a workspace the caller is not in.",
+    "409": "The request conflicts with the object's state (e.g. a version is already being processed).",
     "413": "The upload or a field is over its size limit.",
+    "415": "The uploaded file's type is not supported (decided by its content).",
     "429": "A rate limit or daily quota was reached (see Retry-After).",
     "500": "An unexpected error (logged).",
 }
