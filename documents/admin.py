@@ -1,10 +1,16 @@
+"""Admin for documents (upload through the same service as pages and API) and chunks (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.models import Workspace
+from accounts.models import User, Workspace
 from config.errors import ApplicationError
 from documents.models import Chunk, Document, DocumentVersion
 from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
@@ -22,13 +28,16 @@ class DocumentUploadForm(forms.ModelForm):
         fields = ["workspace"]
 
 
+_VERSION_FIELDS = ("number", "original_filename", "kind", "size_bytes", "sha256", "created_at")
+
+
 class VersionInline(admin.TabularInline):
     model = DocumentVersion
     fk_name = "document"
     extra = 0
     can_delete = False
-    fields = ["number", "original_filename", "kind", "size_bytes", "sha256", "created_at"]
-    readonly_fields = fields
+    fields = (*_VERSION_FIELDS,)
+    readonly_fields = (*_VERSION_FIELDS,)
 
 
 @admin.register(Document)
@@ -65,39 +74,44 @@ class DocumentAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
     actions = ["reprocess", "retry_failed", "delete_with_files"]
 
-    def get_form(self, request: HttpRequest, obj: Document | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    def get_form(
+        self, request: HttpRequest, obj: Document | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Document]]:
         if obj is None:
             kwargs["form"] = DocumentUploadForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Document | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Document | None = None) -> list[str | list[str] | tuple[str, ...]]:
         if obj is None:
             return ["workspace", "file", "title"]
         return ["workspace", "title", *self.readonly_fields]
 
-    def get_inlines(self, request: HttpRequest, obj: Document | None) -> list[type]:
+    def get_inlines(self, request: HttpRequest, obj: Document | None) -> list[type[Any]]:
         return self.inlines if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm[Document], change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
         upload = form.cleaned_data["file"]
         workspace: Workspace = form.cleaned_data["workspace"]
+        user = request.user if isinstance(request.user, User) else None
         result = document_upload(
-            workspace=workspace, user=request.user, file=upload, filename=upload.name, title=form.cleaned_data["title"]
-        )  # type: ignore[arg-type]
+            workspace=workspace, user=user, file=upload, filename=upload.name, title=form.cleaned_data["title"]
+        )
         obj.pk = result.document.pk
         self.message_user(request, result.message, messages.SUCCESS if result.created else messages.INFO)
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):  # type: ignore[no-untyped-def]
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         try:
             return super().add_view(request, form_url, extra_context)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:documents_document_add"))
 
-    def get_actions(self, request: HttpRequest) -> dict:
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # ours also removes the stored files
         return actions

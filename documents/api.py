@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.permissions import membership_get, workspace_get_for_request
 from config.errors import ApplicationError
 from documents.models import Document
@@ -56,16 +57,16 @@ class DocumentOutput(serializers.Serializer):
         return {"done": document.progress_done, "total": document.progress_total, "percent": document.progress_percent}
 
 
-def _file_from(request: Request) -> tuple[object, str]:
+def _file_from(request: AuthenticatedRequest) -> tuple[UploadedFile, str]:
     """The uploaded file part "file" and its name. Raises FileTooLarge when the upload handler stopped reading
     it (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has not already),
     ValidationError when there is none."""
-    upload = request.FILES.get("file")
+    upload: UploadedFile | None = request.FILES.get("file")
     if getattr(request._request, TOO_LARGE_FLAG, False):
         raise FileTooLarge(file_too_large_message())
     if upload is None:
         raise serializers.ValidationError({"file": ["Send the file as multipart form field “file”."]})
-    return upload, upload.name
+    return upload, upload.name or "untitled"
 
 
 class DocumentListApi(APIView):
@@ -88,7 +89,7 @@ class DocumentListApi(APIView):
         parameters=[OpenApiParameter("workspace", int), OpenApiParameter("status", str)],
         responses=DocumentOutput(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         filters = self.DocumentFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
         workspace = workspace_get_for_request(user=request.user, workspace_id=filters.validated_data.get("workspace"))
@@ -98,11 +99,12 @@ class DocumentListApi(APIView):
         return paginator.get_paginated_response(DocumentOutput(page, many=True).data)
 
     @extend_schema(request={"multipart/form-data": DocumentUploadInput}, responses={201: DocumentUploadOutput})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         upload, filename = _file_from(request)
-        workspace = workspace_get_for_request(user=request.user, workspace_id=request.data.get("workspace") or None)
+        form = request.POST  # multipart form fields besides the file
+        workspace = workspace_get_for_request(user=request.user, workspace_id=form.get("workspace") or None)
         result = document_upload(
-            workspace=workspace, user=request.user, file=upload, filename=filename, title=request.data.get("title")
+            workspace=workspace, user=request.user, file=upload, filename=filename, title=form.get("title")
         )
         body = DocumentOutput(result.document).data | {"created": result.created, "message": result.message}
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -113,13 +115,13 @@ class DocumentDetailApi(APIView):
         versions = VersionOutput(many=True)
 
     @extend_schema(responses=DocumentDetailOutput)
-    def get(self, request: Request, document_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         versions = VersionOutput(document_versions(document=document), many=True).data
         return Response(DocumentOutput(document).data | {"versions": versions})
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, document_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         membership = membership_get(user=request.user, workspace_id=document.workspace_id)
         document_delete(document=document, actor=membership)
@@ -128,7 +130,7 @@ class DocumentDetailApi(APIView):
 
 class DocumentReprocessApi(APIView):
     @extend_schema(request=None, responses={202: DocumentOutput})
-    def post(self, request: Request, document_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         return Response(DocumentOutput(document_reprocess(document=document)).data, status=status.HTTP_202_ACCEPTED)
 
@@ -140,7 +142,7 @@ class DocumentVersionCreateApi(APIView):
         file = serializers.FileField()
 
     @extend_schema(request={"multipart/form-data": DocumentVersionInput}, responses={202: DocumentOutput})
-    def post(self, request: Request, document_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         upload, filename = _file_from(request)
         document_version_upload(document=document, user=request.user, file=upload, filename=filename)
@@ -157,7 +159,7 @@ class DocumentRetryFailedApi(APIView):
         queued = serializers.IntegerField()
 
     @extend_schema(request=DocumentRetryInput, responses=DocumentRetryOutput)
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.DocumentRetryInput(data=request.data)
         data.is_valid(raise_exception=True)
         workspace = workspace_get_for_request(user=request.user, workspace_id=data.validated_data.get("workspace"))
@@ -178,7 +180,7 @@ class DocumentChunksApi(APIView):
         token_count = serializers.IntegerField()
 
     @extend_schema(responses=ChunkOutput(many=True))
-    def get(self, request: Request, document_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(chunk_list(document=document), request, view=self)
@@ -189,7 +191,7 @@ class DocumentFileApi(APIView):
     """The original file of a version (``?version=N``; default: current), as an attachment."""
 
     @extend_schema(parameters=[OpenApiParameter("version", int)], responses={(200, "application/octet-stream"): bytes})
-    def get(self, request: Request, document_id: int) -> FileResponse:
+    def get(self, request: AuthenticatedRequest, document_id: int) -> FileResponse:
         document = document_get_for_user(user=request.user, document_id=document_id)
         version = document_version_get(document=document, number=request.query_params.get("version"))
         try:

@@ -13,8 +13,16 @@ class SizeLimitUploadHandler(FileUploadHandler):
     memory or on disk. The request is marked (``request.upload_too_large = True``) so the view can answer
     413 with a clear message; the rest of the body is drained so the client receives that answer."""
 
-    def new_file(self, *args: object, **kwargs: object) -> None:
-        super().new_file(*args, **kwargs)  # type: ignore[arg-type]
+    def new_file(
+        self,
+        field_name: str,
+        file_name: str,
+        content_type: str,
+        content_length: int | None,
+        charset: str | None = None,
+        content_type_extra: dict[str, bytes] | None = None,
+    ) -> None:
+        super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
         self.received = 0
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.permissions import membership_get
-from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current
+from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current_or_404
 from config.errors import ApplicationError
 from documents.models import Document
 from documents.selectors import (
@@ -26,12 +29,12 @@ from documents.services.upload import document_upload, document_version_upload, 
 from documents.uploads import TOO_LARGE_FLAG
 
 
-def _list_context(request: HttpRequest) -> dict[str, object]:
-    workspace = workspace_current(request=request)
+def _list_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
+    workspace = workspace_current_or_404(request=request)
     status = request.GET.get("status") or None
     if status not in Document.Status.values:
         status = None
-    documents = document_list(workspace=workspace, status=status, query=request.GET.get("q") or None)  # type: ignore[arg-type]
+    documents = document_list(workspace=workspace, status=status, query=request.GET.get("q") or None)
     page = Paginator(documents, 50).get_page(request.GET.get("page"))
     return {
         "workspace": workspace,
@@ -39,34 +42,34 @@ def _list_context(request: HttpRequest) -> dict[str, object]:
         "documents": page.object_list,
         "status": status,
         "statuses": Document.Status.choices,
-        "counts": document_status_counts(workspace=workspace),  # type: ignore[arg-type]
+        "counts": document_status_counts(workspace=workspace),
         "any_active": any(d.is_active for d in page.object_list),
         "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1_000_000:g}",
     }
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "documents/index.html", _list_context(request))
 
 
 @login_required
-def rows(request: HttpRequest) -> HttpResponse:
+def rows(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The table body alone, polled by htmx while documents are being ingested."""
     return render(request, "documents/_rows.html", _list_context(request))
 
 
 @login_required
 @require_POST
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Form fallback (no JavaScript): several files at once; the page's script uses the API instead."""
-    workspace = workspace_current(request=request)
+    workspace = workspace_current_or_404(request=request)
     files = request.FILES.getlist("file")
     if getattr(request, TOO_LARGE_FLAG, False):
         messages.error(request, file_too_large_message())
     for upload in files:
         try:
-            result = document_upload(workspace=workspace, user=request.user, file=upload, filename=upload.name)  # type: ignore[arg-type]
+            result = document_upload(workspace=workspace, user=request.user, file=upload, filename=upload.name or "")
         except ApplicationError as exc:
             messages.error(request, f"{upload.name}: {exc.message}")
         else:
@@ -76,16 +79,16 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def retry_failed(request: HttpRequest) -> HttpResponse:
-    workspace = workspace_current(request=request)
-    count = document_retry_failed(workspace_id=workspace.pk)  # type: ignore[union-attr]
+def retry_failed(request: AuthenticatedHttpRequest) -> HttpResponse:
+    workspace = workspace_current_or_404(request=request)
+    count = document_retry_failed(workspace_id=workspace.pk)
     messages.success(request, f"{count} failed document(s) queued again.")
     return redirect("documents:index")
 
 
 @login_required
-def detail(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+def detail(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)
     request.session[SESSION_WORKSPACE_KEY] = document.workspace_id
     chunks = Paginator(chunk_list(document=document), 100).get_page(request.GET.get("page"))
     context = {
@@ -98,14 +101,14 @@ def detail(request: HttpRequest, document_id: int) -> HttpResponse:
 
 
 @login_required
-def status(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+def status(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)
     return render(request, "documents/_status.html", {"document": document})
 
 
-def _act(request: HttpRequest, action: object, success: str) -> None:
+def _act(request: AuthenticatedHttpRequest, action: Callable[[], object], success: str) -> None:
     try:
-        action()  # type: ignore[operator]
+        action()
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -114,8 +117,8 @@ def _act(request: HttpRequest, action: object, success: str) -> None:
 
 @login_required
 @require_POST
-def version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+def version_upload(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)
     upload = request.FILES.get("file")
     if getattr(request, TOO_LARGE_FLAG, False):
         messages.error(request, file_too_large_message())
@@ -124,7 +127,9 @@ def version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
     else:
         _act(
             request,
-            lambda: document_version_upload(document=document, user=request.user, file=upload, filename=upload.name),  # type: ignore[arg-type]
+            lambda: document_version_upload(
+                document=document, user=request.user, file=upload, filename=upload.name or ""
+            ),
             "New version uploaded; it replaces the current one when its ingestion is done.",
         )
     return redirect("documents:detail", document_id=document.pk)
@@ -132,17 +137,17 @@ def version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reprocess(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
+def reprocess(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)
     _act(request, lambda: document_reprocess(document=document), "Queued for ingestion again.")
     return redirect("documents:detail", document_id=document.pk)
 
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_get_for_user(user=request.user, document_id=document_id)  # type: ignore[arg-type]
-    membership = membership_get(user=request.user, workspace_id=document.workspace_id)  # type: ignore[arg-type]
+def delete(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    document = document_get_for_user(user=request.user, document_id=document_id)
+    membership = membership_get(user=request.user, workspace_id=document.workspace_id)
     try:
         document_delete(document=document, actor=membership)
     except ApplicationError as exc:

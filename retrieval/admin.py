@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from retrieval.models import GoldenQuery, WorkspaceStats
 
@@ -24,11 +25,11 @@ class WorkspaceStatsAdmin(admin.ModelAdmin):
     list_display = ["workspace", "chunk_count", "total_length", "average_length", "generation"]
     search_fields = ["workspace__name"]
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: WorkspaceStats | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: WorkspaceStats | None = None) -> bool:
         return False

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.permissions import workspace_get_for_request
 from retrieval.query import InvalidQuery, check_query_length
 from retrieval.selectors import MODES, RetrieverHit, SearchHit, check_document_ids, search_chunks
@@ -74,7 +74,7 @@ class SearchApi(APIView):
         description='Returns `{"results": [hit, ...]}`, best first. `bm25`/`vector` give each retriever\'s rank '
         "and score for the hit, or null when that retriever did not return it.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data

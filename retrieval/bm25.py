@@ -112,7 +112,8 @@ def candidate_terms(dfs: dict[str, int], *, max_postings: int) -> list[str]:
     contributions (the "non-essential" terms of MaxScore, Turtle & Flood 1995). In a workspace whose
     matching postings fit the budget nothing is pruned and results equal full BM25.
     """
-    chosen, postings = [], 0
+    chosen: list[str] = []
+    postings = 0
     for term in sorted(dfs, key=lambda t: (dfs[t], t)):
         if chosen and postings + dfs[term] > max_postings:
             break
@@ -125,6 +126,33 @@ _TERM_SCORE = (
     "p.tf * (%(k1)s::float8 + 1)"
     " / (p.tf + %(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * p.length / %(avgdl)s::float8))"
 )
+
+
+def _bm25_sql(*, filtered: bool, rescore: bool) -> str:
+    """The statement of ``bm25_search``: candidates from the essential terms' postings (only those of
+    ``%(document_ids)s`` when ``filtered``), then, when ``rescore``, the other terms added by key lookups."""
+    doc_filter = "WHERE p.document_id = ANY(%(document_ids)s)" if filtered else ""
+    candidates = f"""
+        SELECT p.chunk_id, sum(q.weight * {_TERM_SCORE}) AS score
+        FROM unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS q(lexeme, weight)
+        JOIN retrieval_posting AS p ON p.workspace_id = %(workspace_id)s AND p.lexeme = q.lexeme
+        {doc_filter}
+        GROUP BY p.chunk_id
+        ORDER BY score DESC, p.chunk_id
+        LIMIT %(candidates)s
+    """
+    if not rescore:
+        return candidates
+    return f"""
+        WITH c AS ({candidates})
+        SELECT c.chunk_id, c.score + coalesce((
+            SELECT sum(r.weight * {_TERM_SCORE})
+            FROM unnest(%(rest)s::text[], %(rest_weights)s::float8[]) AS r(lexeme, weight)
+            JOIN retrieval_posting AS p
+                ON p.workspace_id = %(workspace_id)s AND p.lexeme = r.lexeme AND p.chunk_id = c.chunk_id
+        ), 0) AS score
+        FROM c ORDER BY score DESC, c.chunk_id LIMIT %(limit)s
+    """
 
 
 def bm25_search(
@@ -151,29 +179,7 @@ def bm25_search(
     else:
         essential = list(weights)
     rest = [t for t in weights if t not in essential]
-    doc_filter = "WHERE p.document_id = ANY(%(document_ids)s)" if document_ids is not None else ""
-    candidates = f"""
-        SELECT p.chunk_id, sum(q.weight * {_TERM_SCORE}) AS score
-        FROM unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS q(lexeme, weight)
-        JOIN retrieval_posting AS p ON p.workspace_id = %(workspace_id)s AND p.lexeme = q.lexeme
-        {doc_filter}
-        GROUP BY p.chunk_id
-        ORDER BY score DESC, p.chunk_id
-        LIMIT %(candidates)s
-    """
-    if rest:
-        sql = f"""
-            WITH c AS ({candidates})
-            SELECT c.chunk_id, c.score + coalesce((
-                SELECT sum(r.weight * {_TERM_SCORE})
-                FROM unnest(%(rest)s::text[], %(rest_weights)s::float8[]) AS r(lexeme, weight)
-                JOIN retrieval_posting AS p
-                    ON p.workspace_id = %(workspace_id)s AND p.lexeme = r.lexeme AND p.chunk_id = c.chunk_id
-            ), 0) AS score
-            FROM c ORDER BY score DESC, c.chunk_id LIMIT %(limit)s
-        """
-    else:
-        sql = candidates
+    sql = _bm25_sql(filtered=document_ids is not None, rescore=bool(rest))
     params = {
         "k1": settings.BM25_K1,
         "b": settings.BM25_B,

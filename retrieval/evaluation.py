@@ -177,7 +177,7 @@ def evaluate_beir(
     """Evaluate ``modes`` on a BEIR collection already loaded into ``workspace`` (``load_beir_corpus``)."""
     queries, qrels = read_beir_queries(directory, split)
     corpus_ids = beir_document_ids(workspace)
-    results = {}
+    results: dict[str, ModeResult] = {}
     for mode in modes:
         run, latencies = run_queries(
             workspace,
@@ -218,7 +218,7 @@ def evaluate_golden_set(
             qrels[qid] = {f"chunk:{c.pk}": 1 for c in chunks if wanted in _normalize(c.text)}
         else:
             qrels[qid] = {f"document:{case.expected_document_id}": 1}
-    results = {}
+    results: dict[str, ModeResult] = {}
     for mode in modes:
         run: Run = {}
         latencies: list[float] = []

@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.postgresql.schema import DatabaseSchemaEditor as PostgresSchemaEditor
 from django.db.models import Q
 from pgvector.django import HnswIndex
 
@@ -73,6 +74,7 @@ def vector_index_ensure(*, workspace_id: int) -> bool:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             started = time.perf_counter()
             with connection.schema_editor(atomic=False) as editor:
+                assert isinstance(editor, PostgresSchemaEditor)  # pgvector: PostgreSQL only
                 editor.remove_index(Chunk, index, concurrently=concurrently)  # an invalid one, from a failed build
                 editor.add_index(Chunk, index, concurrently=concurrently)
             logger.info("built %s in %.1f s", index.name, time.perf_counter() - started)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -72,7 +73,7 @@ def _sizes(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int,
             f"SELECT coalesce(sum(chunk_count), 0) FROM {Document._meta.db_table}"
             " WHERE workspace_id = %s AND id = ANY(%s)"
         )
-        params: list[object] = [workspace_id, document_ids]
+        params: list[Any] = [workspace_id, document_ids]
     else:
         scope = "SELECT chunk_count FROM retrieval_workspacestats WHERE workspace_id = %s"
         params = [workspace_id]
@@ -90,7 +91,7 @@ def _sizes(workspace_id: int, document_ids: list[int] | None) -> tuple[int, int,
 
 def _exact(vector: str, workspace_id: int, limit: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
     doc_filter = "AND document_id = ANY(%s)" if document_ids is not None else ""
-    params: list[object] = [vector, workspace_id] + ([document_ids] if document_ids is not None else []) + [limit]
+    params: list[Any] = [vector, workspace_id] + ([document_ids] if document_ids is not None else []) + [limit]
     with connection.cursor() as cursor:  # one implicit transaction, as in _hnsw
         cursor.execute(  # the HNSW index is an index scan; with index scans off the B-tree is a bitmap scan
             f"""SET LOCAL enable_indexscan = off;
@@ -112,7 +113,7 @@ def _hnsw(
     # With its own index the workspace condition goes inside, where the planner matches the partial index.
     own = "WHERE workspace_id = %s" if own_index else ""
     own_params = [workspace_id] if own_index else []
-    params: list[object] = [ef, vector, *own_params, ef, workspace_id, *doc_params, limit]
+    params: list[Any] = [ef, vector, *own_params, ef, workspace_id, *doc_params, limit]
     with connection.cursor() as cursor:
         # One round trip: several statements in one (client-side bound, Django's default for psycopg) query
         # run as one implicit transaction, so SET LOCAL holds for the SELECT only.

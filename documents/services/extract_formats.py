@@ -184,7 +184,7 @@ def csv_paragraphs(text: str) -> Iterator[str]:
     if len(text) > len(sample) and "\n" in sample:
         sample = sample[: sample.rindex("\n")]  # whole lines only
     dialect = _csv_dialect(sample)
-    rows = csv.reader(io.StringIO(text), dialect)
+    rows: Iterator[list[str]] = csv.reader(io.StringIO(text), dialect)
     first = next(rows, None)
     if first is None:
         return

@@ -97,7 +97,7 @@ def _stage(document: Document, status: str, **fields: object) -> None:
 
 def _extract(version: DocumentVersion) -> ExtractedText:
     name = version.file.name
-    if not default_storage.exists(name):
+    if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
     try:
         try:

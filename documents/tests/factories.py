@@ -14,7 +14,7 @@ from accounts.tests.factories import WorkspaceFactory
 from documents.models import Document, DocumentVersion
 
 
-class DocumentFactory(factory.django.DjangoModelFactory):
+class DocumentFactory(factory.django.DjangoModelFactory[Document]):
     """A queued document of a new workspace (pass ``workspace=``), with no version."""
 
     class Meta:
@@ -24,7 +24,7 @@ class DocumentFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Document {n}")
 
 
-class DocumentVersionFactory(factory.django.DjangoModelFactory):
+class DocumentVersionFactory(factory.django.DjangoModelFactory[DocumentVersion]):
     """Version 1 of a new document (pass ``document=``), a text file that is not stored anywhere."""
 
     class Meta:

@@ -52,7 +52,7 @@ def make_pdf(
     _draw_pages(pdf, pages)
     for entry in outline or []:
         title, page = entry[0], entry[1]
-        level = entry[2] if len(entry) == 3 else 0  # type: ignore[misc]
+        level = entry[2] if len(entry) == 3 else 0
         if not 1 <= page <= len(pages):
             raise ValueError(f"outline entry {title!r} points at page {page} of {len(pages)}")
         pdf.addOutlineEntry(title, f"page-{page}", level=level)

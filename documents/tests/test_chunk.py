@@ -39,7 +39,7 @@ def test_chunks_fit_the_window_slice_the_text_and_cover_it():
         assert c.token_count == count_tokens([c.embed_text])[0] <= MAX_TEXT_TOKENS
         assert c.embed_text.startswith("Speeches\n")
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
-    covered = set()
+    covered: set[int] = set()
     for c in chunks:
         covered.update(range(c.char_start, c.char_end))
     content = {i for i, ch in enumerate(extracted.text) if not ch.isspace()}
@@ -78,7 +78,7 @@ def test_page_ranges_follow_the_pages():
     assert chunks[0].page_start == 1
     assert chunks[-1].page_end == 3
     for c in chunks:
-        assert c.page_start <= c.page_end
+        assert c.page_start is not None and c.page_end is not None and c.page_start <= c.page_end
 
 
 def test_a_giant_sentence_is_split_not_truncated():

@@ -19,6 +19,7 @@ from documents.services.extract_errors import (
 from documents.services.filetypes import check_file, sniff_kind
 from documents.tests.samples import (
     REAL_TEXT,
+    OutlineEntry,
     assert_well_formed,
     extract_checked,
     heading_at,
@@ -46,7 +47,7 @@ def test_pdf_pages_have_exact_spans(tmp_path: Path) -> None:
 
 def test_pdf_outline_gives_sections(tmp_path: Path) -> None:
     pages = ["Preface\n\nWhy this book exists.", "Chapter One\n\nIt begins.", "More of chapter one.", "Notes\n\nEnd."]
-    outline = [("Preface", 1), ("Chapter One", 2), ("Part A", 3, 1), ("Notes", 4)]
+    outline: list[OutlineEntry] = [("Preface", 1), ("Chapter One", 2), ("Part A", 3, 1), ("Notes", 4)]
     result = extract_checked(make_pdf(tmp_path, pages, outline=outline), "pdf")
     starts = [page.char_start for page in result.pages]
     assert result.sections == [

@@ -1,9 +1,13 @@
 """End to end through a real Celery worker on the real broker and database."""
 
 import time
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
+from django.db.models.functions import Now
 from rest_framework.test import APIClient
 
 from documents.embeddings import DIMENSIONS
@@ -20,31 +24,32 @@ def _media(settings, tmp_path_factory):
     return settings.MEDIA_ROOT
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def _upload(user, name: str, data: bytes, **extra) -> int:
-    response = _client(user).post(
-        "/api/v1/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart"
-    )
+def _upload(client: APIClient, name: str, data: bytes) -> int:
+    response = client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
 
-def _wait(document_id: int, statuses=("ready", "failed"), timeout: float = 90) -> Document:
+def _wait_until(condition: Callable[[], bool], *, timeout: float, failure: Callable[[], str]) -> None:
+    """Return as soon as ``condition()`` holds (checked every 50 ms); fail with ``failure()`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        document = Document.objects.get(pk=document_id)
-        if document.status in statuses:
-            return document
-        time.sleep(0.2)
-    raise AssertionError(f"document {document_id} still {Document.objects.get(pk=document_id).status}")
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(failure())
+        time.sleep(0.05)  # the polling interval: the condition decides, not the clock
 
 
-def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path):
+def _wait(document_id: int, statuses: tuple[str, ...] = ("ready", "failed"), timeout: float = 90) -> Document:
+    """The document once its status is one of ``statuses``."""
+    _wait_until(
+        lambda: Document.objects.filter(pk=document_id, status__in=statuses).exists(),
+        timeout=timeout,
+        failure=lambda: f"document {document_id} still {Document.objects.get(pk=document_id).status}",
+    )
+    return Document.objects.get(pk=document_id)
+
+
+def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path, api_client_for):
     pdf = samples.make_pdf(
         tmp_path,
         [f"Page {i} says: " + samples.REAL_TEXT for i in range(1, 4)],
@@ -63,7 +68,8 @@ def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path):
         "plain.txt": samples.REAL_TEXT.encode("utf-16"),
         "table.csv": b"state,capital\nPennsylvania,Harrisburg\nOhio,Columbus\nTexas,Austin\n",
     }
-    ids = {name: _upload(alice, name, data) for name, data in files.items()}
+    client = api_client_for(alice)
+    ids = {name: _upload(client, name, data) for name, data in files.items()}
     for name, document_id in ids.items():
         document = _wait(document_id)
         assert document.status == "ready", (name, document.error)
@@ -71,38 +77,39 @@ def test_every_format_reaches_ready_with_pages_and_headings(alice, tmp_path):
 
     pdf_chunks = Chunk.objects.filter(document_id=ids["speech.pdf"]).order_by("ordinal")
     assert Document.objects.get(pk=ids["speech.pdf"]).page_count == 3
-    assert pdf_chunks.first().page_start == 1 and pdf_chunks.last().page_end == 3
+    assert pdf_chunks[0].page_start == 1 and list(pdf_chunks)[-1].page_end == 3
     assert any(c.heading_path == ["Closing"] for c in pdf_chunks)
     assert "Page 3 says" in next(c.text for c in pdf_chunks if c.page_end == 3)
 
-    docx_chunk = Chunk.objects.filter(document_id=ids["handbook.docx"]).last()
+    docx_chunk = Chunk.objects.filter(document_id=ids["handbook.docx"]).latest("ordinal")
     assert docx_chunk.heading_path[-1] == "Safety"
     html_text = " ".join(Chunk.objects.filter(document_id=ids["page.html"]).values_list("text", flat=True))
     assert "Subscribe to our newsletter" not in html_text and "Cookie settings" not in html_text
-    md_chunk = Chunk.objects.filter(document_id=ids["notes.md"]).last()
+    md_chunk = Chunk.objects.filter(document_id=ids["notes.md"]).latest("ordinal")
     assert md_chunk.heading_path == ["Notes", "Battle"]
-    assert "Four score" in Chunk.objects.filter(document_id=ids["plain.txt"]).first().text
-    assert "capital: Harrisburg" in Chunk.objects.filter(document_id=ids["table.csv"]).first().text
+    assert "Four score" in Chunk.objects.filter(document_id=ids["plain.txt"])[0].text
+    assert "capital: Harrisburg" in Chunk.objects.filter(document_id=ids["table.csv"])[0].text
 
-    chunk = pdf_chunks.first()
+    chunk = pdf_chunks[0]
     version_text = chunk.version.extracted_text
     assert version_text[chunk.char_start : chunk.char_end] == chunk.text
     assert len(chunk.embedding) == DIMENSIONS
     assert chunk.search_vector  # full-text column filled in the same transaction
 
 
-def test_scanned_pdf_fails_with_a_reason(alice, tmp_path):
-    document = _wait(_upload(alice, "scan.pdf", samples.make_scanned_pdf(tmp_path).read_bytes()))
+def test_scanned_pdf_fails_with_a_reason(alice, tmp_path, api_client_for):
+    client = api_client_for(alice)
+    document = _wait(_upload(client, "scan.pdf", samples.make_scanned_pdf(tmp_path).read_bytes()))
     assert document.status == "failed"
     assert document.failed_stage == "extracting"
     assert "scanned" in document.error.lower()
     # The failure did not stop the worker: the next document still flows.
-    assert _wait(_upload(alice, "ok.txt", b"Still working after a failure.")).status == "ready"
+    assert _wait(_upload(client, "ok.txt", b"Still working after a failure.")).status == "ready"
 
 
-def test_reprocess_and_new_version_replace_chunks_atomically(alice):
-    client = _client(alice)
-    document_id = _upload(alice, "v.md", f"# One\n\n{samples.REAL_TEXT}".encode())
+def test_reprocess_and_new_version_replace_chunks_atomically(alice, api_client_for):
+    client = api_client_for(alice)
+    document_id = _upload(client, "v.md", f"# One\n\n{samples.REAL_TEXT}".encode())
     first = _wait(document_id)
     n = first.chunk_count
     assert client.post(f"/api/v1/documents/{document_id}/reprocess/").status_code == 202
@@ -117,25 +124,25 @@ def test_reprocess_and_new_version_replace_chunks_atomically(alice):
     assert response.status_code == 202
     document = _wait(document_id)
     chunks = Chunk.objects.filter(document_id=document_id)
-    assert document.status == "ready" and document.current_version.number == 2
+    assert document.status == "ready" and document.current_version is not None
+    assert document.current_version.number == 2
     assert {c.version.number for c in chunks} == {2}
-    assert "harbors" in chunks.first().text and document.title == "v"
+    assert "harbors" in chunks[0].text and document.title == "v"
 
 
-def test_killing_the_worker_mid_document_ends_ready_with_one_set_of_chunks(alice, tmp_path, celery_worker, settings):
+def test_killing_the_worker_mid_document_ends_ready_with_one_set_of_chunks(
+    alice, tmp_path, celery_worker, settings, api_client_for
+):
     pages = [f"Section {i}. " + samples.REAL_TEXT * 2 for i in range(120)]
-    document_id = _upload(alice, "long.pdf", samples.make_pdf(tmp_path, pages).read_bytes())
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        document = Document.objects.get(pk=document_id)
-        if document.status == "embedding" and 0 < document.progress_done < document.progress_total:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"never saw the document mid-embedding: {document.status} {document.progress_done}")
+    document_id = _upload(api_client_for(alice), "long.pdf", samples.make_pdf(tmp_path, pages).read_bytes())
+    embedding = Document.objects.filter(
+        pk=document_id, status="embedding", progress_done__gt=0, progress_done__lt=F("progress_total")
+    )
+    _wait_until(embedding.exists, timeout=90, failure=lambda: "never saw the document mid-embedding")
     celery_worker.kill()
     settings.INGEST_STALE_SECONDS = 1
-    time.sleep(1.5)
+    stale = Document.objects.filter(pk=document_id, heartbeat_at__lt=Now() - timedelta(seconds=1))
+    _wait_until(stale.exists, timeout=10, failure=lambda: "the dead worker's heartbeat never went stale")
     assert document_sweep() == {"requeued": 1, "enqueued": 1, "failed": 0}  # back in the queue
     celery_worker.start()
     document = _wait(document_id, timeout=120)
@@ -145,7 +152,7 @@ def test_killing_the_worker_mid_document_ends_ready_with_one_set_of_chunks(alice
     assert document.attempts == 2
 
 
-def test_a_dead_broker_at_upload_time_loses_nothing(alice, settings):
+def test_a_dead_broker_at_upload_time_loses_nothing(alice, settings, api_client_for):
     """Stop the real (embedded) Redis, upload, start Redis again: the sweeper enqueues the document."""
     from config import embedded
 
@@ -153,7 +160,7 @@ def test_a_dead_broker_at_upload_time_loses_nothing(alice, settings):
         pytest.skip("needs the embedded Redis (REDIS_URL points elsewhere)")
     embedded.redis_stop(settings.DATA_DIR)
     try:
-        document_id = _upload(alice, "while-down.txt", b"Uploaded while the broker was unreachable.")
+        document_id = _upload(api_client_for(alice), "while-down.txt", b"Uploaded while the broker was unreachable.")
         document = Document.objects.get(pk=document_id)
         assert document.status == "queued" and document.enqueued_at is None
     finally:

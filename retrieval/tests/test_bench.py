@@ -30,7 +30,7 @@ def test_bench_chunk_rows_index_title_headings_and_text_as_ingestion_does(worksp
     ingested = ingest_text(workspace, MARKDOWN, title="Greenfield farm notes", filename="orchard.md")
     chunk = ingested.chunks.get()
     assert chunk.heading_path == ["Orchard handbook", "Pruning apple trees"]
-    version = DocumentVersionFactory(document__workspace=workspace, document__title=ingested.title)
+    version = DocumentVersionFactory.create(document__workspace=workspace, document__title=ingested.title)
 
     insert_chunk_rows(
         workspace=workspace,

@@ -64,7 +64,7 @@ def corpus_workspace(workspace):
 class LuceneBM25(BM25Okapi):
     """rank_bm25's Okapi scoring with Lucene's idf, ln(1 + (N - df + 0.5) / (df + 0.5))."""
 
-    def _calc_idf(self, nd):  # type: ignore[no-untyped-def]
+    def _calc_idf(self, nd: dict[str, int]) -> None:
         for word, freq in nd.items():
             self.idf[word] = math.log1p((self.corpus_size - freq + 0.5) / (freq + 0.5))
 

@@ -11,6 +11,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.platypus import (
     BaseDocTemplate,
+    Flowable,
     Frame,
     PageBreak,
     PageTemplate,
@@ -42,57 +43,40 @@ def _pdf_footer(canvas, doc):
     canvas.restoreState()
 
 
-def build_constitution_pdf(out: Path) -> int:
-    """Write the Constitution PDF to ``out`` and return its page count."""
-    parts = blocks(read_source("constitution.txt"))
-    title, body = parts[0], parts[1:]
+def _styles() -> dict[str, ParagraphStyle]:
+    """The paragraph styles of the Constitution PDF: title, subtitle, h1 (Articles), h2 (Sections), body."""
+    return {
+        "title": ParagraphStyle(
+            "DocTitle", fontName="Times-Bold", fontSize=20, leading=24, alignment=TA_CENTER, spaceAfter=6
+        ),
+        "subtitle": ParagraphStyle(
+            "DocSubtitle", fontName="Times-Italic", fontSize=11, leading=14, alignment=TA_CENTER, spaceAfter=24
+        ),
+        "h1": ParagraphStyle(
+            "Heading1", fontName="Times-Bold", fontSize=15, leading=19, spaceBefore=6, spaceAfter=8, keepWithNext=1
+        ),
+        "h2": ParagraphStyle(
+            "Heading2",
+            fontName="Times-Bold",
+            fontSize=11.5,
+            leading=14,
+            spaceBefore=8,
+            spaceAfter=4,
+            keepWithNext=1,
+        ),
+        "body": ParagraphStyle(
+            "Body", fontName="Times-Roman", fontSize=10, leading=13.5, spaceAfter=6, firstLineIndent=14
+        ),
+    }
 
-    title_style = ParagraphStyle(
-        "DocTitle",
-        fontName="Times-Bold",
-        fontSize=20,
-        leading=24,
-        alignment=TA_CENTER,
-        spaceAfter=6,
-    )
-    subtitle_style = ParagraphStyle(
-        "DocSubtitle",
-        fontName="Times-Italic",
-        fontSize=11,
-        leading=14,
-        alignment=TA_CENTER,
-        spaceAfter=24,
-    )
-    h1 = ParagraphStyle(
-        "Heading1",
-        fontName="Times-Bold",
-        fontSize=15,
-        leading=19,
-        spaceBefore=6,
-        spaceAfter=8,
-        keepWithNext=1,
-    )
-    h2 = ParagraphStyle(
-        "Heading2",
-        fontName="Times-Bold",
-        fontSize=11.5,
-        leading=14,
-        spaceBefore=8,
-        spaceAfter=4,
-        keepWithNext=1,
-    )
-    body_style = ParagraphStyle(
-        "Body",
-        fontName="Times-Roman",
-        fontSize=10,
-        leading=13.5,
-        spaceAfter=6,
-        firstLineIndent=14,
-    )
 
-    story = [
-        Paragraph(xml_escape(title), title_style),
-        Paragraph("Signed in Convention at Philadelphia, September 17, 1787", subtitle_style),
+def _story(title: str, body: list[str]) -> list[Flowable]:
+    """The flowables: title, subtitle, then the Preamble and each Article (on a new page) with its
+    Sections, headings carrying their outline entries."""
+    styles = _styles()
+    story: list[Flowable] = [
+        Paragraph(xml_escape(title), styles["title"]),
+        Paragraph("Signed in Convention at Philadelphia, September 17, 1787", styles["subtitle"]),
     ]
     article = None
     for block in body:
@@ -101,21 +85,27 @@ def build_constitution_pdf(out: Path) -> int:
             if ARTICLE_RE.match(block):
                 story.append(PageBreak())  # every Article starts on a new page
                 article = block.split()[1]
-            para = Paragraph(xml_escape(block), h1)
+            para = Paragraph(xml_escape(block), styles["h1"])
             key = "preamble" if block == "Preamble" else f"article-{article}"
-            para.outline = (key, block, 0)
+            para.outline = (key, block, 0)  # read by OutlinedDocTemplate
             story.append(para)
         elif SECTION_RE.match(block):
             if article is None:
                 raise SystemExit(f"constitution.txt: {block!r} outside an Article")
-            para = Paragraph(xml_escape(block), h2)
+            para = Paragraph(xml_escape(block), styles["h2"])
             number = block.split()[1]
-            para.outline = (f"article-{article}-section-{number}", f"Article {article}, {block}", 1)
+            outline = (f"article-{article}-section-{number}", f"Article {article}, {block}", 1)
+            para.outline = outline  # read by OutlinedDocTemplate
             story.append(para)
         else:
-            story.append(Paragraph(xml_escape(text), body_style))
+            story.append(Paragraph(xml_escape(text), styles["body"]))
     story.append(Spacer(1, 12))
+    return story
 
+
+def build_constitution_pdf(out: Path) -> int:
+    """Write the Constitution PDF to ``out`` and return its page count."""
+    parts = blocks(read_source("constitution.txt"))
     doc = OutlinedDocTemplate(
         str(out),
         pagesize=LETTER,
@@ -135,7 +125,7 @@ def build_constitution_pdf(out: Path) -> int:
     )
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPageEnd=_pdf_footer)])
-    doc.build(story, canvasmaker=_OutlineCanvas)
+    doc.build(_story(parts[0], parts[1:]), canvasmaker=_OutlineCanvas)
     return doc.page
 
 

@@ -272,7 +272,7 @@ def _fill(workspace: Workspace, size: int, corpus: _Corpus, rng: np.random.Gener
 
 def _use_bench_database(*, rebuild: bool) -> None:
     """Switch the default connection to ``<name>_bench`` (created when missing, dropped first with ``rebuild``)."""
-    db = settings.DATABASES["default"]
+    db: dict[str, Any] = settings.DATABASES["default"]
     db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_bench"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=not rebuild)
 
