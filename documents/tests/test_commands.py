@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import Workspace
-from documents.demo_corpus.builders.common import gettysburg_address
+from documents.demo_corpus.builders.common import FILES, gettysburg_address
 from documents.models import Document
 
 # The command starts a worker in another process: it must see committed rows of the test database.
@@ -50,5 +50,25 @@ def test_bench_ingest_falls_back_to_real_prose_for_its_pdf(tmp_path):
 
 
 def test_bench_ingest_needs_an_input():
-    with pytest.raises(CommandError, match="--scifact DIR and/or --pdf-pages N"):
+    with pytest.raises(CommandError, match=r"--scifact DIR and/or --pdf-pages N\."):
         call_command("bench_ingest")
+
+
+@pytest.mark.django_db
+def test_load_demo_corpus_uploads_every_file_once(alice, capsys):
+    call_command("load_demo_corpus", "--email", "ALICE@example.com")
+    first = capsys.readouterr().out.splitlines()
+    call_command("load_demo_corpus", "--email", alice.email)
+    again = capsys.readouterr().out.splitlines()
+
+    names = sorted(p.name for p in FILES.iterdir() if p.is_file())
+    assert len(names) == 6 and first[:-1] == [f"queued   {name}" for name in names]
+    assert again[:-1] == [f"present  {name}" for name in names]
+    assert first[-1] == again[-1] == f"Demo corpus: 6 files in “{alice.personal_workspace.name}”."
+    assert Document.objects.filter(workspace=alice.personal_workspace, status="queued").count() == 6
+
+
+@pytest.mark.django_db
+def test_load_demo_corpus_needs_an_existing_user():
+    with pytest.raises(CommandError, match=r"No user nobody@example\.com"):
+        call_command("load_demo_corpus", "--email", "nobody@example.com")

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from accounts.models import Workspace
 from documents.models import Chunk, Document
+from retrieval.services import golden_query_create
+from retrieval.tests.factories import ingest_text
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +130,34 @@ def test_bench_search_in_place_builds_measures_and_cleans_up(tmp_path, settings,
 
 
 def test_bench_search_needs_the_evaluation_data(tmp_path):
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError, match="Needs SciFact and SQuAD"):
         call_command("bench_search", "--eval-dir", str(tmp_path), "--in-place")
+
+
+def test_evaluate_retrieval_scores_a_workspace_golden_set(workspace, capsys):
+    documents = {title: ingest_text(workspace, text, title=title) for _, title, text in CORPUS}
+    golden_query_create(
+        workspace=workspace, question="Where does glucose come from?", expected_document=documents["Photosynthesis"]
+    )
+    golden_query_create(
+        workspace=workspace,
+        question="What grounds aircraft after an eruption?",
+        expected_document=documents["Volcanoes"],
+        expected_passage="volcanic ASH can ground   aircraft",  # case and whitespace do not matter
+    )
+
+    call_command("evaluate_retrieval", "--workspace", str(workspace.pk), "--mode", "hybrid", "--json")
+
+    report = _json(capsys)
+    assert list(report) == ["hybrid"]
+    assert report["hybrid"]["ndcg@10"] == report["hybrid"]["recall@10"] == 1.0
+    assert workspace.documents.count() == 3  # a golden set is evaluated in place, nothing is removed
+
+
+def test_evaluate_retrieval_explains_what_it_cannot_evaluate(workspace):
+    with pytest.raises(CommandError, match="no golden queries"):
+        call_command("evaluate_retrieval", "--workspace", str(workspace.pk))
+    with pytest.raises(CommandError, match="No workspace 0"):
+        call_command("evaluate_retrieval", "--workspace", "0")
+    with pytest.raises(CommandError, match="is not a BEIR collection"):
+        call_command("evaluate_retrieval", "--beir", "/nonexistent")

@@ -5,7 +5,6 @@ Idempotent: files already there (same SHA-256) are reported and skipped. Ingesti
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,9 +13,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.selectors import workspace_get_personal
 from config.errors import ApplicationError
+from documents.demo_corpus.builders.common import FILES
 from documents.services.upload import document_upload
 
-CORPUS = Path(__file__).resolve().parents[2] / "demo_corpus" / "files"
+CORPUS = FILES  # the committed, generated demo files
 
 
 class Command(BaseCommand):
