@@ -132,7 +132,7 @@ def get_embedder() -> SentenceTransformer:
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
         get_embedder.cache_clear()
-        forget_queries()
+        _clear_query_cache()
 
 
 def count_tokens(texts: list[str]) -> list[int]:
@@ -234,8 +234,8 @@ def fresh_query_cache() -> Iterator[None]:
         _scoped_cache.reset(token)
 
 
-def forget_queries() -> None:
-    """Empty the process's query cache. Benchmarks and evaluations use ``fresh_query_cache()`` instead."""
+def _clear_query_cache() -> None:
+    """Empty the process's query cache (the model or its settings changed)."""
     with _query_cache_lock:
         _process_cache.clear()
 

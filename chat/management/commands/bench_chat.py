@@ -42,7 +42,7 @@ from chat.services import message_answer
 from chat.testing import FakeLLM
 from config.progress import ProgressBar
 from config.stats import percentiles
-from documents.embeddings import forget_queries
+from documents.embeddings import fresh_query_cache
 from documents.scratch import Scratch, scratch_workspace
 from retrieval.evaluation import load_corpus
 
@@ -53,14 +53,14 @@ def _first_token_ms(workspace: Workspace, user: User, question: str) -> tuple[fl
     """Ask in a new conversation; ms from the call to the first ``token`` event, and who answered."""
     conversation = Conversation.objects.create(workspace=workspace, user=user, title=question[:80])
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
-    forget_queries()  # every run embeds its question anew
-    started = time.perf_counter()
     first, provider = 0.0, ""
-    for event in message_answer(conversation=conversation, question=message):
-        if event.name == "token" and not first:
-            first = (time.perf_counter() - started) * 1000
-        elif event.name == "done":
-            provider = event.data["provider"]
+    with fresh_query_cache():  # every run embeds its question anew
+        started = time.perf_counter()
+        for event in message_answer(conversation=conversation, question=message):
+            if event.name == "token" and not first:
+                first = (time.perf_counter() - started) * 1000
+            elif event.name == "done":
+                provider = event.data["provider"]
     return first, provider
 
 

@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 from accounts.models import Workspace
+from config.bootstrap import process_setup
 from config.stats import percentiles
 from documents.embeddings import (
     DIMENSIONS,
@@ -45,8 +46,7 @@ from documents.embeddings import (
     embed_query,
     embed_texts,
     embedding_threads,
-    forget_queries,
-    share_cores_with,
+    fresh_query_cache,
 )
 from documents.models import Chunk, Document, DocumentVersion
 from documents.scratch import BENCH_OWNER, scratch_workspace
@@ -308,15 +308,15 @@ def _measure(workspace: Workspace, small: Workspace, questions: list[str], mode:
     total, embed, bm25, vector = [], [], [], []
     depth = settings.SEARCH_CANDIDATES
     for q in questions:
-        forget_queries()  # measure the model, not the query cache
-        t0 = time.perf_counter()
-        search_chunks(workspace=workspace, query=q, k=10, mode=mode)
-        t1 = time.perf_counter()
+        with fresh_query_cache():  # measure the model, not the query cache
+            t0 = time.perf_counter()
+            search_chunks(workspace=workspace, query=q, k=10, mode=mode)
+            t1 = time.perf_counter()
         parsed = parse_query(q, config=workspace.text_search_config)
-        forget_queries()
-        t2 = time.perf_counter()
-        vec = embed_query(parsed.text)
-        t3 = time.perf_counter()
+        with fresh_query_cache():
+            t2 = time.perf_counter()
+            vec = embed_query(parsed.text)
+            t3 = time.perf_counter()
         bm25_search(workspace_id=workspace.pk, terms=parsed.terms, limit=depth)
         t4 = time.perf_counter()
         vector_search(workspace_id=workspace.pk, embedding=vec, limit=depth)
@@ -367,7 +367,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         if not (opts["eval_dir"] / "scifact" / "corpus.jsonl").exists():
             raise CommandError(f"Needs SciFact and SQuAD under {opts['eval_dir']} (--eval-dir).")
-        share_cores_with(opts["processes"])
+        process_setup(role="web", processes=opts["processes"])
         if not opts["in_place"]:
             _use_bench_database(rebuild=opts["rebuild"])
         passages, questions = _base_passages(opts["eval_dir"])
