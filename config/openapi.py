@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -49,3 +52,17 @@ def add_error_responses(result: dict[str, Any], generator: object, request: obje
                     code, {"description": description, "content": {"application/json": {"schema": reference}}}
                 )
     return result
+
+
+def paginated(name: str, results: serializers.BaseSerializer) -> serializers.Serializer:
+    """The schema of one page of DRF's ``PageNumberPagination``: ``{count, next, previous, results}``, named
+    ``name`` in the components (``results`` is a ``many=True`` serializer)."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(help_text="Items in all pages."),
+            "next": serializers.URLField(allow_null=True, help_text="The next page, or null on the last."),
+            "previous": serializers.URLField(allow_null=True, help_text="The previous page, or null on the first."),
+            "results": results,
+        },
+    )

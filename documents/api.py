@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.http import AuthenticatedRequest
 from accounts.permissions import membership_get, workspace_get_for_request
 from config.errors import ApplicationError
+from config.openapi import paginated
 from documents.models import Document
 from documents.selectors import (
     chunk_list,
@@ -87,7 +88,8 @@ class DocumentListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("workspace", int), OpenApiParameter("status", str)],
-        responses=DocumentOutput(many=True),
+        responses=paginated("DocumentPage", DocumentOutput(many=True)),
+        operation_id="documents_list",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         filters = self.DocumentFilter(data=request.query_params)
@@ -98,7 +100,13 @@ class DocumentListApi(APIView):
         page = paginator.paginate_queryset(documents, request, view=self)
         return paginator.get_paginated_response(DocumentOutput(page, many=True).data)
 
-    @extend_schema(request={"multipart/form-data": DocumentUploadInput}, responses={201: DocumentUploadOutput})
+    @extend_schema(
+        request={"multipart/form-data": DocumentUploadInput},
+        responses={
+            201: DocumentUploadOutput,
+            200: OpenApiResponse(DocumentUploadOutput, description="The same bytes are already a document here."),
+        },
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         upload, filename = _file_from(request)
         form = request.POST  # multipart form fields besides the file
@@ -179,7 +187,7 @@ class DocumentChunksApi(APIView):
         char_end = serializers.IntegerField()
         token_count = serializers.IntegerField()
 
-    @extend_schema(responses=ChunkOutput(many=True))
+    @extend_schema(responses=paginated("ChunkPage", ChunkOutput(many=True)), operation_id="documents_chunks_list")
     def get(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         paginator = PageNumberPagination()
