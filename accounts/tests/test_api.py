@@ -11,26 +11,28 @@ from accounts.tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _token_for(user: User) -> str:
+def _token_for(api_client_for, user: User) -> str:
     """A real personal API token of ``user``, through the token endpoint."""
-    response = APIClient().post("/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}, format="json")
+    response = api_client_for(None).post(
+        "/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 201, response.content
     return response.json()["token"]
 
 
-def _bearer(token: str) -> APIClient:
+def _bearer(api_client_for, token: str) -> APIClient:
     """A client that authenticates as the API does in production (``Authorization: Bearer``), unlike
     ``api_client_for``'s forced authentication: these tests are about the token itself."""
-    client = APIClient()
+    client = api_client_for(None)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
 
 
-def test_token_login_and_me(alice, workspace):
-    token = _token_for(alice)
+def test_token_login_and_me(alice, workspace, api_client_for):
+    token = _token_for(api_client_for, alice)
     assert AuthToken.objects.filter(user=alice).count() == 1
     assert token not in AuthToken.objects.get(user=alice).digest  # only a hash is stored
-    body = _bearer(token).get("/api/v1/me/").json()
+    body = _bearer(api_client_for, token).get("/api/v1/me/").json()
     assert body["email"] == "alice@example.com"
     roles = {w["name"]: (w["role"], w["is_personal"]) for w in body["workspaces"]}
     assert roles == {"Acme": ("owner", False), "Alice's workspace": ("owner", True)}
@@ -63,9 +65,9 @@ def test_unverified_email_gets_no_token_when_verification_is_mandatory(settings,
     assert response.json()["code"] == "permission_denied"
 
 
-def test_revoked_token_is_401_with_error_shape(alice):
-    token = _token_for(alice)
-    client = _bearer(token)
+def test_revoked_token_is_401_with_error_shape(alice, api_client_for):
+    token = _token_for(api_client_for, alice)
+    client = _bearer(api_client_for, token)
     assert client.delete("/api/v1/auth/token/").status_code == 204
     response = client.get("/api/v1/me/")
     assert response.status_code == 401
@@ -73,10 +75,10 @@ def test_revoked_token_is_401_with_error_shape(alice):
     assert response["WWW-Authenticate"] == "Bearer"
 
 
-def test_expired_token_is_401_with_error_shape(alice):
-    token = _token_for(alice)
+def test_expired_token_is_401_with_error_shape(alice, api_client_for):
+    token = _token_for(api_client_for, alice)
     AuthToken.objects.filter(user=alice).update(expiry=timezone.now() - timedelta(seconds=1))
-    response = _bearer(token).get("/api/v1/me/")
+    response = _bearer(api_client_for, token).get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
 
