@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -81,32 +82,75 @@ class OpenApiSchema:
         assert operations and method.lower() in operations, f"{method} {template} is not in /api/schema/"
         return template, operations[method.lower()]
 
-    def validate(self, response) -> None:
-        """Fail the test if a JSON response of ``/api/v1/`` does not match its operation's documented status."""
+    def _check(self, instance: Any, schema: dict[str, Any], where: str) -> None:
         import jsonschema
 
+        try:
+            schema = {**schema, "components": self.document["components"]}
+            jsonschema.validate(instance, schema, cls=jsonschema.Draft202012Validator)
+        except jsonschema.ValidationError as exc:
+            raise AssertionError(f"{where} does not match /api/schema/: {exc}") from exc
+
+    def _check_events(self, response: Any, where: str) -> None:
+        """A server-sent-events answer: every event's data has its documented shape (``SSE_EVENTS``)."""
+        raw = b"".join(response.streaming_content)
+        response.streaming_content = [raw]  # the test reads the same bytes afterwards
+        for frame in raw.decode().split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in frame.splitlines() if line.startswith(("event: ", "data: ")))
+            if "event" not in lines:
+                continue
+            name, data = lines["event"], json.loads(lines["data"])
+            assert name in SSE_EVENTS, f"{where}: undocumented event {name}"
+            if name == "done":  # the JSON answer plus the chat page's rendered fragment
+                assert isinstance(data.pop("fragment"), str), f"{where}: done without its fragment"
+            self._check(data, SSE_EVENTS[name], f"{where} event {name}")
+
+    def validate(self, response: Any) -> None:
+        """Fail the test if a response of ``/api/v1/`` does not match its operation's documented status, media
+        type and (JSON, server-sent events) body."""
         request = response.wsgi_request
-        if not request.path.startswith("/api/v1/") or response.streaming:
+        if not request.path.startswith("/api/v1/"):
             return
         template, operation = self.operation(request.path, request.method)
         status = str(response.status_code)
         documented = operation["responses"].get(status)
         assert documented is not None, f"{request.method} {template} answered {status}, which is not documented"
         self.checked.add((request.method, template, status))
-        media = response.get("Content-Type", "").split(";")[0]
         content = documented.get("content") or {}
-        if media != "application/json" or not response.content:
-            assert not content or media in content, f"{request.method} {template} {status}: {media} not documented"
+        media = response.get("Content-Type", "").split(";")[0]
+        media = media if media in content or "*/*" not in content else "*/*"  # a documented media range
+        where = f"{request.method} {template} {status}"
+        if response.streaming:
+            assert media in content, f"{where}: {media} not documented"
+            if media == "text/event-stream":
+                self._check_events(response, where)
             return
-        assert media in content, f"{request.method} {template} {status}: JSON is not documented"
-        schema = {**content[media]["schema"], "components": self.document["components"]}
-        try:
-            jsonschema.validate(response.json(), schema, cls=jsonschema.Draft202012Validator)
-        except jsonschema.ValidationError as exc:
-            raise AssertionError(f"{request.method} {template} {status} does not match /api/schema/: {exc}") from exc
+        if media != "application/json" or not response.content:
+            assert not content or media in content, f"{where}: {media} not documented"
+            return
+        assert media in content, f"{where}: JSON is not documented"
+        self._check(response.json(), content[media]["schema"], where)
 
 
 _openapi: OpenApiSchema | None = None
+
+
+def _ref(component: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
+def _event(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+# The data of each server-sent event of a streamed answer (chat.api.sse, chat.services.message_answer).
+SSE_EVENTS: dict[str, dict[str, Any]] = {
+    "token": _event({"text": {"type": "string"}}),
+    "restart": _event({"provider": {"type": "string"}, "reason": {"type": "string"}}),
+    "citations": _event({"citations": {"type": "array", "items": _ref("CitationOutput")}}),
+    "done": _ref("MessageOutput"),  # plus "fragment", checked apart
+    "error": _ref("Error"),
+}
 
 
 class SchemaCheckedAPIClient(APIClient):
@@ -128,21 +172,40 @@ def _api_client(user: User | None) -> APIClient:
     return client
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """List the documented operations that no test's response was checked against."""
+def _unexercised() -> list[str]:
+    """Documented operations that no test's response was checked against."""
     if _openapi is None:
-        return
+        return ["every operation"]
     seen = {(method, template) for method, template, _ in _openapi.checked}
-    missing = sorted(
+    return sorted(
         f"{method.upper()} {template}"
         for template, operations in _openapi.document["paths"].items()
         for method in operations
         if (method.upper(), template) not in seen
     )
-    terminalreporter.write_line(
-        f"OpenAPI: {len(_openapi.checked)} (operation, status) pairs validated against /api/schema/;"
-        f" operations never exercised: {', '.join(missing) or 'none'}"
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    return config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
+        config.option.keyword or config.option.markexpr or config.option.lf
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run of the whole suite fails if some documented API operation was never exercised by a test."""
+    if exitstatus == pytest.ExitCode.OK and _whole_suite(session.config) and _unexercised():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How much of the API the tests checked against the schema."""
+    if _openapi is not None or _whole_suite(terminalreporter.config):
+        checked = len(_openapi.checked) if _openapi else 0
+        missing = ", ".join(_unexercised()) or "none"
+        terminalreporter.write_line(
+            f"OpenAPI: {checked} (operation, status) pairs validated against /api/schema/;"
+            f" operations never exercised: {missing}"
+        )
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ class AuthTokenApi(APIView):
     def get_throttles(self) -> list[BaseThrottle]:
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
-    @extend_schema(request=AuthTokenInput, responses={201: AuthTokenOutput}, auth=[])
+    @extend_schema(request=AuthTokenInput, responses={201: AuthTokenOutput, 409: None}, auth=[])
     def post(self, request: Request) -> Response:
         serializer = self.AuthTokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,10 @@ from chat.services import (
     question_accept,
 )
 
+logger = logging.getLogger(__name__)
+
+ANSWER_NOT_SHOWN = "The answer was saved but could not be shown. Reload the page to see it."
+
 
 class EventStreamRenderer(renderers.BaseRenderer):
     """Lets clients send ``Accept: text/event-stream``; the streaming response renders itself."""
@@ -45,10 +50,14 @@ def sse(events: Iterator[Event]) -> Iterator[bytes]:
     carries ``fragment``: the answer rendered by the chat page's own template, so the page shows it as is."""
     yield b": stream open\n\n"  # sent at once, so proxies and browsers start reading
     for event in events:
-        data = event.data
-        if event.name == "done":
-            data = {**data, "fragment": render_to_string("chat/_answer.html", {"p": data})}
-        yield f"event: {event.name}\ndata: {json.dumps(data, ensure_ascii=False, cls=DjangoJSONEncoder)}\n\n".encode()
+        name, data = event.name, event.data
+        if name == "done":
+            try:
+                data = {**data, "fragment": render_to_string("chat/_answer.html", {"p": data})}
+            except Exception:  # the answer is stored; say so rather than end the stream without a word
+                logger.exception("rendering the answer fragment of message %s failed", data.get("id"))
+                name, data = "error", {"detail": ANSWER_NOT_SHOWN, "code": "error"}
+        yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, cls=DjangoJSONEncoder)}\n\n".encode()
 
 
 def event_stream_response(events: Iterator[Event]) -> StreamingHttpResponse:

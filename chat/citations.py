@@ -27,11 +27,6 @@ class VerifiedCitations:
     claims: dict[int, list[str]] = field(default_factory=dict)
 
 
-def markers_in(text: str) -> list[int]:
-    """Every marker number in ``text``, in order, with repeats."""
-    return [n for match in MARKER.finditer(text) for n in marker_numbers(match)]
-
-
 def verify_citations(answer: str, *, source_texts: dict[int, str], config: str) -> VerifiedCitations:
     """Check every marker of ``answer`` against ``source_texts`` (marker → chunk text). Sentences without a
     marker are left as they are. Returns the cleaned answer, ``{marker: support}`` and the dropped markers

@@ -26,31 +26,41 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
     "required": ["detail", "code"],
 }
-# Status → when it happens; added to an operation unless the view declares that status itself.
+# Status → when it happens. Every operation gets the common ones; the others only where they can happen: a view
+# declares them (``responses={409: None}``) and uploads (multipart bodies) get 413 and 415.
 ERROR_RESPONSES = {
     "400": "Invalid input (validation errors list the fields).",
     "401": "Not authenticated.",
-    "403": "Authenticated, but the role does not allow this.",
+    "403": "Authenticated, but the role does not allow this (or the CSRF check failed).",
     "404": "No such object, or one of a workspace the caller is not in.",
-    "409": "The request conflicts with the object's state (e.g. a version is already being processed).",
-    "413": "The upload or a field is over its size limit.",
-    "415": "The uploaded file's type is not supported (decided by its content).",
     "429": "A rate limit or daily quota was reached (see Retry-After).",
     "500": "An unexpected error (logged).",
 }
+DECLARED_ERROR_RESPONSES = {
+    "409": "The request conflicts with existing state (e.g. the same bytes are already a version).",
+    "413": "The upload or a field is over its size limit.",
+    "415": "The uploaded file's type is not supported (decided by its content).",
+}
+UPLOAD_ERRORS = ("413", "415")
+
+
+def _error_codes(operation: dict[str, Any]) -> list[str]:
+    declared = [code for code in DECLARED_ERROR_RESPONSES if code in operation.get("responses", {})]
+    uploads = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+    return [*ERROR_RESPONSES, *declared, *(UPLOAD_ERRORS if uploads else ())]
 
 
 def add_error_responses(result: dict[str, Any], generator: object, request: object, public: bool) -> dict[str, Any]:
-    """drf-spectacular post-processing hook: the ``Error`` component and ``ERROR_RESPONSES`` on every operation."""
+    """drf-spectacular post-processing hook: the ``Error`` component, and its responses on every operation
+    (``ERROR_RESPONSES``, plus the ``DECLARED_ERROR_RESPONSES`` that apply)."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
-    reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}}
+    descriptions = ERROR_RESPONSES | DECLARED_ERROR_RESPONSES
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            for code, description in ERROR_RESPONSES.items():
-                responses.setdefault(
-                    code, {"description": description, "content": {"application/json": {"schema": reference}}}
-                )
+            for code in _error_codes(operation):
+                responses[code] = {"description": descriptions[code], "content": content}
     return result
 
 

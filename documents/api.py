@@ -149,7 +149,7 @@ class DocumentVersionCreateApi(APIView):
     class DocumentVersionInput(serializers.Serializer):
         file = serializers.FileField()
 
-    @extend_schema(request={"multipart/form-data": DocumentVersionInput}, responses={202: DocumentOutput})
+    @extend_schema(request={"multipart/form-data": DocumentVersionInput}, responses={202: DocumentOutput, 409: None})
     def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         upload, filename = _file_from(request)
@@ -198,7 +198,12 @@ class DocumentChunksApi(APIView):
 class DocumentFileApi(APIView):
     """The original file of a version (``?version=N``; default: current), as an attachment."""
 
-    @extend_schema(parameters=[OpenApiParameter("version", int)], responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int)],
+        responses={
+            (200, "*/*"): OpenApiResponse(bytes, description="The file as uploaded, with its own media type."),
+        },
+    )
     def get(self, request: AuthenticatedRequest, document_id: int) -> FileResponse:
         document = document_get_for_user(user=request.user, document_id=document_id)
         version = document_version_get(document=document, number=request.query_params.get("version"))

@@ -10,13 +10,13 @@ A later reranker stage takes the fused list as its candidates.
 from __future__ import annotations
 
 
-def rrf_term(rank: int, *, k: int = 60, weight: float = 1.0) -> float:
+def rrf_term(rank: int, *, k: int, weight: float = 1.0) -> float:
     """One retriever's contribution to a fused score: ``weight / (k + rank)``, ``rank`` counted from 1."""
     return weight / (k + rank)
 
 
 def reciprocal_rank_fusion(
-    rankings: dict[str, list[int]], *, k: int = 60, weights: dict[str, float] | None = None
+    rankings: dict[str, list[int]], *, k: int, weights: dict[str, float] | None = None
 ) -> list[tuple[int, float]]:
     """Fuse ranked id lists (best first) into ``[(id, rrf score), ...]``, best first, ties by id.
 

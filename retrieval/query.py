@@ -39,11 +39,6 @@ class ParsedQuery:
     text: str
     terms: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def has_words(self) -> bool:
-        """True when the text has any letter or digit (worth embedding), even if every word is a stop word."""
-        return has_words(self.text)
-
 
 def has_words(text: str) -> bool:
     """True when ``text`` has any letter or digit (worth embedding), even if every word is a stop word."""

@@ -71,6 +71,11 @@ def check_document_ids(*, workspace: Workspace, document_ids: list[int] | None) 
     return wanted
 
 
+def rrf_weights() -> dict[str, float]:
+    """Each retriever's weight in the hybrid fusion: ``{"bm25": RRF_WEIGHT_BM25, "vector": RRF_WEIGHT_VECTOR}``."""
+    return {"bm25": settings.RRF_WEIGHT_BM25, "vector": settings.RRF_WEIGHT_VECTOR}
+
+
 def search_chunks(
     *,
     workspace: Workspace,
@@ -120,7 +125,7 @@ def search_chunks(
         ranked = reciprocal_rank_fusion(
             {"bm25": [i for i, _ in bm25], "vector": [i for i, _ in vector]},
             k=settings.RRF_K,
-            weights={"bm25": settings.RRF_WEIGHT_BM25, "vector": settings.RRF_WEIGHT_VECTOR},
+            weights=rrf_weights(),
         )
     else:
         ranked = bm25 if mode == "bm25" else vector

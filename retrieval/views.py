@@ -11,7 +11,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import workspace_current_or_404
 from retrieval.fusion import rrf_term
 from retrieval.query import InvalidQuery, parse_query
-from retrieval.selectors import MODES, Mode, SearchHit, chunk_headlines, search_chunks
+from retrieval.selectors import MODES, Mode, SearchHit, chunk_headlines, rrf_weights, search_chunks
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -23,8 +23,8 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
 
 def _explain(hit: SearchHit, mode: str) -> list[dict[str, object]]:
     """Per retriever: rank, own score and, in hybrid mode, its RRF contribution w / (k + rank)."""
-    weights = {"bm25": settings.RRF_WEIGHT_BM25, "vector": settings.RRF_WEIGHT_VECTOR}
-    rows = []
+    weights = rrf_weights()
+    rows: list[dict[str, object]] = []
     for name, label, found in (("bm25", "BM25", hit.bm25), ("vector", "Vector (cosine)", hit.vector)):
         if mode not in ("hybrid", name):
             continue

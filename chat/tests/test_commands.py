@@ -1,7 +1,4 @@
-"""The chat app's evaluation and benchmark commands, run end to end on a two-paragraph SQuAD file.
-
-(Here rather than in ``chat/tests`` because they test ``chat/management``; no fixture of ``chat/tests`` is used.)
-"""
+"""The chat app's evaluation and benchmark commands, run end to end on a two-paragraph SQuAD file."""
 
 from __future__ import annotations
 

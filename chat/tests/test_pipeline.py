@@ -118,3 +118,15 @@ def test_the_done_event_carries_the_page_fragment(alice, conversation, api_clien
     assert f'data-message="{done["id"]}"' in fragment
     assert done["html"] in fragment and f"/api/v1/messages/{done['id']}/feedback/" in fragment
     assert all(f'href="/chat/citations/{c["id"]}/"' in fragment for c in done["citations"])
+
+
+def test_a_fragment_that_cannot_be_rendered_ends_the_stream_with_an_error(
+    alice, conversation, api_client_for, monkeypatch
+):
+    def broken(*args: object, **kwargs: object) -> str:
+        raise ValueError("template exploded")
+
+    monkeypatch.setattr("chat.api.render_to_string", broken)
+    events = sse_events(ask(api_client_for(alice), conversation, "What makes bread rise?", stream=True))
+    assert events[-1][0] == "error" and "could not be shown" in events[-1][1]["detail"]
+    assert Message.objects.filter(conversation_id=conversation, role=Message.Role.ASSISTANT).count() == 1  # saved

@@ -24,6 +24,9 @@ def test_every_operation_documents_the_error_shape(client):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert set(ERROR_RESPONSES) <= set(operation["responses"]), (method, path)
+    upload = schema["paths"]["/api/v1/documents/"]["post"]["responses"]
+    assert upload["413"]["content"] and upload["415"]["content"]
+    assert "409" not in schema["paths"]["/api/v1/search/"]["post"]["responses"]
 
 
 def test_a_real_error_response_matches_it(alice, api_client_for):

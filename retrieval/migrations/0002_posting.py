@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                         primary_key=True,
                         serialize=False,
                     ),
-                ),  # noqa: E501
+                ),
                 ("lexeme", models.TextField()),
                 ("chunk_id", models.BigIntegerField()),
                 ("document_id", models.BigIntegerField()),
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                     models.IntegerField(
                         help_text="Positions of the lexeme in the chunk (a tsvector keeps at most 256)."
                     ),
-                ),  # noqa: E501
+                ),
                 ("length", models.IntegerField(help_text="The chunk's length in tokens (Chunk.search_length).")),
                 (
                     "workspace",
