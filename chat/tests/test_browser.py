@@ -9,6 +9,7 @@ from django.core.files import File
 
 from accounts.selectors import workspace_get_personal
 from accounts.tests.factories import PASSWORD, UserFactory
+from chat.models import Feedback
 from documents.models import Document
 from documents.services.ingest import document_ingest
 from documents.services.upload import document_upload
@@ -60,6 +61,11 @@ def test_ask_on_the_chat_page_and_open_the_citation(page, tmp_path, settings):
     assert answer.locator("a.cite").count() >= 1  # verified markers became links
     citation = page.locator("#messages .msg.assistant .citations a").first
     assert "Harbor almanac, p. 2" in citation.inner_text()
+
+    # feedback goes to the URL the server rendered into the answer (no URL is built in JS)
+    page.locator("#messages .msg.assistant .vote[data-rating='1']").click()
+    page.wait_for_selector("#chat-status:has-text('Thanks for the feedback.')")
+    assert Feedback.objects.filter(user=user, rating=Feedback.Rating.UP).count() == 1
 
     with page.context.expect_page() as opened:
         citation.click()
