@@ -187,7 +187,7 @@ def _unexercised() -> list[str]:
 
 def _whole_suite(config: pytest.Config) -> bool:
     return config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
-        config.option.keyword or config.option.markexpr or config.option.lf
+        config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
     )
 
 
