@@ -32,12 +32,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import connection, transaction
 from django.test import override_settings
 
 from accounts.models import Workspace
 from config.bootstrap import process_setup
+from config.progress import ProgressBar
 from config.stats import percentiles
 from documents.embeddings import (
     DIMENSIONS,
@@ -90,7 +91,11 @@ def _base_vectors(passages: list[str], cache_dir: Path) -> np.ndarray:
         return np.load(path)
     cache_dir.mkdir(parents=True, exist_ok=True)
     sys.stderr.write(f"embedding {len(passages)} base passages once (cached in {path})\n")
-    vectors = np.concatenate([embed_texts(passages[i : i + 512]) for i in range(0, len(passages), 512)])
+    bar, parts = ProgressBar("embedding passages", OutputWrapper(sys.stderr)), []
+    for start in range(0, len(passages), 512):
+        parts.append(embed_texts(passages[start : start + 512]))
+        bar(min(start + 512, len(passages)), len(passages))
+    vectors = np.concatenate(parts)
     np.save(path, vectors)
     return vectors
 
