@@ -13,6 +13,17 @@ from pgvector.django import HnswIndex, VectorField
 from config.models import BaseModel
 from documents.embeddings import DIMENSIONS
 
+# The columns that send a document back to the start of ingestion: nothing tried, failed or done yet, and not
+# yet handed to the broker (the upload or the sweeper enqueues it). Used with ``status=QUEUED``.
+INGESTION_RESET: dict[str, object] = {
+    "attempts": 0,
+    "error": "",
+    "failed_stage": "",
+    "progress_done": 0,
+    "progress_total": 0,
+    "enqueued_at": None,
+}
+
 
 class Document(BaseModel):
     """A document of a workspace. Its id, title and citations survive new versions of its file."""

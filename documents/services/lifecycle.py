@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Membership
 from config.errors import ConflictError, ForbiddenError
-from documents.models import Document, DocumentVersion
+from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.upload import stored_file_delete
 
 logger = logging.getLogger(__name__)
@@ -24,14 +24,7 @@ def _requeue(queryset: QuerySet[Document]) -> list[int]:
         for document in Document.objects.select_for_update().filter(pk__in=ids):
             version = document.pending_version or document.current_version
             Document.objects.filter(pk=document.pk).update(
-                status=Status.QUEUED,
-                pending_version=version,
-                attempts=0,
-                error="",
-                failed_stage="",
-                progress_done=0,
-                progress_total=0,
-                enqueued_at=None,
+                status=Status.QUEUED, pending_version=version, **INGESTION_RESET
             )
         transaction.on_commit(lambda: [document_enqueue(document_id=i) for i in ids])
     return ids

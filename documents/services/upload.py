@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from config.errors import ApplicationError, ConflictError
-from documents.models import Document, DocumentVersion
+from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
 
@@ -211,14 +211,7 @@ def document_version_upload(*, document: Document, user: User | None, file: File
                 uploaded_by=user,
             )
             Document.objects.filter(pk=locked.pk).update(
-                pending_version=version,
-                status=Document.Status.QUEUED,
-                attempts=0,
-                error="",
-                failed_stage="",
-                progress_done=0,
-                progress_total=0,
-                enqueued_at=None,
+                pending_version=version, status=Document.Status.QUEUED, **INGESTION_RESET
             )
             _enqueue_after_commit(locked.pk)
     except BaseException:
