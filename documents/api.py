@@ -23,7 +23,12 @@ from documents.selectors import (
     document_version_get,
     document_versions,
 )
-from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
+from documents.services.lifecycle import (
+    document_delete,
+    document_reprocess,
+    document_retry_failed,
+    require_document_editor,
+)
 from documents.services.upload import FileTooLarge, document_upload, document_version_upload, file_too_large_message
 from documents.uploads import TOO_LARGE_FLAG
 
@@ -140,7 +145,9 @@ class DocumentReprocessApi(APIView):
     @extend_schema(request=None, responses={202: DocumentOutput})
     def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
-        return Response(DocumentOutput(document_reprocess(document=document)).data, status=status.HTTP_202_ACCEPTED)
+        membership = membership_get(user=request.user, workspace_id=document.workspace_id)
+        document = document_reprocess(document=document, actor=membership)
+        return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DocumentVersionCreateApi(APIView):
@@ -152,6 +159,9 @@ class DocumentVersionCreateApi(APIView):
     @extend_schema(request={"multipart/form-data": DocumentVersionInput}, responses={202: DocumentOutput, 409: None})
     def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
+        require_document_editor(
+            document=document, actor=membership_get(user=request.user, workspace_id=document.workspace_id)
+        )
         upload, filename = _file_from(request)
         document_version_upload(document=document, user=request.user, file=upload, filename=filename)
         document.refresh_from_db()

@@ -24,7 +24,12 @@ from documents.selectors import (
     document_status_counts,
     document_versions,
 )
-from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
+from documents.services.lifecycle import (
+    document_delete,
+    document_reprocess,
+    document_retry_failed,
+    require_document_editor,
+)
 from documents.services.upload import document_upload, document_version_upload, file_too_large_message
 from documents.uploads import TOO_LARGE_FLAG
 
@@ -125,11 +130,15 @@ def version_upload(request: AuthenticatedHttpRequest, document_id: int) -> HttpR
     elif upload is None:
         messages.error(request, "Choose a file for the new version.")
     else:
+        membership = membership_get(user=request.user, workspace_id=document.workspace_id)
+
+        def upload_version() -> None:
+            require_document_editor(document=document, actor=membership)
+            document_version_upload(document=document, user=request.user, file=upload, filename=upload.name or "")
+
         _act(
             request,
-            lambda: document_version_upload(
-                document=document, user=request.user, file=upload, filename=upload.name or ""
-            ),
+            upload_version,
             "New version uploaded; it replaces the current one when its ingestion is done.",
         )
     return redirect("documents:detail", document_id=document.pk)
@@ -139,7 +148,8 @@ def version_upload(request: AuthenticatedHttpRequest, document_id: int) -> HttpR
 @require_POST
 def reprocess(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
     document = document_get_for_user(user=request.user, document_id=document_id)
-    _act(request, lambda: document_reprocess(document=document), "Queued for ingestion again.")
+    membership = membership_get(user=request.user, workspace_id=document.workspace_id)
+    _act(request, lambda: document_reprocess(document=document, actor=membership), "Queued for ingestion again.")
     return redirect("documents:detail", document_id=document.pk)
 
 

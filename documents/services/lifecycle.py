@@ -30,9 +30,19 @@ def _requeue(queryset: QuerySet[Document]) -> list[int]:
     return ids
 
 
-def document_reprocess(*, document: Document) -> Document:
+def require_document_editor(*, document: Document, actor: Membership) -> None:
+    """Only the document's uploader or a workspace owner/admin may change it: delete it, upload a new version
+    (which then feeds every answer) or reprocess it. Raises ForbiddenError (403) for anyone else."""
+    if not (actor.can_manage or document.uploaded_by_id == actor.user_id):
+        raise ForbiddenError("Only the uploader or a workspace owner or admin can change this document.")
+
+
+def document_reprocess(*, document: Document, actor: Membership | None = None) -> Document:
     """Ingest the document's file again (e.g. after a chunking change). The current chunks stay
-    searchable until the new ones are ready. Raises ConflictError while it is being ingested."""
+    searchable until the new ones are ready. With ``actor``, only an editor may (``require_document_editor``).
+    Raises ConflictError while it is being ingested, ForbiddenError for someone else's document."""
+    if actor is not None:
+        require_document_editor(document=document, actor=actor)
     if document.status in Document.ACTIVE_STATUSES or document.status == Status.QUEUED:
         raise ConflictError("This document is already queued or being ingested.")
     _requeue(Document.objects.filter(pk=document.pk))
@@ -51,10 +61,10 @@ def document_retry_failed(*, workspace_id: int, document_ids: list[int] | None =
 def document_delete(*, document: Document, actor: Membership | None = None) -> None:
     """Delete a document with its versions, chunks and stored files (files after the commit).
 
-    With ``actor``, only the uploader or a workspace owner/admin may delete (else ForbiddenError).
+    With ``actor``, only an editor may delete (``require_document_editor``; else ForbiddenError).
     """
-    if actor is not None and not (actor.can_manage or document.uploaded_by_id == actor.user_id):
-        raise ForbiddenError("Only the uploader or a workspace owner or admin can delete this document.")
+    if actor is not None:
+        require_document_editor(document=document, actor=actor)
     names = list(DocumentVersion.objects.filter(document=document).values_list("file", flat=True))
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).delete()
