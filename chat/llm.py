@@ -12,6 +12,7 @@ caller answers with the offline extractive answerer.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,7 +126,9 @@ def _as_llm_error(exc: Exception, provider: Provider) -> LLMError:
 
 
 def _circuit_key(provider: Provider) -> str:
-    return f"llm:circuit:{provider.name}:{provider.base_url}"
+    """The provider's breaker state in the cache: keyed by a digest of its URL (which may carry credentials)."""
+    digest = hashlib.sha256(f"{provider.name}\n{provider.base_url}".encode()).hexdigest()[:16]
+    return f"llm:circuit:{digest}"
 
 
 # The breaker's state lives in Redis. If Redis is unreachable the breaker stays closed (every provider is

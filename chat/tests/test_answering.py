@@ -208,3 +208,18 @@ def test_a_dead_redis_does_not_stop_answers(alice, conversation, api_client_for,
     response = ask(api_client_for(alice), conversation, "What makes bread rise?")
     assert response.status_code == 201, response.content
     assert response.json()["provider"] == "ok" and response.json()["citations"]
+
+
+def test_an_unnamed_provider_is_shown_by_host_only(alice, conversation, api_client_for, fake, settings, monkeypatch):
+    """Issue 13: a provider without a name was named after its whole base_url (credentials, paths) and users saw it."""
+    import json
+
+    from config.settings.chat import _llm_providers
+
+    secret_url = fake.url("ok").replace("http://", "http://user:sk-secret-123@") + "?key=sk-secret-456"
+    monkeypatch.setenv("LLM_PROVIDERS", json.dumps([{"base_url": secret_url, "model": "fake-ok", "timeout_s": 2}]))
+    settings.LLM_PROVIDERS = _llm_providers()
+    response = ask(api_client_for(alice), conversation, "What makes bread rise?")
+    body = response.json()
+    assert body["provider"] == "127.0.0.1 (1)", body["provider"]
+    assert "sk-secret" not in response.content.decode()

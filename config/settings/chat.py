@@ -4,10 +4,18 @@ answer limits and daily quotas. See .env.example for every variable."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.environment import env
+
+
+def _provider_name(base_url: str, position: int) -> str:
+    """The name users see for an unnamed provider: its host name only (never a path, query or credentials
+    embedded in the URL), or its position in LLM_PROVIDERS."""
+    host = urlsplit(base_url).hostname
+    return f"{host} ({position})" if host else f"provider {position}"
 
 
 def _llm_providers() -> list[dict[str, object]]:
@@ -30,10 +38,10 @@ def _llm_providers() -> list[dict[str, object]]:
         extra = json.loads(env.str("LLM_PROVIDERS", default="") or "[]")
     except json.JSONDecodeError as exc:
         raise ImproperlyConfigured(f"LLM_PROVIDERS is not valid JSON: {exc}") from exc
-    for item in extra if isinstance(extra, list) else [None]:
+    for position, item in enumerate(extra if isinstance(extra, list) else [None], start=1):
         if not isinstance(item, dict) or not item.get("base_url") or not item.get("model"):
             raise ImproperlyConfigured("Each LLM_PROVIDERS entry needs at least base_url and model.")
-        chain.append({"name": item.get("name") or item["base_url"], "api_key": "", **item})
+        chain.append({"api_key": "", **item, "name": item.get("name") or _provider_name(item["base_url"], position)})
     for item in chain:
         if not item["model"]:
             raise ImproperlyConfigured(f"LLM provider {item['name']} has no model (LLM_MODEL).")
