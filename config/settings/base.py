@@ -285,6 +285,12 @@ CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=120)
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
 INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
+# Hostile-input bounds of extraction (documents.services.extract*): structure is read only on lines up to
+# EXTRACT_MAX_LINE_CHARS, CSV dialects are sniffed on EXTRACT_CSV_SNIFF_BYTES, a PDF outline gives at most
+# EXTRACT_MAX_OUTLINE_ENTRIES sections.
+EXTRACT_MAX_LINE_CHARS = env.int("EXTRACT_MAX_LINE_CHARS", default=4096)
+EXTRACT_CSV_SNIFF_BYTES = env.int("EXTRACT_CSV_SNIFF_BYTES", default=4096)
+EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_000)
 FILE_UPLOAD_HANDLERS = [
     "documents.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

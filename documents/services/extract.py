@@ -6,6 +6,7 @@ heading sections (``extract``). What a file is and the upload checks are in ``fi
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import zipfile
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from pathlib import Path
 import docx
 import lxml.etree
 import pypdfium2
+from django.conf import settings
 from docx.exceptions import PythonDocxError
 from docx.opc.exceptions import OpcError
 
@@ -181,7 +183,8 @@ def _extract_pdf(path: Path) -> ExtractedText:
                     textpage.close()
             finally:
                 page.close()
-        toc = [(mark.level, mark.get_title(), dest.get_index()) for mark in pdf.get_toc() if (dest := mark.get_dest())]
+        marks = itertools.islice(pdf.get_toc(), settings.EXTRACT_MAX_OUTLINE_ENTRIES)
+        toc = [(mark.level, mark.get_title(), dest.get_index()) for mark in marks if (dest := mark.get_dest())]
     except pypdfium2.PdfiumError as exc:
         raise CorruptFile("This PDF is damaged, so its text cannot be read.") from exc
     finally:
@@ -195,9 +198,10 @@ def _extract_pdf(path: Path) -> ExtractedText:
 
 def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str, int | None]]) -> None:
     """Sections from the PDF outline: each bookmark starts where its title appears on its page (after the
-    previous bookmark on that page), else at the page's start."""
+    previous bookmark on that page), else at the page's start. Linear in the outline and the text."""
     found: list[tuple[int, int, tuple[str, ...]]] = []
     stack: list[tuple[int, str]] = []
+    floors: dict[int, int] = {}  # page index -> start of its latest bookmark
     for order, (level, raw_title, index) in enumerate(toc):
         title = " ".join(raw_title.split())
         if not title or index is None or not 0 <= index < len(builder.pages):
@@ -206,8 +210,9 @@ def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str
             stack.pop()
         stack.append((level, title))
         span = builder.pages[index]
-        floor = max([span.char_start, *(start for start, _, _ in found if span.char_start <= start <= span.char_end)])
+        floor = floors.get(index, span.char_start)
         position = text.find(title, floor, span.char_end)
+        floors[index] = max(floor, position)
         found.append((position if position >= 0 else floor, order, tuple(t for _, t in stack)))
     for start, _, path in sorted(found):
         builder.section(start, path)

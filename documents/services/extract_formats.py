@@ -8,6 +8,7 @@ blocks into ``ExtractedText`` and turns library exceptions into ``ExtractionErro
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import itertools
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import lxml.etree
 import lxml.html
 import trafilatura
+from django.conf import settings
 from docx.table import Table
 
 if TYPE_CHECKING:
@@ -34,18 +36,46 @@ class Block(NamedTuple):
 # --- Markdown -------------------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _NOT_SETEXT_TEXT = re.compile(r"^ {0,3}(?:[-*+>|]|\d{1,9}[.)])(?:[ \t]|$)")  # list items, quotes, table rows
+
+
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` when ``line`` is an ATX heading (up to 3 spaces, 1-6 "#", then a space or tab or
+    the end; an optional closing run of "#" after a space is dropped), else None; ``text`` may be "".
+
+    Linear in the line (it replaces a backtracking regex that took minutes on a long line of spaces) and
+    the same result as ``^ {0,3}(#{1,6})(?:[ \\t]+(.*?))?(?:[ \\t]+#+)?[ \\t]*$``.
+    """
+    indent = len(line) - len(line.lstrip(" "))
+    if indent > 3 or line[indent : indent + 1] != "#":
+        return None
+    rest = line[indent:].lstrip("#")
+    level = len(line) - indent - len(rest)
+    if level > 6 or (rest and rest[0] not in " \t"):
+        return None
+    text = rest.strip(" \t")
+    unclosed = text.rstrip("#")
+    if unclosed != text and unclosed[-1:] in (" ", "\t"):  # a closing run of "#" after a space or tab
+        text = unclosed.rstrip(" \t")
+    return level, text
 
 
 def markdown_blocks(text: str) -> Iterator[Block]:
     """Split Markdown into blocks: ATX (``# x``) and setext (``x`` over ``===``/``---``) headings outside
     fenced code (``` or ~~~) become heading blocks with their markers removed; everything else is kept
-    as-is, one block per run of non-blank lines (a fenced code block is its own block)."""
+    as-is, one block per run of non-blank lines (a fenced code block is its own block).
+
+    Linear in the text. A line longer than ``settings.EXTRACT_MAX_LINE_CHARS`` is always text: it never
+    opens or closes a fence, nor is it or underlines it a heading.
+    """
+    max_line = settings.EXTRACT_MAX_LINE_CHARS
     lines: list[str] = []
     fence: str | None = None
     for line in text.split("\n"):
+        if len(line) > max_line:
+            lines.append(line)
+            continue
         if fence is not None:
             lines.append(line)
             closing = line.strip()
@@ -63,12 +93,12 @@ def markdown_blocks(text: str) -> Iterator[Block]:
             if lines:
                 yield Block("\n".join(lines))
             lines = []
-        elif heading := _ATX.match(line):
+        elif heading := atx_heading(line):
             if lines:
                 yield Block("\n".join(lines))
             lines = []
-            if heading.group(2):
-                yield Block(heading.group(2), len(heading.group(1)))
+            if heading[1]:
+                yield Block(heading[1], heading[0])
         elif (underline := _SETEXT.match(line)) and lines and not _NOT_SETEXT_TEXT.match(lines[0]):
             yield Block(" ".join(lines), 1 if underline.group(1).startswith("=") else 2)
             lines = []
@@ -80,8 +110,6 @@ def markdown_blocks(text: str) -> Iterator[Block]:
 
 # --- HTML -----------------------------------------------------------------------------------------------
 
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
-_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
 _DROPPED_TAGS = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template", "svg")
 _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TEXT_TAGS = {*_HEADING_TAGS, "p", "li", "tr", "pre", "blockquote", "dt", "dd", "figcaption", "caption"}
@@ -111,14 +139,62 @@ def html_blocks(html: str) -> list[Block]:
 def _tidy_markdown(block: Block) -> Block:
     if block.level is not None:
         return block
+    max_line = settings.EXTRACT_MAX_LINE_CHARS
     lines = []
     for line in block.text.split("\n"):
-        if _TABLE_RULE.match(line):
+        if len(line) > max_line:
+            lines.append(line)
+            continue
+        if is_table_rule(line):
             continue
         if line.lstrip().startswith("|"):
             line = " | ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
-        lines.append(_BOLD.sub(r"\1", line))
+        lines.append(unbold(line))
     return Block("\n".join(lines))
+
+
+def is_table_rule(line: str) -> bool:
+    """A Markdown table's header rule (``|---|:--:|``, ``--- | ---``): cells of ``:?-{3,}:?`` separated by
+    "|", optional outer pipes, any whitespace around them. Linear; the same answer as the regex
+    ``^\\s*\\|?\\s*:?-{3,}:?\\s*(?:\\|\\s*:?-{3,}:?\\s*)*\\|?\\s*$``."""
+    body = line.strip()
+    body = body.removeprefix("|")
+    body = body.removesuffix("|") if body.endswith("|") else body
+    for cell in body.split("|"):
+        dashes = cell.strip()
+        dashes = dashes.removeprefix(":").removesuffix(":")
+        if len(dashes) < 3 or dashes.strip("-"):
+            return False
+    return True
+
+
+def unbold(line: str) -> str:
+    """Drop Markdown bold markers: ``**x**`` becomes ``x`` when x starts and ends with a non-space.
+
+    Linear (a lazy regex, ``\\*\\*(\\S(?:.*?\\S)?)\\*\\*``, was quadratic in the number of unclosed
+    "**"), with that regex's matches: from left to right, each opening "**" pairs with the first closing
+    "**" (preceded by a non-space) that leaves at least two characters between them, else one.
+    """
+    if "**" not in line:
+        return line
+    closers = [j for j in range(1, len(line) - 1) if line[j] == "*" == line[j + 1] and not line[j - 1].isspace()]
+    out, i, done = [], 0, 0
+    while (i := line.find("**", i)) >= 0:
+        if i + 2 >= len(line) or line[i + 2].isspace():
+            i += 1
+            continue
+        k = bisect.bisect_left(closers, i + 4)
+        if k < len(closers):
+            end = closers[k]
+        elif closers and closers[-1] == i + 3:
+            end = i + 3
+        else:
+            break  # no closer after i: none after any later opening either
+        out.append(line[done:i])
+        out.append(line[i + 2 : end])
+        done = i = end + 2
+    out.append(line[done:])
+    return "".join(out)
 
 
 def _lxml_blocks(html: str) -> Iterator[Block]:
@@ -176,20 +252,23 @@ def _docx_heading_level(style_name: str | None) -> int | None:
 def csv_paragraphs(text: str) -> Iterator[str]:
     """One "column: value; column: value" paragraph per data row (empty values skipped, blank rows dropped).
 
-    The dialect comes from ``csv.Sniffer`` on the first 64 KiB (fallback: tab if the first line has more
-    tabs than commas, else comma). The first row is the header when the sniffer says so or none of its cells
-    is empty or numeric; otherwise columns are named "Column 1", "Column 2", ... Raises ``csv.Error``.
+    The dialect comes from ``csv.Sniffer`` on the first ``settings.EXTRACT_CSV_SNIFF_BYTES`` characters (whole
+    lines; the sniffer is quadratic in its sample, so the sample stays small and is sniffed once), fallback:
+    tab if the first line has more tabs than commas, else comma. The first row is the header when the
+    sniffer says so or none of its cells is empty or numeric; otherwise columns are named "Column 1",
+    "Column 2", ... Raises ``csv.Error``.
     """
-    sample = text[:65536]
+    sample = text[: settings.EXTRACT_CSV_SNIFF_BYTES]
     if len(text) > len(sample) and "\n" in sample:
         sample = sample[: sample.rindex("\n")]  # whole lines only
-    dialect = _csv_dialect(sample)
+    sniffed = _csv_sniff(sample)
+    dialect = sniffed or _csv_fallback_dialect(sample)
     rows: Iterator[list[str]] = csv.reader(io.StringIO(text), dialect)
     first = next(rows, None)
     if first is None:
         return
     header: list[str] = []
-    if _has_header(sample, first):
+    if _has_header(sample, first, sniffed):
         header = [" ".join(cell.split()) for cell in first]
     else:
         rows = itertools.chain([first], rows)
@@ -203,17 +282,32 @@ def csv_paragraphs(text: str) -> Iterator[str]:
             yield "; ".join(parts)
 
 
-def _csv_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+class _SniffedOnce(csv.Sniffer):
+    """A sniffer whose ``has_header`` reuses an already sniffed dialect instead of sniffing again."""
+
+    def __init__(self, dialect: type[csv.Dialect]) -> None:
+        super().__init__()
+        self.dialect = dialect
+
+    def sniff(self, sample: str, delimiters: str | None = None) -> type[csv.Dialect]:
+        return self.dialect
+
+
+def _csv_sniff(sample: str) -> type[csv.Dialect] | None:
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
-        first_line = sample.split("\n", 1)[0]
-        return csv.excel_tab if first_line.count("\t") > first_line.count(",") else csv.excel
+        return None
 
 
-def _has_header(sample: str, first: list[str]) -> bool:
+def _csv_fallback_dialect(sample: str) -> type[csv.Dialect]:
+    first_line = sample.split("\n", 1)[0]
+    return csv.excel_tab if first_line.count("\t") > first_line.count(",") else csv.excel
+
+
+def _has_header(sample: str, first: list[str], sniffed: type[csv.Dialect] | None) -> bool:
     try:
-        if csv.Sniffer().has_header(sample):
+        if sniffed is not None and _SniffedOnce(sniffed).has_header(sample):
             return True
     except csv.Error:
         pass
@@ -231,7 +325,7 @@ def _is_number(value: str) -> bool:
 # --- PDF ------------------------------------------------------------------------------------------------
 
 _LINE = re.compile(r"[^\r\n]+")
-_SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
+_CLOSERS = "\"'\u201d\u2019)]"
 _HYPHENS = ("-", "\u00ad", "\u2010")
 
 
@@ -298,7 +392,8 @@ def _ends_paragraph(previous: _PdfLine, line: _PdfLine, pitch: float, width: flo
     height = max(previous.top - previous.bottom, line.top - line.bottom, 1.0)
     if gap <= 0 or gap > 1.8 * height or (pitch and gap > 1.4 * pitch):
         return True
-    return bool(_SENTENCE_END.search(previous.text)) and previous.right < right - 0.15 * width
+    ends_sentence = previous.text.rstrip(_CLOSERS).endswith((".", "!", "?", ":", ";"))
+    return ends_sentence and previous.right < right - 0.15 * width
 
 
 def _join_lines(current: str, line: str, separator: str) -> str:

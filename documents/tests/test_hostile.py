@@ -1,0 +1,78 @@
+"""Hostile input against extraction: every parser is linear in its input (issue 13, finding 1).
+
+Each test writes its file into ``tmp_path`` and runs the real extraction path; the time bounds are
+generous (the inputs took from 10 s to minutes with the backtracking regexes they reproduce).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from documents.services.extract import extract
+from documents.services.extract_formats import atx_heading, csv_paragraphs, is_table_rule, unbold
+
+# The regexes the linear code replaced: on short lines they give the reference answers.
+OLD_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+OLD_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+OLD_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
+T = TypeVar("T")
+
+
+def timed(function: Callable[..., T], *args: object) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def test_a_long_atx_heading_line_is_read_in_linear_time(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.md"
+    path.write_text("# a" + " " * 40_000 + "b\n\nAfter the long line.\n")  # 64 s with the old regex
+
+    extracted, seconds = timed(extract, path, "markdown")
+
+    assert seconds < 2
+    assert "After the long line." in extracted.text
+
+
+def test_text_sniffed_as_markdown_with_a_long_heading_line(tmp_path, settings):
+    settings.EXTRACT_MAX_LINE_CHARS = 100
+    path = tmp_path / "notes.txt"
+    path.write_text("# Title\n\n# " + "word " * 1000 + "\n\nbody\n")
+
+    extracted = extract(path, "markdown")
+
+    assert [s.heading_path for s in extracted.sections] == [("Title",)]  # the long line is plain text
+
+
+def test_bold_and_table_rules_are_linear() -> None:
+    _, seconds = timed(unbold, "**a " * 50_000)  # quadratic with the old regex (0.8 s for 20,000 characters)
+    assert seconds < 1
+    _, seconds = timed(is_table_rule, "---" + " " * 200_000 + "x")
+    assert seconds < 1
+
+
+def test_csv_sniffing_on_a_hostile_sample_is_bounded() -> None:
+    text = ',"a' * 200_000  # csv.Sniffer is quadratic: 3 s on 32 KB of this, sniffed twice on 64 KB before
+    _, seconds = timed(lambda: list(csv_paragraphs(text)))
+    assert seconds < 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_linear_parsers_answer_as_the_old_regexes(seed: int) -> None:
+    rnd = random.Random(seed)
+    for _ in range(5000):
+        length = rnd.randint(0, 14)
+        line = "".join(rnd.choice("# \ta") for _ in range(length))
+        match = OLD_ATX.match(line)
+        assert atx_heading(line) == ((len(match.group(1)), match.group(2) or "") if match else None), line
+        line = "".join(rnd.choice("-:| \ta\u2003") for _ in range(length))
+        assert is_table_rule(line) == bool(OLD_TABLE_RULE.match(line)), line
+        line = "".join(rnd.choice("** a\u2003") for _ in range(length))
+        assert unbold(line) == OLD_BOLD.sub(r"\1", line), line
