@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+logger = logging.getLogger(__name__)
+
+LOGIN_LOCKED_CODE = "too_many_login_attempts"  # the code of allauth's ValidationError when login_failed trips
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -12,3 +20,35 @@ class AccountAdapter(DefaultAccountAdapter):
         """Sign-up can be closed with ``ACCOUNT_ALLOW_SIGNUP=false`` (invitations still need accounts then
         made by staff)."""
         return bool(settings.ACCOUNT_ALLOW_SIGNUP)
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        """The account a failed-login counter belongs to: the login, lower-cased, and nothing the client picks.
+
+        allauth prefixes it with the current site's domain, which without ``django.contrib.sites`` is the
+        request's ``Host`` header: every name in ``ALLOWED_HOSTS`` would get a counter of its own.
+        """
+        login = credentials.get("email", credentials.get("username", "")) or ""
+        return f"login:{login.strip().lower()}"
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        """allauth's ``login_failed`` limits, used by every password check (login page, reauthentication,
+        ``accounts.services.user_authenticate``); a refusal is logged (never the password)."""
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError as exc:
+            if exc.code == LOGIN_LOCKED_CODE:
+                logger.warning(
+                    "login refused, too many failed attempts: login=%r ip=%s path=%s",
+                    credentials.get("email", credentials.get("username", "")),
+                    self.get_client_ip(request),
+                    request.path,
+                )
+            raise
+
+    def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
+        logger.info(
+            "login failed: login=%r ip=%s path=%s",
+            credentials.get("email", credentials.get("username", "")),
+            self.get_client_ip(request),
+            request.path,
+        )

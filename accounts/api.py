@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -108,13 +107,11 @@ class AuthTokenApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.AuthTokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
+        user = services.user_authenticate(
+            request=request._request,
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
         )
-        if user is None:
-            raise ApplicationError("Wrong email or password.")
         if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not _email_verified(user):
             raise ForbiddenError("Verify your email address before creating API tokens.")
         row, secret = services.api_token_create(user=user)

@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Workspace
 from accounts.permissions import check_can_change_member, require_manager
-from config.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
     from knox.models import AuthToken
 
     from accounts.models import User
@@ -29,6 +30,49 @@ Role = Membership.Role
 
 class LastOwnerError(ApplicationError):
     code = "last_owner"
+
+
+class LoginLockedError(TooManyRequestsError):
+    code = "too_many_login_attempts"
+
+
+# --- authentication -------------------------------------------------------------------------------
+
+
+def user_authenticate(*, request: HttpRequest, email: str, password: str) -> User:
+    """The active user whose login is ``email`` and password ``password``, checked through allauth's adapter.
+
+    The check counts against the same failed-login limits as the login page (allauth's ``login_failed`` rate
+    limit: ``LOGIN_FAILED_LIMIT`` per account per ``LOGIN_FAILED_WINDOW_SECONDS``, and
+    ``LOGIN_FAILED_PER_IP_PER_MINUTE``); once an account is locked even the right password is refused until
+    the window has passed. ``request`` is the Django request (its client address is resolved with
+    ``TRUSTED_PROXY_COUNT``).
+
+    Raises:
+        LoginLockedError: too many failed attempts (``Retry-After``: seconds after which a try may succeed,
+            at most the longest window).
+        ApplicationError: wrong email or password.
+        ForbiddenError: the password is right but the account is inactive.
+    """
+    from allauth.account.adapter import get_adapter
+    from django.core.exceptions import ValidationError
+
+    from accounts.adapters import LOGIN_LOCKED_CODE
+
+    try:
+        user = get_adapter(request).authenticate(request, email=email, password=password)
+    except ValidationError as exc:
+        if exc.code != LOGIN_LOCKED_CODE:
+            raise
+        retry = max(settings.LOGIN_FAILED_WINDOW_SECONDS, 60)  # the per-account window, or the per-IP minute
+        raise LoginLockedError(
+            "Too many failed login attempts. Try again later.", headers={"Retry-After": str(retry)}
+        ) from None
+    if user is None:
+        raise ApplicationError("Wrong email or password.")
+    if not user.is_active:  # allauth hands back a right password of an inactive account (for its page)
+        raise ForbiddenError("This account is inactive.")
+    return user
 
 
 # --- workspaces -----------------------------------------------------------------------------------

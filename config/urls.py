@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -35,6 +36,10 @@ api_v1 = [
     path("conversations/<int:conversation_id>/messages/", chat_api.MessageCreateApi.as_view(), name="message_create"),
     path("messages/<int:message_id>/feedback/", chat_api.FeedbackApi.as_view(), name="message_feedback"),
 ]
+
+# The admin has no password form of its own: anonymous visitors are sent to the login page, so one failed-login
+# limit (allauth's, LOGIN_FAILED_LIMIT) guards every way in. Signed-in non-staff users get 403.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),

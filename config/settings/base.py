@@ -221,6 +221,26 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # and after this many seconds.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 WORKSPACE_INVITATION_TTL = timedelta(days=env.int("WORKSPACE_INVITATION_TTL_DAYS", default=7))
+# Password guessing: allauth's "login_failed" limit, one counter per account (whatever the client's address or
+# headers) shared by the login page, the admin login (which sends to the login page) and POST /api/v1/auth/token/.
+# Once LOGIN_FAILED_LIMIT wrong passwords fall within LOGIN_FAILED_WINDOW_SECONDS, every try (even the right
+# password) is refused until the oldest leaves the window; plus LOGIN_FAILED_PER_IP_PER_MINUTE per client address.
+LOGIN_FAILED_LIMIT = env.int("LOGIN_FAILED_LIMIT", default=5)
+LOGIN_FAILED_WINDOW_SECONDS = env.int("LOGIN_FAILED_WINDOW_SECONDS", default=300)
+LOGIN_FAILED_PER_IP_PER_MINUTE = env.int("LOGIN_FAILED_PER_IP_PER_MINUTE", default=10)
+if min(LOGIN_FAILED_LIMIT, LOGIN_FAILED_WINDOW_SECONDS, LOGIN_FAILED_PER_IP_PER_MINUTE) < 1:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILED_LIMIT, LOGIN_FAILED_WINDOW_SECONDS, LOGIN_FAILED_PER_IP_PER_MINUTE must be >= 1"
+    )
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"{LOGIN_FAILED_PER_IP_PER_MINUTE}/m/ip,{LOGIN_FAILED_LIMIT}/{LOGIN_FAILED_WINDOW_SECONDS}s/key"
+}
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For (0: none, and the
+# header is ignored). The one source of the client address for allauth's limits and DRF's throttles.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be >= 0")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # --- email ----------------------------------------------------------------------------------------
 
@@ -247,6 +267,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token_create": env.str("API_TOKEN_CREATE_RATE", default="10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # throttles key on REMOTE_ADDR, or the address the trusted proxy added
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30)),
