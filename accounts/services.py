@@ -234,39 +234,60 @@ def invitation_get_by_token(*, token: str) -> Invitation:
     return invitation
 
 
-def _user_emails(user: User) -> set[str]:
+class InvitationAddressError(ApplicationError):
+    code = "invitation_address"
+
+
+def invitation_check_address(*, user: User, email: str) -> None:
+    """Check that ``user`` may accept an invitation sent to ``email`` (and held by them: the link's token).
+
+    Accepted when ``email`` is one of the user's *verified* addresses (allauth ``EmailAddress``), or when it is
+    the account's own login address (``user.email``, verified or not): the link went to that mailbox only, so
+    holding it proves the address as well as allauth's confirmation link would. An address merely added to an
+    account (an unverified secondary one) proves nothing and is refused.
+
+    Raises:
+        InvitationAddressError: the invitation is for an address the user has not shown to own.
+    """
     from allauth.account.models import EmailAddress
 
-    emails = {user.email.lower()}
-    emails.update(e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True))
-    return emails
+    email = email.lower()
+    if user.email.lower() == email:
+        return
+    addresses = EmailAddress.objects.filter(user=user, email__iexact=email)
+    if any(address.verified for address in addresses):
+        return
+    if addresses:
+        raise InvitationAddressError(
+            f"This invitation was sent to {email}, which is not verified on your account yet. "
+            "Confirm it with the link emailed to it (Account page, email addresses), then accept."
+        )
+    raise InvitationAddressError(f"This invitation was sent to {email}. Log in with that address to accept it.")
 
 
 @transaction.atomic
 def invitation_accept(*, user: User, token: str) -> Membership:
     """Join the invitation's workspace as ``user``; the link then stops working.
 
-    The invitation is for one address: the user must own it (their login email or another of their
-    addresses). Joining a workspace one already belongs to keeps the current role.
+    The invitation is for one address, which the user must own (see ``invitation_check_address``). Joining a
+    workspace one already belongs to keeps the current role.
 
     Raises:
         NotFoundError: the link is unknown, used or expired.
-        ApplicationError: the invitation was sent to another address.
+        InvitationAddressError: the invitation was sent to an address the user has not verified.
     """
     invitation = invitation_get_by_token(token=token)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending:
         raise NotFoundError("This invitation link is invalid, expired or already used.")
-    if invitation.email.lower() not in _user_emails(user):
-        raise ApplicationError(
-            f"This invitation was sent to {invitation.email}. Log in with that address to accept it.",
-        )
+    invitation_check_address(user=user, email=invitation.email)
     membership, _ = Membership.objects.get_or_create(
         user=user, workspace=invitation.workspace, defaults={"role": invitation.role}
     )
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    logger.info("invitation %s accepted by user %s", invitation.pk, user.pk)
     return membership
 
 
