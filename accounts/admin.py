@@ -27,6 +27,16 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = [MembershipInline]
+    actions = ["deactivate"]
+
+    @admin.action(description="Deactivate the selected users (and revoke their API tokens)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        # One save per user, not queryset.update(): the save signals revoke the API tokens (accounts.signals).
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        self.message_user(request, f"Deactivated {len(users)} user(s).")
 
 
 class PersonalFilter(admin.SimpleListFilter):

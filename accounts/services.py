@@ -329,6 +329,19 @@ def api_token_revoke(*, user: User, token_key: str) -> None:
         raise NotFoundError("No such token.")
 
 
+def api_token_revoke_all(*, user: User, reason: str) -> int:
+    """Revoke (delete) every API token of ``user``; returns how many. ``reason`` goes to the log only.
+
+    Called when the user's password, login email or active flag changes (``accounts.signals``).
+    """
+    from knox.models import get_token_model
+
+    deleted, _ = get_token_model().objects.filter(user=user).delete()
+    if deleted:
+        logger.info("revoked %d API tokens of user %s: %s", deleted, user.pk, reason)
+    return deleted
+
+
 @transaction.atomic
 def demo_account_ensure(*, email: str, password: str) -> User:
     """Create or reset a local demo user with a verified primary email and a personal workspace; returns it."""
