@@ -15,6 +15,10 @@ class Conversation(BaseModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
     documents = models.ManyToManyField("documents.Document", blank=True, related_name="+")
+    scoped = models.BooleanField(
+        default=False,
+        help_text="Limited to chosen documents: stays limited (and says so) even once they are all deleted.",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]

@@ -32,6 +32,10 @@ from retrieval.selectors import SearchHit, search_chunks
 logger = logging.getLogger(__name__)
 
 NOT_COVERED = "The documents do not cover this."
+SCOPE_DELETED = (
+    "The documents this conversation is limited to have all been deleted, so the documents do not cover this."
+    " Start a new conversation to ask the whole workspace."
+)
 EXTRACTIVE = "extractive"
 _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|him|there|such|same|also|more|else|why|how so)\b",
@@ -60,6 +64,7 @@ class AnswerDraft:
     standalone: str = ""
     hits: list[SearchHit] = field(default_factory=list)  # the numbered sources: marker n is hits[n - 1]
     covered: bool = False
+    scope_deleted: bool = False  # limited to chosen documents, all deleted since: nothing is searched
     parts: list[str] = field(default_factory=list)  # the answer text as streamed
     first_token: float | None = None
     provider: str = EXTRACTIVE
@@ -116,11 +121,15 @@ def is_covered(hits: list[SearchHit]) -> bool:
 
 def answer_retrieve(draft: AnswerDraft) -> None:
     """Condense the question, run hybrid search (``CHAT_SOURCES`` hits, within the conversation's documents if it
-    is scoped to some) and decide whether the documents cover it. Raises InvalidQuery for an unusable question."""
+    is scoped to some) and decide whether the documents cover it. A conversation whose chosen documents were all
+    deleted searches nothing (``scope_deleted``). Raises InvalidQuery for an unusable question."""
     draft.standalone = condense(
         question=draft.question.content, history=draft.history, previous_query=draft.previous_query
     )
     document_ids = list(draft.conversation.documents.values_list("pk", flat=True)) or None
+    if draft.conversation.scoped and not document_ids:  # never widen silently to the whole workspace
+        draft.scope_deleted = True
+        return
     draft.hits = search_chunks(
         workspace=draft.conversation.workspace,
         query=draft.standalone,
@@ -136,7 +145,7 @@ def answer_generate(draft: AnswerDraft) -> Iterator[Event]:
     nothing relevant was found, else the LLM chain, else (every provider failed or none is configured) the
     extractive answerer."""
     if not draft.covered:
-        yield draft.token(NOT_COVERED)
+        yield draft.token(SCOPE_DELETED if draft.scope_deleted else NOT_COVERED)
         return
     try:
         yield from _generate_llm(draft)

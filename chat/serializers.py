@@ -105,6 +105,9 @@ class ConversationOutput(serializers.Serializer):
     workspace = serializers.IntegerField(source="workspace_id")
     title = serializers.CharField(allow_blank=True)
     document_ids = serializers.SerializerMethodField()
+    scoped = serializers.BooleanField(
+        help_text="Limited to chosen documents (document_ids; empty when they were all deleted since)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -64,7 +64,9 @@ def conversation_create(
     """A new conversation, optionally limited to documents of the workspace.
     Raises InvalidDocumentFilter (400) for ids that are not the workspace's documents."""
     ids = check_document_ids(workspace=workspace, document_ids=document_ids)
-    conversation = Conversation.objects.create(user=user, workspace=workspace, title=title.strip()[:200])
+    conversation = Conversation.objects.create(
+        user=user, workspace=workspace, title=title.strip()[:200], scoped=bool(ids)
+    )
     if ids:
         conversation.documents.set(Document.objects.filter(workspace=workspace, pk__in=ids))
     return conversation

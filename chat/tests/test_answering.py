@@ -223,3 +223,23 @@ def test_an_unnamed_provider_is_shown_by_host_only(alice, conversation, api_clie
     body = response.json()
     assert body["provider"] == "127.0.0.1 (1)", body["provider"]
     assert "sk-secret" not in response.content.decode()
+
+
+def test_a_conversation_whose_documents_were_all_deleted_does_not_widen(
+    alice, alice_space, api_client_for, django_capture_on_commit_callbacks
+):
+    """Issue 13: once the chosen documents were deleted the conversation silently searched the whole workspace."""
+    from chat.pipeline import SCOPE_DELETED
+    from documents.models import Document
+
+    client = api_client_for(alice)
+    bread = Document.objects.get(workspace=alice_space, title="Bread")
+    conversation = client.post("/api/v1/conversations/", {"document_ids": [bread.pk]}, format="json").json()
+    assert conversation["scoped"] is True and conversation["document_ids"] == [bread.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/v1/documents/{bread.pk}/").status_code == 204
+    body = ask(client, conversation["id"], "How long was European airspace closed by the eruption?").json()
+    assert body["answer"] == SCOPE_DELETED and body["not_covered"] is True
+    assert body["citations"] == [] and body["retrieved"] == []  # the volcano document was not searched
+    detail = client.get(f"/api/v1/conversations/{conversation['id']}/").json()
+    assert detail["scoped"] is True and detail["document_ids"] == []
