@@ -86,6 +86,10 @@ class DocumentAdmin(admin.ModelAdmin):
             return ["workspace", "file", "title"]
         return ["workspace", "title", *self.readonly_fields]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Document | None = None) -> list[str]:
+        """The workspace is fixed once the document exists: its versions, chunks and postings live there."""
+        return [*self.readonly_fields, "workspace"] if obj is not None else list(self.readonly_fields)
+
     def get_inlines(self, request: HttpRequest, obj: Document | None) -> list[type[Any]]:
         return self.inlines if obj is not None else []
 

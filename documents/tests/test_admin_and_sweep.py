@@ -1,5 +1,6 @@
 """Admin for documents, and the sweeper's bookkeeping (no worker: the broker only receives messages)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -50,6 +51,19 @@ def test_admin_upload_list_filter_and_actions(staff_client, workspace, document)
         "/admin/documents/document/", {"action": "delete_with_files", "_selected_action": [document.pk]}, follow=True
     )
     assert not Document.objects.filter(pk=document.pk).exists()
+
+
+def test_the_admin_cannot_move_a_document_to_another_workspace(staff_client, workspace, document, charlie):
+    """Issue 13: the change form let staff move a document while its versions and chunks stayed behind."""
+    other = charlie.personal_workspace
+    page = staff_client.get(f"/admin/documents/document/{document.pk}/change/").content.decode()
+    assert 'name="workspace"' not in page  # shown, not editable
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))  # inline management
+    form |= {"workspace": str(other.pk), "title": "Renamed"}
+    response = staff_client.post(f"/admin/documents/document/{document.pk}/change/", form, follow=True)
+    assert "was changed successfully" in response.content.decode()
+    document.refresh_from_db()
+    assert document.workspace_id == workspace.pk and document.title == "Renamed"
 
 
 def test_admin_upload_rejection_is_a_message(staff_client, workspace):
