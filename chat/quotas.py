@@ -1,4 +1,5 @@
-"""Daily quotas on questions and LLM tokens, per user and per workspace (UTC days).
+"""Daily quotas on questions and LLM tokens, per user (counted across all their workspaces) and per workspace
+(UTC days).
 
 Limits come from settings (``CHAT_QUESTIONS_PER_DAY_USER`` …) unless a ``QuotaOverride`` for the user or the
 workspace says otherwise. Exceeding one answers 429 with ``Retry-After`` (seconds until the next UTC day).
@@ -44,13 +45,14 @@ def limits_for(*, user: User, workspace: Workspace) -> dict[str, int]:
 
 
 def usage_today(*, user: User, workspace: Workspace) -> dict[str, int]:
-    """Questions and tokens used today by the user (in this workspace) and by the whole workspace."""
+    """Questions and tokens used today by the user, across all their workspaces (a new workspace is no fresh
+    quota), and by the whole workspace."""
     day = _today().date()
-    mine = UsageDay.objects.filter(workspace=workspace, user=user, day=day).first()
+    mine = UsageDay.objects.filter(user=user, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
     everyone = UsageDay.objects.filter(workspace=workspace, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
     return {
-        "user_questions": mine.questions if mine else 0,
-        "user_tokens": mine.tokens if mine else 0,
+        "user_questions": mine["q"] or 0,
+        "user_tokens": mine["t"] or 0,
         "workspace_questions": everyone["q"] or 0,
         "workspace_tokens": everyone["t"] or 0,
     }

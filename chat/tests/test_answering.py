@@ -243,3 +243,18 @@ def test_a_conversation_whose_documents_were_all_deleted_does_not_widen(
     assert body["citations"] == [] and body["retrieved"] == []  # the volcano document was not searched
     detail = client.get(f"/api/v1/conversations/{conversation['id']}/").json()
     assert detail["scoped"] is True and detail["document_ids"] == []
+
+
+def test_the_user_quota_counts_every_workspace(alice, conversation, workspace, api_client_for, settings):
+    """Issue 13: the per-user quota was counted per workspace, so a new workspace was a fresh quota."""
+    from chat.tests.factories import BREAD
+    from retrieval.tests.factories import ingest_text
+
+    settings.CHAT_QUESTIONS_PER_DAY_USER = 1
+    client = api_client_for(alice)
+    assert ask(client, conversation, "What makes bread rise?").status_code == 201
+    ingest_text(workspace, BREAD[1], title=BREAD[0])  # alice's other workspace
+    elsewhere = client.post("/api/v1/conversations/", {"workspace": workspace.pk}, format="json").json()["id"]
+    response = ask(client, elsewhere, "What makes bread rise?")
+    assert response.status_code == 429 and response.json()["code"] == "quota_exceeded"
+    assert "your daily question limit" in response.json()["detail"]
