@@ -187,6 +187,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
+# A pool process whose resident memory passed this (KiB) after a task is replaced by a fresh one, so a document
+# that made it balloon does not keep that memory from the next tenant's work (Celery's worker_max_memory_per_child).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=2_000_000)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # CELERY_BEAT_SCHEDULE follows the ingestion and retrieval settings it reads (INGEST_SWEEP_SECONDS, ...).

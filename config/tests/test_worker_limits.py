@@ -1,0 +1,19 @@
+"""The limits a running Celery worker applies to every tenant's tasks (issue 13, finding 7), read from the worker
+the tests start, not from this process's settings."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_with_time_and_memory_ceilings(celery_worker, settings):
+    from config.celery import app
+
+    replies = app.control.inspect(timeout=10).conf() or {}
+    confs = [conf for name, conf in replies.items() if name.startswith(f"test{celery_worker.starts}@")]
+    assert confs, replies.keys()
+    conf = confs[0]  # the worker's own configuration (Django-namespaced keys, secrets censored by Celery)
+    assert conf["CELERY_WORKER_MAX_MEMORY_PER_CHILD"] == settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD > 0
+    assert 0 < conf["CELERY_TASK_SOFT_TIME_LIMIT"] < conf["CELERY_TASK_TIME_LIMIT"]
+    assert conf["CELERY_WORKER_PREFETCH_MULTIPLIER"] == 1  # a worker holds one task at a time: no hoarding
