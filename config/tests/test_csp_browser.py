@@ -148,10 +148,18 @@ def test_main_pages_work_with_the_policy_on_and_report_no_violation(page, tmp_pa
     page.get_by_role("link", name="Account").click()
     page.get_by_role("button", name="Create token").click()
     expect(page.locator("h1")).to_have_text("Account")
+    page.get_by_role("link", name="Manage email addresses").click()  # allauth's pages and scripts
+    expect(page.locator("main")).to_contain_text(user.email)
+    page.goto("/profile/")
+    page.get_by_role("link", name="Change password").click()
+    expect(page.locator("input[name=oldpassword]")).to_be_visible()
 
     page.goto("/api/docs/")  # Swagger UI (drf-spectacular's sidecar), its init script a file of its own
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Groundwork API")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    page.locator(".swagger-ui .opblock-summary").first.click()  # an operation opens, with its form
+    expect(page.get_by_role("button", name="Try it out")).to_be_visible()
+    page.screenshot(path=str(settings.DATA_DIR / "browser-api-docs.png"))
     page.goto("/admin/documents/document/")
     expect(page.locator("#result_list")).to_contain_text("harbor")
 
