@@ -344,13 +344,18 @@ def api_token_revoke_all(*, user: User, reason: str) -> int:
 
 @transaction.atomic
 def demo_account_ensure(*, email: str, password: str) -> User:
-    """Create or reset a local demo user with a verified primary email and a personal workspace; returns it."""
+    """Create or reset a local demo user with a verified primary email and a personal workspace; returns it.
+
+    The password is set only when it differs, so re-running (``make run`` does at every start) keeps the demo
+    user's API tokens, which a password change revokes.
+    """
     from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
     user = user_model.objects.filter(email__iexact=email).first() or user_model.objects.create_user(email=email)
-    user.set_password(password)
+    if not user.check_password(password):
+        user.set_password(password)
     user.is_active = True
     user.save()
     EmailAddress.objects.update_or_create(user=user, email=email.lower(), defaults={"verified": True, "primary": True})

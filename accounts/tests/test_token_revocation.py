@@ -119,3 +119,12 @@ def test_sign_in_and_rehash_keep_tokens(alice, settings, api_client_for):
     assert _me_status(api_client_for, token) == 200
     assert _logged_in(alice).post("/profile/", {"name": "Alice Liddell"}).status_code == 302  # profile edits too
     assert _me_status(api_client_for, token) == 200
+
+
+def test_rerunning_the_demo_account_command_keeps_its_tokens(api_client_for):
+    user = services.demo_account_ensure(email="demo@example.com", password=PASSWORD)
+    token = _token(api_client_for, user)
+    services.demo_account_ensure(email="demo@example.com", password=PASSWORD)  # make run, again
+    assert _me_status(api_client_for, token) == 200
+    services.demo_account_ensure(email="demo@example.com", password=NEW_PASSWORD)  # a reset: revoked
+    assert _me_status(api_client_for, token) == 401
