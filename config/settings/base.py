@@ -319,6 +319,17 @@ INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
 EXTRACT_MAX_LINE_CHARS = env.int("EXTRACT_MAX_LINE_CHARS", default=4096)
 EXTRACT_CSV_SNIFF_BYTES = env.int("EXTRACT_CSV_SNIFF_BYTES", default=4096)
 EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_000)
+EXTRACT_HTML_MAX_TAGS = env.int("EXTRACT_HTML_MAX_TAGS", default=30_000)
+# Index amplification bounds: a heading in a heading path has at most DOCUMENT_HEADING_MAX_CHARS characters and a
+# path at most DOCUMENT_HEADING_MAX_DEPTH headings; a chunk's context (title + heading path) takes at most
+# CHUNK_CONTEXT_MAX_PERCENT % of the model's window; a document over DOCUMENT_MAX_CHARS extracted characters,
+# DOCUMENT_MAX_PAGES pages or DOCUMENT_MAX_CHUNKS chunks fails with the reason.
+DOCUMENT_HEADING_MAX_CHARS = env.int("DOCUMENT_HEADING_MAX_CHARS", default=200)
+DOCUMENT_HEADING_MAX_DEPTH = env.int("DOCUMENT_HEADING_MAX_DEPTH", default=6)
+CHUNK_CONTEXT_MAX_PERCENT = env.int("CHUNK_CONTEXT_MAX_PERCENT", default=25)
+DOCUMENT_MAX_CHARS = env.int("DOCUMENT_MAX_CHARS", default=5_000_000)
+DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+DOCUMENT_MAX_CHUNKS = env.int("DOCUMENT_MAX_CHUNKS", default=20_000)
 FILE_UPLOAD_HANDLERS = [
     "documents.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

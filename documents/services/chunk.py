@@ -14,9 +14,12 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, get_tokenizer
 from documents.models import page_of
 from documents.services.extract import ExtractedText
+from documents.services.extract_errors import DocumentTooLarge
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
@@ -52,6 +55,29 @@ def context_prefix(title: str, heading_path: tuple[str, ...]) -> str:
     parts = [p for p in (title.strip(), *heading_path) if p]
     deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
     return (" > ".join(deduped) + "\n") if deduped else ""
+
+
+def bounded_context(title: str, heading_path: tuple[str, ...]) -> tuple[tuple[str, ...], str, int]:
+    """A chunk's context within ``settings.CHUNK_CONTEXT_MAX_PERCENT`` % of the model's window:
+    ``(heading_path, prefix, prefix_tokens)``.
+
+    Outer headings are dropped first (the innermost one is the most specific); if the title and one heading
+    are still too long, the prefix is cut at a word-piece boundary. The returned path is what the chunk
+    stores and indexes, so the context adds at most that many word pieces (plus one heading of at most
+    ``DOCUMENT_HEADING_MAX_CHARS`` characters) to every chunk's ``tsvector``.
+    """
+    limit = max(8, MAX_TEXT_TOKENS * settings.CHUNK_CONTEXT_MAX_PERCENT // 100)
+    prefix = context_prefix(title, heading_path)
+    tokens = count_tokens([prefix])[0] if prefix else 0
+    while tokens > limit and len(heading_path) > 1:
+        heading_path = heading_path[1:]
+        prefix = context_prefix(title, heading_path)
+        tokens = count_tokens([prefix])[0]
+    if tokens > limit:
+        offsets = get_tokenizer()(prefix, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        prefix = prefix[: offsets[limit - 1][1]] + "\n"
+        tokens = count_tokens([prefix])[0]
+    return heading_path, prefix, tokens
 
 
 def _paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -113,15 +139,14 @@ def chunk_document(
     """Cut extracted text into chunks of about ``target_tokens`` word pieces (never more than the model's
     window including the context prefix), overlapping by up to ``overlap_tokens`` of whole sentences.
 
-    Returns the chunks in document order, ordinals 0..n-1; an empty list for text with no content.
+    Returns the chunks in document order, ordinals 0..n-1; an empty list for text with no content. The
+    context is bounded by ``bounded_context``. Raises ``DocumentTooLarge`` over ``DOCUMENT_MAX_CHUNKS`` chunks.
     """
     prefixes: dict[int, tuple[tuple[str, ...], str, int]] = {}
 
     def section_info(index: int) -> tuple[tuple[str, ...], str, int]:
         if index not in prefixes:
-            path = extracted.sections[index].heading_path if index >= 0 else ()
-            prefix = context_prefix(title, path)
-            prefixes[index] = (path, prefix, count_tokens([prefix])[0] if prefix else 0)
+            prefixes[index] = bounded_context(title, extracted.sections[index].heading_path if index >= 0 else ())
         return prefixes[index]
 
     # The tightest budget any prefix allows keeps every unit placeable; per-chunk budgets are checked below.
@@ -157,22 +182,41 @@ def chunk_document(
         current.append(unit)
     if current:
         groups.append(current)
-
+    _check_chunk_count(len(groups))
+    infos = [section_info(group[-1].section) for group in groups]
+    counts = count_tokens(
+        [info[1] + extracted.text[g[0].start : g[-1].end] for g, info in zip(groups, infos, strict=True)]
+    )
     drafts: list[ChunkDraft] = []
-    for group in groups:
-        drafts.extend(_drafts_for(extracted, group, section_info(group[-1].section), len(drafts)))
+    for group, info, tokens in zip(groups, infos, counts, strict=True):
+        drafts.extend(_drafts_for(extracted, group, info, len(drafts), tokens))
+    _check_chunk_count(len(drafts))
     return drafts
 
 
+def _check_chunk_count(count: int) -> None:
+    if count > settings.DOCUMENT_MAX_CHUNKS:
+        raise DocumentTooLarge(
+            f"This document would make more than {settings.DOCUMENT_MAX_CHUNKS:,} chunks; split it into smaller"
+            " files and upload those."
+        )
+
+
 def _drafts_for(
-    extracted: ExtractedText, group: list[_Unit], info: tuple[tuple[str, ...], str, int], ordinal: int
+    extracted: ExtractedText,
+    group: list[_Unit],
+    info: tuple[tuple[str, ...], str, int],
+    ordinal: int,
+    tokens: int | None = None,
 ) -> list[ChunkDraft]:
-    """One draft for the group, or more if the exact token count of prefix + text overflows the window."""
+    """One draft for the group, or more if the exact token count of prefix + text (``tokens`` when the
+    caller counted it already) overflows the window."""
     path, prefix, _ = info
     start, end = group[0].start, group[-1].end
     body = extracted.text[start:end]
     embed_text = prefix + body
-    tokens = count_tokens([embed_text])[0]
+    if tokens is None:
+        tokens = count_tokens([embed_text])[0]
     if tokens > MAX_TEXT_TOKENS and len(group) > 1:
         middle = len(group) // 2
         first = _drafts_for(extracted, group[:middle], info, ordinal)

@@ -21,7 +21,13 @@ from docx.exceptions import PythonDocxError
 from docx.opc.exceptions import OpcError
 
 from documents.services.decode import read_text
-from documents.services.extract_errors import CorruptFile, EmptyFile, ExtractionError, NoExtractableText
+from documents.services.extract_errors import (
+    CorruptFile,
+    DocumentTooLarge,
+    EmptyFile,
+    ExtractionError,
+    NoExtractableText,
+)
 from documents.services.extract_formats import (
     Block,
     csv_paragraphs,
@@ -85,12 +91,35 @@ def _paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
+def clip_heading(text: str) -> str:
+    """A heading as it goes into heading paths: at most ``settings.DOCUMENT_HEADING_MAX_CHARS`` characters,
+    cut at a word boundary when one is in its second half, "…" marking the cut."""
+    limit = settings.DOCUMENT_HEADING_MAX_CHARS
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 1)]
+    if (space := cut.rfind(" ")) > len(cut) // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "\u2026"
+
+
+def heading_path(stack: list[tuple[int, str]]) -> tuple[str, ...]:
+    """The heading path of a stack of (level, heading): at most ``settings.DOCUMENT_HEADING_MAX_DEPTH``
+    headings (the outermost ones and the innermost), each clipped by ``clip_heading``."""
+    depth = max(settings.DOCUMENT_HEADING_MAX_DEPTH, 1)
+    titles = [clip_heading(text) for _, text in (stack if len(stack) <= depth else stack[: depth - 1] + stack[-1:])]
+    return tuple(titles)
+
+
 class _Builder:
-    """Accumulates paragraphs into one text, tracking heading paths, sections and page spans."""
+    """Accumulates paragraphs into one text, tracking heading paths, sections and page spans.
+
+    Raises ``DocumentTooLarge`` once the text passes ``settings.DOCUMENT_MAX_CHARS`` characters."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.length = 0
+        self.max_length = settings.DOCUMENT_MAX_CHARS
         self.headings: list[tuple[int, str]] = []
         self.sections: list[Section] = []
         self.pages: list[PageSpan] = []
@@ -107,7 +136,7 @@ class _Builder:
             while self.headings and self.headings[-1][0] >= block.level:
                 self.headings.pop()
             self.headings.append((block.level, title))
-            self.section(self.next_start(), tuple(text for _, text in self.headings))
+            self.section(self.next_start(), heading_path(self.headings))
             self.paragraph(title)
 
     def paragraph(self, text: str) -> None:
@@ -117,6 +146,11 @@ class _Builder:
                 self.length += 2
             self.parts.append(paragraph)
             self.length += len(paragraph)
+            if self.length > self.max_length:
+                raise DocumentTooLarge(
+                    f"This document has more than {self.max_length:,} characters of text; split it into smaller"
+                    " files and upload those."
+                )
 
     def section(self, start: int, path: tuple[str, ...]) -> None:
         """Add a section (call in char_start order); one at the same offset as the last replaces it."""
@@ -141,7 +175,9 @@ def extract(path: Path, kind: str) -> ExtractedText:
     PDF pages get ``PageSpan``s and the PDF outline gives sections; DOCX/HTML/Markdown headings give
     sections; CSV rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises
     ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
-    (no text, or a scanned PDF) or ``ExtractionError`` (over ``MAX_CSV_ROWS`` rows); ValueError for unknown kinds.
+    (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``DOCUMENT_MAX_CHARS`` characters or
+    ``DOCUMENT_MAX_PAGES`` pages) or ``ExtractionError`` (over ``MAX_CSV_ROWS`` rows); ValueError for unknown
+    kinds. Heading paths are bounded (``heading_path``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
@@ -172,6 +208,12 @@ def extract(path: Path, kind: str) -> ExtractedText:
 def _extract_pdf(path: Path) -> ExtractedText:
     builder = _Builder()
     pdf = open_pdf(path)
+    if (pages := len(pdf)) > settings.DOCUMENT_MAX_PAGES:
+        pdf.close()
+        raise DocumentTooLarge(
+            f"This PDF has {pages:,} pages, more than the {settings.DOCUMENT_MAX_PAGES:,} allowed; split it into"
+            " smaller files and upload those."
+        )
     try:
         for index in range(len(pdf)):
             page = pdf[index]
@@ -213,7 +255,7 @@ def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str
         floor = floors.get(index, span.char_start)
         position = text.find(title, floor, span.char_end)
         floors[index] = max(floor, position)
-        found.append((position if position >= 0 else floor, order, tuple(t for _, t in stack)))
+        found.append((position if position >= 0 else floor, order, heading_path(stack)))
     for start, _, path in sorted(found):
         builder.section(start, path)
 

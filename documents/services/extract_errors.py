@@ -35,3 +35,9 @@ class ZipBomb(ExtractionError):
 
 class NoExtractableText(ExtractionError):
     code = "no_text"
+
+
+class DocumentTooLarge(ExtractionError):
+    """Over a per-document cap (characters, pages or chunks: ``DOCUMENT_MAX_*`` settings)."""
+
+    code = "document_too_large"

@@ -111,6 +111,18 @@ def _extract(version: DocumentVersion) -> ExtractedText:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
 
+def _chunk(document: Document, extracted: ExtractedText) -> list[ChunkDraft]:
+    try:
+        return chunk_document(
+            extracted,
+            title=document.title,
+            target_tokens=settings.CHUNK_TARGET_TOKENS,
+            overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+        )
+    except ExtractionError as exc:  # DocumentTooLarge: over DOCUMENT_MAX_CHUNKS
+        raise IngestionFailed(exc.message, Status.CHUNKING) from exc
+
+
 def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:
     """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
     call), so little time goes into padding, writing progress after each batch; vectors in draft order."""
@@ -247,12 +259,7 @@ def document_ingest(*, document_id: int) -> str:
         extracted = _extract(version)
         timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
         _stage(document, Status.CHUNKING)
-        drafts = chunk_document(
-            extracted,
-            title=document.title,
-            target_tokens=settings.CHUNK_TARGET_TOKENS,
-            overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
-        )
+        drafts = _chunk(document, extracted)
         if not drafts:
             raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
         timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()

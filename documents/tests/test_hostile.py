@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from documents.embeddings import get_tokenizer
+from documents.hostile import BUILDERS, hostile_corpus, hostile_process
 from documents.services.extract import extract
+from documents.services.extract_errors import ExtractionError
 from documents.services.extract_formats import atx_heading, csv_paragraphs, is_table_rule, unbold
+from documents.services.filetypes import KINDS, SNIFF_BYTES, sniff_kind
 
 # The regexes the linear code replaced: on short lines they give the reference answers.
 OLD_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -76,3 +82,66 @@ def test_linear_parsers_answer_as_the_old_regexes(seed: int) -> None:
         assert is_table_rule(line) == bool(OLD_TABLE_RULE.match(line)), line
         line = "".join(rnd.choice("** a\u2003") for _ in range(length))
         assert unbold(line) == OLD_BOLD.sub(r"\1", line), line
+
+
+# --- The hostile-text corpus (documents.hostile), every format, through checks, extraction and chunking ----
+
+
+CORPUS_SIZE = 60_000  # bytes per file; manage.py bench_hostile runs the same corpus at megabytes
+EXPECTED_FAILURES = {  # file -> words of the reason the uploader reads
+    "long-field.csv": "could not be read",
+    "junk.txt": "binary data",
+    "junk.md": "binary data",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    get_tokenizer()  # loaded once, outside the per-file time bound
+    return hostile_corpus(tmp_path_factory.mktemp("hostile"), size=CORPUS_SIZE)
+
+
+@pytest.mark.parametrize("builder", BUILDERS, ids=lambda builder: builder.__name__)
+def test_every_hostile_file_succeeds_or_fails_cleanly(builder, corpus, settings):
+    settings.DOCUMENT_HEADING_MAX_CHARS = 200
+    settings.DOCUMENT_HEADING_MAX_DEPTH = 6
+    path = corpus[BUILDERS.index(builder)]
+
+    result = hostile_process(path)  # any exception but a domain error fails the test
+
+    assert result.outcome in ("ok", "failed")
+    if result.outcome == "failed":
+        assert result.reason, "a failure carries the reason shown to the uploader"
+        assert EXPECTED_FAILURES.get(path.name, "") in result.reason
+    else:
+        assert path.name not in EXPECTED_FAILURES
+        assert result.chunks <= settings.DOCUMENT_MAX_CHUNKS
+    assert result.longest_heading <= 200
+    assert result.deepest_path <= 6
+    assert result.seconds < 10, f"{path.name} took {result.seconds:.1f} s for {result.size:,} bytes"
+
+
+def test_the_corpus_covers_every_supported_format(corpus):
+    kinds = set()
+    for path in corpus:
+        with path.open("rb") as file:
+            try:
+                kinds.add(sniff_kind(file.read(SNIFF_BYTES), path.name))
+            except ExtractionError:
+                kinds.add("rejected")
+    assert kinds == {*KINDS, "rejected"}
+
+
+def test_bench_hostile_prints_every_file_and_the_worst_case(capsys):
+    call_command("bench_hostile", "--sizes", "0.02")
+
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if " ok " in line or " failed " in line]
+    assert len(rows) == len(BUILDERS)
+    assert "long-atx.md" in out and "hostile.docx" in out
+    assert "worst extraction:" in out and "s/MB" in out
+
+
+def test_bench_hostile_rejects_bad_sizes():
+    with pytest.raises(CommandError, match="--sizes"):
+        call_command("bench_hostile", "--sizes", "one")
