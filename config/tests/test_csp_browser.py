@@ -11,17 +11,20 @@ import re
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from playwright.sync_api import Dialog, Page, expect
 
-from accounts.models import Membership
+from accounts.models import Membership, User
+from accounts.selectors import workspace_get_personal
 from accounts.tests.factories import PASSWORD, MembershipFactory, UserFactory, WorkspaceFactory
 from chat.models import Conversation
 from chat.testing import FakeLLM
 from documents.models import Document
 from documents.services.ingest import document_ingest
+from documents.services.upload import document_upload
 from documents.tests import samples
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 LISTENER = """
 document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation({
@@ -68,19 +71,31 @@ def _log_in(page: Page, email: str) -> None:
     page.wait_for_url(re.compile(r".*/workspaces/\d+/$"))
 
 
-def _upload_and_ingest(page: Page, tmp_path) -> Document:
-    """The documents page's drag-and-drop upload (progress bar), then the detail page's live status."""
+def _upload(page: Page, tmp_path) -> None:
+    """The documents page's drag-and-drop upload (progress bar), then htmx polling shows the row ready."""
     source = tmp_path / "harbor.md"
     source.write_text("# Harbor almanac\n\n" + "\n\n".join([samples.REAL_TEXT] * 3) + "\n\n" + BREAKWATER + "\n")
     page.get_by_role("link", name="Documents").first.click()
     page.wait_for_load_state()  # upload.js (deferred) listens for the file input's change from then on
     page.set_input_files("#file-input", [str(source)])
     expect(page.locator("#upload-list li.ok progress")).to_have_attribute("value", "100", timeout=30_000)
-    document = Document.objects.get(title="harbor")
-    page.get_by_role("link", name="harbor").click()
-    expect(page.locator("#doc-status[hx-get]")).to_have_count(1)  # queued: htmx polls the status
+    expect(page.locator("#document-rows tr[data-status=ready]")).to_have_count(1, timeout=90_000)
+
+
+def _live_status(page: Page, user: User) -> None:
+    """The detail page polls a queued document's status; once ready, the swapped-in status reloads the page
+    (data-reload-page, static/js/app.js) and the chunks appear. The test ingests it, so no worker races it."""
+    document = document_upload(
+        workspace=workspace_get_personal(user=user),
+        user=user,
+        file=ContentFile(("Tides. " + samples.REAL_TEXT).encode()),
+        filename="tides.txt",
+        title="Tides",
+        enqueue=False,
+    ).document
+    page.goto(f"/documents/{document.pk}/")
+    expect(page.locator("#doc-status[hx-get]")).to_have_count(1)
     assert document_ingest(document_id=document.pk) == Document.Status.READY
-    # The swapped-in status asks for a reload (data-reload-page, static/js/app.js): the chunks appear.
     expect(page.locator(".chunk").first).to_be_visible(timeout=30_000)
 
     # The confirm dialog guards delete: dismissed, the document stays.
@@ -94,7 +109,6 @@ def _upload_and_ingest(page: Page, tmp_path) -> Document:
     page.get_by_role("button", name="Delete").click()
     assert dialogs == ["Delete this document, its versions and chunks?"]
     assert Document.objects.filter(pk=document.pk).exists()
-    return document
 
 
 def _chat(page: Page) -> None:
@@ -133,7 +147,8 @@ def test_main_pages_work_with_the_policy_on_and_report_no_violation(page, tmp_pa
     reports = BrowserReports(page)
 
     _log_in(page, user.email)
-    _upload_and_ingest(page, tmp_path)
+    _upload(page, tmp_path)
+    _live_status(page, user)
 
     page.goto("/search/?q=breakwater")
     expect(page.locator("#results li.result").first).to_contain_text("harbor")
