@@ -156,6 +156,11 @@ def html_deep(directory: Path, size: int) -> Path:
     return _text(directory / "deep.html", "<html><body>" + "<div>" * depth + "<p>deep</p>" + "</div>" * depth)
 
 
+def html_deep_wide(directory: Path, size: int) -> Path:
+    """Paragraphs by the hundred thousand inside 250 nested elements (a per-element ancestor walk is slow)."""
+    return _text(directory / "deep-wide.html", "<html><body>" + "<div>" * 250 + _repeat("<p>x y</p>", size))
+
+
 def html_unclosed(directory: Path, size: int) -> Path:
     """Inline elements opened and never closed, with text between them."""
     return _text(directory / "unclosed.html", "<html><body><p>" + _repeat("<b><i>word ", size))
@@ -237,6 +242,7 @@ BUILDERS: tuple[Builder, ...] = (
     csv_rows,
     csv_long_field,
     html_deep,
+    html_deep_wide,
     html_unclosed,
     html_table,
     html_long_line,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import lxml.etree
 import lxml.html
 import trafilatura
+import trafilatura.utils
 from django.conf import settings
 from docx.table import Table
 
@@ -115,23 +116,20 @@ _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TEXT_TAGS = {*_HEADING_TAGS, "p", "li", "tr", "pre", "blockquote", "dt", "dd", "figcaption", "caption"}
 
 
-_START_TAG = re.compile(r"<[A-Za-z]")
-
-
 def html_blocks(html: str) -> list[Block]:
     """The main content of a web page (no navigation, header, footer or cookie banners) as blocks.
 
     Uses trafilatura's Markdown output (headings become heading blocks, tables "a | b" rows, bold markers
     dropped); if trafilatura finds nothing, or the page has more than ``settings.EXTRACT_HTML_MAX_TAGS``
-    start tags (trafilatura takes about 40 µs per element), falls back to the text of headings, paragraphs,
-    list items and table rows outside script/style/nav/header/footer/aside/form elements (linear).
+    elements or is nested deeper than ``settings.EXTRACT_HTML_MAX_DEPTH`` (trafilatura's time grows with
+    both), falls back to the text of headings, paragraphs, list items and table rows outside
+    script/style/nav/header/footer/aside/form elements (linear).
     """
-    if sum(1 for _ in itertools.islice(_START_TAG.finditer(html), settings.EXTRACT_HTML_MAX_TAGS + 1)) > (
-        settings.EXTRACT_HTML_MAX_TAGS
-    ):
+    tree = trafilatura.utils.load_html(html)
+    if tree is None or _too_complex(tree, settings.EXTRACT_HTML_MAX_TAGS, settings.EXTRACT_HTML_MAX_DEPTH):
         return list(_lxml_blocks(html))
     markdown = trafilatura.extract(
-        html,
+        tree,
         output_format="markdown",
         include_tables=True,
         include_links=False,
@@ -142,6 +140,18 @@ def html_blocks(html: str) -> list[Block]:
     if markdown and markdown.strip():
         return [_tidy_markdown(block) for block in markdown_blocks(markdown)]
     return list(_lxml_blocks(html))
+
+
+def _too_complex(root: lxml.html.HtmlElement, max_elements: int, max_depth: int) -> bool:
+    """More than ``max_elements`` elements or deeper than ``max_depth``; stops as soon as either is passed."""
+    stack, count = [(root, 0)], 0
+    while stack:
+        element, depth = stack.pop()
+        count += 1
+        if count > max_elements or depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
 
 
 def _tidy_markdown(block: Block) -> Block:
@@ -213,9 +223,7 @@ def _lxml_blocks(html: str) -> Iterator[Block]:
         return
     for element in list(root.iter(*_DROPPED_TAGS)):
         element.drop_tree()
-    for element in root.iter(*_TEXT_TAGS):
-        if any(ancestor.tag in _TEXT_TAGS for ancestor in element.iterancestors()):
-            continue  # its text is part of an enclosing block already
+    for element in _outermost(root, _TEXT_TAGS):
         if element.tag == "tr":
             cells = (" ".join(cell.text_content().split()) for cell in element.iter("td", "th"))
             yield Block(" | ".join(cell for cell in cells if cell))
@@ -224,6 +232,18 @@ def _lxml_blocks(html: str) -> Iterator[Block]:
         else:
             level = int(element.tag[1]) if element.tag in _HEADING_TAGS else None
             yield Block(" ".join(element.text_content().split()), level)
+
+
+def _outermost(root: lxml.html.HtmlElement, tags: set[str]) -> Iterator[lxml.html.HtmlElement]:
+    """The elements named ``tags`` that have no ancestor named ``tags`` (an enclosing block holds their
+    text already), in document order. Linear: a depth-first walk that does not descend into them."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if element.tag in tags:
+            yield element
+        else:
+            stack.extend(reversed(element))
 
 
 # --- DOCX -----------------------------------------------------------------------------------------------
