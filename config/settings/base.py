@@ -321,6 +321,7 @@ EXTRACT_CSV_SNIFF_BYTES = env.int("EXTRACT_CSV_SNIFF_BYTES", default=4096)
 EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_000)
 EXTRACT_HTML_MAX_TAGS = env.int("EXTRACT_HTML_MAX_TAGS", default=20_000)
 EXTRACT_HTML_MAX_DEPTH = env.int("EXTRACT_HTML_MAX_DEPTH", default=64)
+EXTRACT_MAX_SECONDS = env.int("EXTRACT_MAX_SECONDS", default=120)
 # Index amplification bounds: a heading in a heading path has at most DOCUMENT_HEADING_MAX_CHARS characters and a
 # path at most DOCUMENT_HEADING_MAX_DEPTH headings; a chunk's context (title + heading path) takes at most
 # CHUNK_CONTEXT_MAX_PERCENT % of the model's window; a document over DOCUMENT_MAX_CHARS extracted characters,

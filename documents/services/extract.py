@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from documents.services.extract_errors import (
     DocumentTooLarge,
     EmptyFile,
     ExtractionError,
+    ExtractionTimeout,
     NoExtractableText,
 )
 from documents.services.extract_formats import (
@@ -114,12 +116,16 @@ def heading_path(stack: list[tuple[int, str]]) -> tuple[str, ...]:
 class _Builder:
     """Accumulates paragraphs into one text, tracking heading paths, sections and page spans.
 
-    Raises ``DocumentTooLarge`` once the text passes ``settings.DOCUMENT_MAX_CHARS`` characters."""
+    Raises ``DocumentTooLarge`` once the text passes ``settings.DOCUMENT_MAX_CHARS`` characters and
+    ``ExtractionTimeout`` at the first paragraph or page after ``settings.EXTRACT_MAX_SECONDS`` (a deadline
+    checked between blocks: no signal, so it is safe in any worker pool)."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.length = 0
         self.max_length = settings.DOCUMENT_MAX_CHARS
+        self.seconds = settings.EXTRACT_MAX_SECONDS
+        self.deadline = time.monotonic() + self.seconds
         self.headings: list[tuple[int, str]] = []
         self.sections: list[Section] = []
         self.pages: list[PageSpan] = []
@@ -151,6 +157,14 @@ class _Builder:
                     f"This document has more than {self.max_length:,} characters of text; split it into smaller"
                     " files and upload those."
                 )
+            self.check_deadline()
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ExtractionTimeout(
+                f"Reading this file took longer than {self.seconds:,} seconds; split it into smaller files and"
+                " upload those."
+            )
 
     def section(self, start: int, path: tuple[str, ...]) -> None:
         """Add a section (call in char_start order); one at the same offset as the last replaces it."""
@@ -160,6 +174,7 @@ class _Builder:
             self.sections.append(Section(start, path))
 
     def page(self, number: int, paragraphs: list[str]) -> None:
+        self.check_deadline()
         count, start = len(self.parts), self.next_start()
         for paragraph in paragraphs:
             self.paragraph(paragraph)
@@ -176,8 +191,8 @@ def extract(path: Path, kind: str) -> ExtractedText:
     sections; CSV rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises
     ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
     (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``DOCUMENT_MAX_CHARS`` characters or
-    ``DOCUMENT_MAX_PAGES`` pages) or ``ExtractionError`` (over ``MAX_CSV_ROWS`` rows); ValueError for unknown
-    kinds. Heading paths are bounded (``heading_path``).
+    ``DOCUMENT_MAX_PAGES`` pages), ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError``
+    (over ``MAX_CSV_ROWS`` rows); ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")

@@ -41,3 +41,9 @@ class DocumentTooLarge(ExtractionError):
     """Over a per-document cap (characters, pages or chunks: ``DOCUMENT_MAX_*`` settings)."""
 
     code = "document_too_large"
+
+
+class ExtractionTimeout(ExtractionError):
+    """Extraction ran past ``EXTRACT_MAX_SECONDS`` (checked between blocks and pages)."""
+
+    code = "extraction_timeout"

@@ -1,6 +1,6 @@
 """Index amplification (issue 13, finding 2): headings are bounded in length and depth, a chunk's context
 adds a bounded amount to its text and ``tsvector``, and documents over the character, page or chunk caps
-fail with the reason, shown by the API."""
+(or the extraction deadline) fail with the reason, shown by the API."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def test_heading_paths_are_clipped_and_the_context_bounded(alice, workspace, set
         ("DOCUMENT_MAX_CHARS", 2000, "long.txt", "extracting", "more than 2,000 characters"),
         ("DOCUMENT_MAX_CHUNKS", 2, "long.txt", "chunking", "more than 2 chunks"),
         ("DOCUMENT_MAX_PAGES", 2, "three.pdf", "extracting", "3 pages, more than the 2 allowed"),
+        ("EXTRACT_MAX_SECONDS", 0, "long.txt", "extracting", "took longer than 0 seconds"),
     ],
 )
 def test_a_document_over_a_cap_fails_with_the_reason(
