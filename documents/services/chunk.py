@@ -187,9 +187,10 @@ def chunk_document(
     counts = count_tokens(
         [info[1] + extracted.text[g[0].start : g[-1].end] for g, info in zip(groups, infos, strict=True)]
     )
+    page_starts = [page.char_start for page in extracted.pages]  # page n (1-based) at index n - 1
     drafts: list[ChunkDraft] = []
     for group, info, tokens in zip(groups, infos, counts, strict=True):
-        drafts.extend(_drafts_for(extracted, group, info, len(drafts), tokens))
+        drafts.extend(_drafts_for(extracted, page_starts, group, info, len(drafts), tokens))
     _check_chunk_count(len(drafts))
     return drafts
 
@@ -204,6 +205,7 @@ def _check_chunk_count(count: int) -> None:
 
 def _drafts_for(
     extracted: ExtractedText,
+    page_starts: list[int],
     group: list[_Unit],
     info: tuple[tuple[str, ...], str, int],
     ordinal: int,
@@ -219,11 +221,10 @@ def _drafts_for(
         tokens = count_tokens([embed_text])[0]
     if tokens > MAX_TEXT_TOKENS and len(group) > 1:
         middle = len(group) // 2
-        first = _drafts_for(extracted, group[:middle], info, ordinal)
-        return first + _drafts_for(extracted, group[middle:], info, ordinal + len(first))
+        first = _drafts_for(extracted, page_starts, group[:middle], info, ordinal)
+        return first + _drafts_for(extracted, page_starts, group[middle:], info, ordinal + len(first))
     if tokens > MAX_TEXT_TOKENS:  # a single unit with a long prefix: drop the prefix rather than truncate
         embed_text, tokens = body, count_tokens([body])[0]
-    page_starts = [page.char_start for page in extracted.pages]  # page n (1-based) at index n - 1
     return [
         ChunkDraft(
             ordinal=ordinal,

@@ -145,3 +145,27 @@ def test_bench_hostile_prints_every_file_and_the_worst_case(capsys):
 def test_bench_hostile_rejects_bad_sizes():
     with pytest.raises(CommandError, match="--sizes"):
         call_command("bench_hostile", "--sizes", "one")
+
+
+@pytest.mark.parametrize("limits", [{"EXTRACT_HTML_MAX_TAGS": 10}, {"EXTRACT_HTML_MAX_DEPTH": 3}])
+def test_a_page_over_the_html_limits_is_read_by_the_plain_reader(tmp_path, settings, limits):
+    for name, value in limits.items():
+        setattr(settings, name, value)
+    path = tmp_path / "big.html"
+    path.write_text(
+        "<html><body><nav><a href='/'>Home</a> <a href='/x'>Subscribe</a></nav><main><h1>Report</h1>"
+        "<div><div><div><p>First <b>finding</b> here.</p></div></div></div>"
+        "<table><tr><th>Name</th><th>Role</th></tr><tr><td>Ada</td><td>Engineer</td></tr></table>"
+        "<pre>code  block</pre></main><footer>Cookie settings</footer></body></html>"
+    )
+
+    extracted = extract(path, "html")
+
+    assert extracted.text.split("\n\n") == [
+        "Report",
+        "First finding here.",
+        "Name | Role",
+        "Ada | Engineer",
+        "code block",
+    ]
+    assert [s.heading_path for s in extracted.sections] == [("Report",)]
