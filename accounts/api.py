@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.http import AuthenticatedRequest
+from accounts.models import ApiTokenScope
 from accounts.permissions import membership_get
 from accounts.selectors import membership_list, workspace_list_for_user
 from config.errors import ApplicationError, ForbiddenError
@@ -84,18 +85,27 @@ class WorkspaceDetailApi(APIView):
 
 
 class AuthTokenApi(APIView):
-    """``POST``: exchange email + password for a personal API token. ``DELETE``: revoke the token in use."""
+    """``POST``: exchange email + password for a personal API token (optionally read-only: ``scope``).
+    ``DELETE``: revoke the token in use."""
 
     throttle_scope = "token_create"
 
     class AuthTokenInput(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False)
+        scope = serializers.ChoiceField(
+            choices=ApiTokenScope.Scope.choices,
+            default=ApiTokenScope.Scope.FULL,
+            help_text="`full` (default): everything you may do. `read`: GET, HEAD and OPTIONS only, plus "
+            "`POST /search/` (a read) and `DELETE /auth/token/` (revoking itself); anything else is 403 with "
+            "code `token_read_only`.",
+        )
 
     class AuthTokenOutput(serializers.Serializer):
         token = serializers.CharField()
         token_key = serializers.CharField()
         expiry = serializers.DateTimeField(allow_null=True)
+        scope = serializers.ChoiceField(choices=ApiTokenScope.Scope.choices)
 
     def get_permissions(self) -> Sequence[BasePermission]:
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -114,8 +124,9 @@ class AuthTokenApi(APIView):
         )
         if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not _email_verified(user):
             raise ForbiddenError("Verify your email address before creating API tokens.")
-        row, secret = services.api_token_create(user=user)
-        body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry}
+        scope = serializer.validated_data["scope"]
+        row, secret = services.api_token_create(user=user, scope=scope)
+        body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry, "scope": scope}
         return Response(self.AuthTokenOutput(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None})

@@ -1,6 +1,6 @@
 from django import forms
 
-from accounts.models import Membership
+from accounts.models import ApiTokenScope, Membership
 
 
 class WorkspaceForm(forms.Form):
@@ -18,3 +18,14 @@ class RoleForm(forms.Form):
 
 class ProfileForm(forms.Form):
     name = forms.CharField(max_length=150, required=False, strip=True)
+
+
+class ApiTokenForm(forms.Form):
+    """The access of a new API token; left out, it is full access (as in the token API)."""
+
+    scope = forms.ChoiceField(
+        choices=ApiTokenScope.Scope.choices, initial=ApiTokenScope.Scope.FULL, widget=forms.RadioSelect, required=False
+    )
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data["scope"] or ApiTokenScope.Scope.FULL

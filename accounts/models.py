@@ -152,3 +152,26 @@ class Invitation(BaseModel):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class ApiTokenScope(models.Model):
+    """What a personal API token (django-rest-knox ``AuthToken``) may do; one row per token.
+
+    A token without a row (created before scopes existed) has full access. The scope is enforced for every API
+    view at authentication (``accounts.auth.ScopedTokenAuthentication``).
+    """
+
+    class Scope(models.TextChoices):
+        FULL = "full", "Full access"
+        READ = "read", "Read-only"
+
+    token = models.OneToOneField("knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="api_scope")
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(scope__in=["full", "read"]), name="api_token_scope_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} ({self.scope})"

@@ -6,13 +6,14 @@ Access checks are in ``accounts.permissions``, writes in ``accounts.services``. 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership, User, Workspace
+from accounts.models import ApiTokenScope, Invitation, Membership, User, Workspace
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -92,3 +93,20 @@ def membership_list(*, workspace: Workspace) -> QuerySet[Membership]:
 def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
     """Unaccepted, unexpired invitations of ``workspace``."""
     return Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+
+
+def api_token_scope(*, token: Any) -> str:
+    """The scope (``ApiTokenScope.Scope`` value) of knox ``token``; ``full`` for a token made before scopes."""
+    scope = ApiTokenScope.objects.filter(token_id=token.digest).values_list("scope", flat=True).first()
+    return scope or ApiTokenScope.Scope.FULL
+
+
+def api_token_list(*, user: User) -> QuerySet[Any]:
+    """``user``'s API tokens (knox ``AuthToken``), newest first, each annotated with ``scope_name``."""
+    from knox.models import get_token_model
+
+    scope = Coalesce(F("api_scope__scope"), Value(ApiTokenScope.Scope.FULL.value))
+    return get_token_model().objects.filter(user=user).annotate(scope_name=scope).order_by("-created")

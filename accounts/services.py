@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership, Workspace
+from accounts.models import ApiTokenScope, Invitation, Membership, Workspace
 from accounts.permissions import check_can_change_member, require_manager
 from config.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError
 
@@ -305,10 +305,16 @@ def invitation_revoke(*, actor: Membership, invitation_id: int) -> None:
 # --- API tokens -----------------------------------------------------------------------------------
 
 
-def api_token_create(*, user: User) -> tuple[AuthToken, str]:
+@transaction.atomic
+def api_token_create(*, user: User, scope: str = ApiTokenScope.Scope.FULL) -> tuple[AuthToken, str]:
     """A new personal API token; returns ``(row, secret)``. Only a hash is stored; the secret is shown once.
 
-    Expires after ``REST_KNOX["TOKEN_TTL"]``. Raises ConflictError past ``TOKEN_LIMIT_PER_USER`` live tokens.
+    ``scope`` is an ``ApiTokenScope.Scope`` value: ``full`` (everything the user may do) or ``read`` (safe
+    methods only, enforced by ``accounts.auth``). Expires after ``REST_KNOX["TOKEN_TTL"]``.
+
+    Raises:
+        ConflictError: the user already has ``TOKEN_LIMIT_PER_USER`` live tokens.
+        ValidationError: ``scope`` is not a scope.
     """
     from knox.models import get_token_model
     from knox.settings import knox_settings
@@ -317,7 +323,11 @@ def api_token_create(*, user: User) -> tuple[AuthToken, str]:
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     if limit is not None and model.objects.filter(user=user, expiry__gt=timezone.now()).count() >= limit:
         raise ConflictError(f"You already have {limit} API tokens. Revoke one first.")
-    return model.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
+    row, secret = model.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
+    token_scope = ApiTokenScope(token=row, scope=scope)
+    token_scope.full_clean(validate_unique=False)  # a new token: no row to collide with
+    token_scope.save(force_insert=True)
+    return row, secret
 
 
 def api_token_revoke(*, user: User, token_key: str) -> None:

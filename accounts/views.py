@@ -14,12 +14,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import InvitationForm, ProfileForm, RoleForm, WorkspaceForm
+from accounts.forms import ApiTokenForm, InvitationForm, ProfileForm, RoleForm, WorkspaceForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
 from accounts.permissions import membership_get
 from accounts.selectors import (
     SESSION_WORKSPACE_KEY,
+    api_token_list,
     invitation_list_pending,
     membership_list,
     workspace_current_or_404,
@@ -192,8 +193,6 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 def account(request: AuthenticatedHttpRequest) -> HttpResponse:
-    from knox.models import get_token_model
-
     user = request.user
     form = ProfileForm(request.POST or None, initial={"name": user.name})
     if request.method == "POST" and form.is_valid():
@@ -201,16 +200,24 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
         user.save(update_fields=["name"])
         messages.success(request, "Profile saved.")
         return redirect("accounts:account")
-    tokens = get_token_model().objects.filter(user=user).order_by("-created")
-    new_token = request.session.pop("new_api_token", None)
-    return render(request, "accounts/account.html", {"form": form, "tokens": tokens, "new_token": new_token})
+    context = {
+        "form": form,
+        "tokens": api_token_list(user=user),
+        "new_token": request.session.pop("new_api_token", None),
+        "token_form": ApiTokenForm(),
+    }
+    return render(request, "accounts/account.html", context)
 
 
 @login_required
 @require_POST
 def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the token's access: full or read-only.")
+        return redirect("accounts:account")
     try:
-        _, secret = services.api_token_create(user=request.user)
+        _, secret = services.api_token_create(user=request.user, scope=form.cleaned_data["scope"])
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

@@ -263,7 +263,7 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "accounts.auth.ScopedTokenAuthentication",  # knox Bearer tokens; read-only ones may not write
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -292,6 +292,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_error_responses"],
+    "ENUM_NAME_OVERRIDES": {"TokenScopeEnum": "accounts.models.ApiTokenScope.Scope"},
 }
 
 # --- ingestion and embeddings -------------------------------------------------------------------
