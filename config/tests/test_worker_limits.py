@@ -3,6 +3,9 @@ the tests start, not from this process's settings."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 
@@ -10,10 +13,13 @@ import pytest
 def test_the_worker_runs_with_time_and_memory_ceilings(celery_worker, settings):
     from config.celery import app
 
-    replies = app.control.inspect(timeout=10).conf() or {}
-    confs = [conf for name, conf in replies.items() if name.startswith(f"test{celery_worker.starts}@")]
-    assert confs, replies.keys()
-    conf = confs[0]  # the worker's own configuration (Django-namespaced keys, secrets censored by Celery)
+    name = f"test{celery_worker.starts}@{socket.gethostname()}"
+    deadline = time.monotonic() + 60  # a worker busy with another test's ingestion may answer late
+    replies: dict = {}
+    while name not in replies and time.monotonic() < deadline:
+        replies = app.control.inspect(destination=[name], timeout=5).conf() or {}
+    assert name in replies, f"{name} did not answer: {list(replies)}"
+    conf = replies[name]  # the worker's own configuration (Django-namespaced keys, secrets censored by Celery)
     assert conf["CELERY_WORKER_MAX_MEMORY_PER_CHILD"] == settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD > 0
     assert 0 < conf["CELERY_TASK_SOFT_TIME_LIMIT"] < conf["CELERY_TASK_TIME_LIMIT"]
     assert conf["CELERY_WORKER_PREFETCH_MULTIPLIER"] == 1  # a worker holds one task at a time: no hoarding
