@@ -22,6 +22,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Personal info"), {"fields": ("name",)}),
+        (_("Limits"), {"fields": ("workspaces_max",)}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
@@ -60,6 +61,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
     list_filter = [PersonalFilter, "created_at"]
     search_fields = ["name", "memberships__user__email"]
     autocomplete_fields = ["personal_for"]
+    readonly_fields = ["created_by"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Workspace]:

@@ -43,6 +43,12 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]  # removes AbstractUser's username field
     email = models.EmailField("email address", unique=True)
     name = models.CharField(max_length=150, blank=True)
+    workspaces_max = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many workspaces this user may create, the personal one included. "
+        "Empty: the WORKSPACES_PER_USER_MAX setting.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -82,6 +88,14 @@ class Workspace(BaseModel):
         on_delete=models.CASCADE,
         related_name="personal_workspace",
         help_text="Set for the personal workspace every user gets at sign-up.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who created it: counts towards their WORKSPACES_PER_USER_MAX.",
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
     text_search_config = models.CharField(
@@ -152,6 +166,23 @@ class Invitation(BaseModel):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class InvitationDayCount(models.Model):
+    """How many invitations a workspace sent on one UTC day (``INVITATIONS_PER_WORKSPACE_PER_DAY``).
+
+    A counter, not a count of ``Invitation`` rows: replaced and withdrawn invitations are deleted but still count.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "day"], name="invitation_day_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.day}: {self.sent}"
 
 
 class ApiTokenScope(models.Model):

@@ -5,24 +5,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiTokenScope, Invitation, Membership, Workspace
+from accounts.models import ApiTokenScope, Invitation, InvitationDayCount, Membership, User, Workspace
 from accounts.permissions import check_can_change_member, require_manager
 from config.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
     from knox.models import AuthToken
-
-    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 Role = Membership.Role
@@ -34,6 +34,20 @@ class LastOwnerError(ApplicationError):
 
 class LoginLockedError(TooManyRequestsError):
     code = "too_many_login_attempts"
+
+
+class WorkspaceLimitError(TooManyRequestsError):
+    code = "workspace_limit"
+
+
+class InvitationLimitError(TooManyRequestsError):
+    code = "invitation_limit"
+
+
+def _seconds_until_next_utc_day() -> int:
+    now = timezone.now().astimezone(UTC)
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
+    return max(1, int((tomorrow - now).total_seconds()))
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -78,10 +92,32 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
 # --- workspaces -----------------------------------------------------------------------------------
 
 
+def workspace_limit_for(*, user: User) -> int:
+    """How many workspaces ``user`` may create, the personal one included: ``user.workspaces_max`` (set by staff
+    in the admin) or else ``WORKSPACES_PER_USER_MAX``."""
+    return user.workspaces_max if user.workspaces_max is not None else settings.WORKSPACES_PER_USER_MAX
+
+
 @transaction.atomic
 def workspace_create(*, owner: User, name: str) -> Workspace:
-    """Create a shared workspace with ``owner`` as its first owner."""
-    workspace = Workspace(name=name.strip())
+    """Create a shared workspace with ``owner`` as its first owner (and creator).
+
+    Raises:
+        WorkspaceLimitError: ``owner`` already created ``workspace_limit_for(owner)`` workspaces (the personal
+            one and those they handed over to other owners count; deleted ones do not). No ``Retry-After``:
+            it lifts only when a workspace is deleted or staff raise the user's limit.
+        ValidationError: ``name`` is blank or too long.
+    """
+    User.objects.select_for_update().filter(pk=owner.pk).first()  # one creation at a time per user
+    owner.refresh_from_db(fields=["workspaces_max"])
+    limit, created = workspace_limit_for(user=owner), Workspace.objects.filter(created_by=owner).count()
+    if created >= limit:
+        logger.warning("workspace creation refused for user %s: %d of %d workspaces", owner.pk, created, limit)
+        raise WorkspaceLimitError(
+            f"You have reached your limit of {limit} workspaces. Delete one, or ask an administrator "
+            "to raise the limit."
+        )
+    workspace = Workspace(name=name.strip(), created_by=owner)
     workspace.full_clean()
     workspace.save()
     Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
@@ -92,7 +128,8 @@ def workspace_create(*, owner: User, name: str) -> Workspace:
 def workspace_create_personal(*, user: User) -> Workspace:
     """Create ``user``'s personal workspace (idempotent: returns the existing one)."""
     workspace, created = Workspace.objects.get_or_create(
-        personal_for=user, defaults={"name": f"{(user.name or user.email.split('@')[0])[:80]}'s workspace"}
+        personal_for=user,
+        defaults={"name": f"{(user.name or user.email.split('@')[0])[:80]}'s workspace", "created_by": user},
     )
     if created:
         Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
@@ -185,6 +222,8 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     Raises:
         ForbiddenError: the actor is a plain member, or an admin inviting an owner.
         ConflictError: the address already belongs to a member.
+        InvitationLimitError: the workspace already sent ``INVITATIONS_PER_WORKSPACE_PER_DAY`` invitations
+            this UTC day, replaced and withdrawn ones included (``Retry-After``: seconds until midnight UTC).
     """
     require_manager(actor)
     if role == Role.OWNER and actor.role != Role.OWNER:
@@ -193,6 +232,7 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     workspace = actor.workspace
     if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
         raise ConflictError(f"{email} is already a member of this workspace.")
+    _invitation_count_claim(workspace=workspace, actor=actor)
     Invitation.objects.filter(workspace=workspace, email=email, accepted_at__isnull=True).delete()
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
@@ -207,6 +247,19 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     invitation.save()
     transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
     return invitation, token
+
+
+def _invitation_count_claim(*, workspace: Workspace, actor: Membership) -> None:
+    """Count one invitation against today's limit (a conditional UPDATE: no two requests take the last one)."""
+    limit, day = settings.INVITATIONS_PER_WORKSPACE_PER_DAY, timezone.now().astimezone(UTC).date()
+    InvitationDayCount.objects.get_or_create(workspace=workspace, day=day)
+    counter = InvitationDayCount.objects.filter(workspace=workspace, day=day, sent__lt=limit)
+    if not counter.update(sent=F("sent") + 1):
+        logger.warning("invitation refused for workspace %s (user %s): %d today", workspace.pk, actor.user_id, limit)
+        raise InvitationLimitError(
+            f"This workspace has sent its {limit} invitations for today. More can be sent after midnight UTC.",
+            headers={"Retry-After": str(_seconds_until_next_utc_day())},
+        )
 
 
 def _invitation_send(*, invitation: Invitation, token: str) -> None:

@@ -58,10 +58,14 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 def workspace_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])
-        request.session[SESSION_WORKSPACE_KEY] = workspace.pk
-        messages.success(request, f"Workspace “{workspace.name}” created.")
-        return redirect("accounts:members", workspace_id=workspace.pk)
+        try:
+            workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            request.session[SESSION_WORKSPACE_KEY] = workspace.pk
+            messages.success(request, f"Workspace “{workspace.name}” created.")
+            return redirect("accounts:members", workspace_id=workspace.pk)
     workspaces = workspace_list_for_user(user=request.user)
     return render(request, "accounts/workspace_list.html", {"form": form, "workspaces": workspaces})
 

@@ -228,6 +228,10 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # and after this many seconds.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 WORKSPACE_INVITATION_TTL = timedelta(days=env.int("WORKSPACE_INVITATION_TTL_DAYS", default=7))
+# Quotas: workspaces a user may create (the personal one counts; User.workspaces_max overrides it per user, in
+# the admin), and invitations a workspace may send per UTC day (replaced and withdrawn ones count).
+WORKSPACES_PER_USER_MAX = env.int("WORKSPACES_PER_USER_MAX", default=10)
+INVITATIONS_PER_WORKSPACE_PER_DAY = env.int("INVITATIONS_PER_WORKSPACE_PER_DAY", default=50)
 # Password guessing: allauth's "login_failed" limit, one counter per account (whatever the client's address or
 # headers) shared by the login page, the admin login (which sends to the login page) and POST /api/v1/auth/token/.
 # Once LOGIN_FAILED_LIMIT wrong passwords fall within LOGIN_FAILED_WINDOW_SECONDS, every try (even the right
