@@ -29,7 +29,13 @@ from documents.services.lifecycle import (
     document_retry_failed,
     require_document_editor,
 )
-from documents.services.upload import FileTooLarge, document_upload, document_version_upload, file_too_large_message
+from documents.services.upload import (
+    FileTooLarge,
+    document_upload,
+    document_version_upload,
+    file_too_large_message,
+    upload_rate_check,
+)
 from documents.uploads import TOO_LARGE_FLAG
 
 
@@ -110,9 +116,11 @@ class DocumentListApi(APIView):
         responses={
             201: DocumentUploadOutput,
             200: OpenApiResponse(DocumentUploadOutput, description="The same bytes are already a document here."),
+            409: None,
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
+        upload_rate_check(user=request.user)  # before the body is parsed: a refused upload costs no temp disk
         upload, filename = _file_from(request)
         form = request.POST  # multipart form fields besides the file
         workspace = workspace_get_for_request(user=request.user, workspace_id=form.get("workspace") or None)
@@ -162,6 +170,7 @@ class DocumentVersionCreateApi(APIView):
         require_document_editor(
             document=document, actor=membership_get(user=request.user, workspace_id=document.workspace_id)
         )
+        upload_rate_check(user=request.user)
         upload, filename = _file_from(request)
         document_version_upload(document=document, user=request.user, file=upload, filename=filename)
         document.refresh_from_db()

@@ -30,7 +30,12 @@ from documents.services.lifecycle import (
     document_retry_failed,
     require_document_editor,
 )
-from documents.services.upload import document_upload, document_version_upload, file_too_large_message
+from documents.services.upload import (
+    document_upload,
+    document_version_upload,
+    file_too_large_message,
+    upload_rate_check,
+)
 from documents.uploads import TOO_LARGE_FLAG
 
 
@@ -74,6 +79,7 @@ def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.error(request, file_too_large_message())
     for upload in files:
         try:
+            upload_rate_check(user=request.user)
             result = document_upload(workspace=workspace, user=request.user, file=upload, filename=upload.name or "")
         except ApplicationError as exc:
             messages.error(request, f"{upload.name}: {exc.message}")
@@ -134,6 +140,7 @@ def version_upload(request: AuthenticatedHttpRequest, document_id: int) -> HttpR
 
         def upload_version() -> None:
             require_document_editor(document=document, actor=membership)
+            upload_rate_check(user=request.user)
             document_version_upload(document=document, user=request.user, file=upload, filename=upload.name or "")
 
         _act(

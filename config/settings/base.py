@@ -313,6 +313,11 @@ EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (config/bootstrap.py)
 EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
+# Per-workspace caps (stored bytes of all document versions; documents) and uploads per user per hour (all
+# workspaces; counted in the Redis cache).
+WORKSPACE_STORAGE_MAX_BYTES = env.int("WORKSPACE_STORAGE_MAX_BYTES", default=5_000_000_000)
+WORKSPACE_DOCUMENTS_MAX = env.int("WORKSPACE_DOCUMENTS_MAX", default=10_000)
+UPLOADS_PER_USER_PER_HOUR = env.int("UPLOADS_PER_USER_PER_HOUR", default=500)
 CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
 CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
 INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=120)

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import tempfile
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -20,12 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 
-from config.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError, TooManyRequestsError
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
@@ -39,6 +41,27 @@ logger = logging.getLogger(__name__)
 class FileTooLarge(ApplicationError):
     status_code = 413
     code = "file_too_large"
+
+
+class WorkspaceStorageFull(ApplicationError):
+    """The upload would take the workspace past ``WORKSPACE_STORAGE_MAX_BYTES`` (413: the content is too large
+    for the room left, as for a file over the per-file limit)."""
+
+    status_code = 413
+    code = "workspace_storage_full"
+
+
+class WorkspaceDocumentsFull(ConflictError):
+    """The workspace already holds ``WORKSPACE_DOCUMENTS_MAX`` documents. 409, not 429: waiting does not help,
+    only deleting documents does (the workspace's state conflicts with the request; 429 means "retry later")."""
+
+    code = "workspace_documents_full"
+
+
+class UploadRateLimited(TooManyRequestsError):
+    """The user has sent ``UPLOADS_PER_USER_PER_HOUR`` uploads this hour (429 with ``Retry-After``)."""
+
+    code = "upload_rate_limited"
 
 
 def file_too_large_message() -> str:
@@ -100,6 +123,73 @@ def _inspect(file: File, filename: str) -> tuple[str, str, int]:
     return kind, sha256, size
 
 
+def upload_rate_check(*, user: User) -> None:
+    """Count one upload (a new document or a new version) for ``user`` in the current UTC hour, across all
+    their workspaces, and raise ``UploadRateLimited`` (429, ``Retry-After``: seconds until the next hour) once
+    the count passes ``UPLOADS_PER_USER_PER_HOUR``.
+
+    Counted with ``cache.add`` + ``cache.incr`` on a per-user, per-hour key: atomic in the shared Redis cache, so
+    concurrent requests on several web processes cannot slip past the limit (a per-process cache would not
+    hold). Refused attempts are counted too (they still cost the server a parsed request).
+    """
+    now = time.time()
+    hour = int(now // 3600)
+    key = f"documents:uploads:{user.pk}:{hour}"
+    cache.add(key, 0, timeout=3600 + 60)
+    count = cache.incr(key)
+    limit = settings.UPLOADS_PER_USER_PER_HOUR
+    if count > limit:
+        retry = max(1, int((hour + 1) * 3600 - now))
+        logger.warning("upload refused: user %s is over %d uploads this hour", user.pk, limit)
+        raise UploadRateLimited(
+            f"You have reached the limit of {limit:,} uploads per hour. Try again in {retry // 60 + 1} minutes.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def workspace_usage(*, workspace_id: int) -> tuple[int, int]:
+    """(stored bytes, documents) of a workspace, counted from the database: the sizes of all its document
+    versions (old versions included: their files are kept) and the number of its documents."""
+    stored = DocumentVersion.objects.filter(workspace_id=workspace_id).aggregate(total=Sum("size_bytes"))["total"]
+    return stored or 0, Document.objects.filter(workspace_id=workspace_id).count()
+
+
+def workspace_room_check(*, workspace_id: int, new_bytes: int, new_documents: int) -> None:
+    """Raise ``WorkspaceDocumentsFull`` (409) or ``WorkspaceStorageFull`` (413) if adding ``new_documents``
+    documents holding ``new_bytes`` bytes would take the workspace past ``WORKSPACE_DOCUMENTS_MAX`` or
+    ``WORKSPACE_STORAGE_MAX_BYTES``. Called before the file is stored, and again under the workspace lock."""
+    stored, documents = workspace_usage(workspace_id=workspace_id)
+    max_documents, max_bytes = settings.WORKSPACE_DOCUMENTS_MAX, settings.WORKSPACE_STORAGE_MAX_BYTES
+    if new_documents and documents + new_documents > max_documents:
+        logger.warning(
+            "upload refused: workspace %s holds %d documents (limit %d)", workspace_id, documents, max_documents
+        )
+        raise WorkspaceDocumentsFull(
+            f"This workspace has reached its limit of {max_documents:,} documents. Delete documents to make room."
+        )
+    if stored + new_bytes > max_bytes:
+        logger.warning(
+            "upload refused: workspace %s stores %d bytes, +%d is over the limit of %d",
+            workspace_id,
+            stored,
+            new_bytes,
+            max_bytes,
+        )
+        raise WorkspaceStorageFull(
+            f"This file does not fit in the workspace's storage limit of {max_bytes / 1_000_000_000:g} GB "
+            f"({stored / 1_000_000_000:.2f} GB used). Delete documents to make room."
+        )
+
+
+def _lock_workspace(workspace_id: int) -> None:
+    """Serialise uploads into one workspace for the rest of the transaction (its row, FOR NO KEY UPDATE: rows
+    referencing the workspace can still be inserted meanwhile), so two concurrent uploads cannot both pass
+    the caps."""
+    from accounts.models import Workspace
+
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).values_list("pk", flat=True).first()
+
+
 def _store(file: File, workspace_id: int) -> str:
     name = f"uploads/{workspace_id}/{uuid.uuid4().hex}"
     file.seek(0)
@@ -133,17 +223,21 @@ def document_upload(
     ``document_ingest`` itself, as the evaluation commands do).
 
     Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
-    already in the workspace. Raises ``FileTooLarge`` (413), ``UnsupportedType`` (415), ``EmptyFile``,
-    ``EncryptedPdf``, ``CorruptFile`` or ``ZipBomb`` (400); nothing is stored then.
+    already in the workspace. Raises ``FileTooLarge``, ``WorkspaceStorageFull`` (413), ``WorkspaceDocumentsFull``
+    (409), ``UnsupportedType`` (415), ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile`` or ``ZipBomb`` (400); nothing
+    is stored then. The hourly limit is the caller's (``upload_rate_check``; admin and commands have none).
     """
     filename = clean_filename(filename)
     kind, sha256, size = _inspect(file, filename)
     duplicate = _duplicate(workspace, sha256)
     if duplicate is not None:
         return duplicate
+    workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
     stored = _store(file, workspace.pk)
     try:
         with transaction.atomic():
+            _lock_workspace(workspace.pk)
+            workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
             document = Document.objects.create(
                 workspace=workspace,
                 title=(title or "").strip()[:300] or _title_from(filename),
@@ -184,6 +278,7 @@ def document_version_upload(*, document: Document, user: User | None, file: File
 
     Raises:
         ConflictError: the bytes equal a version already in the workspace, or the document is being ingested.
+        WorkspaceStorageFull: the version would take the workspace past ``WORKSPACE_STORAGE_MAX_BYTES`` (413).
         FileTooLarge, ExtractionError subclasses: as for ``document_upload``.
     """
     filename = clean_filename(filename)
@@ -192,9 +287,12 @@ def document_version_upload(*, document: Document, user: User | None, file: File
     if existing is not None:
         where = "this document" if existing.document_id == document.pk else f"“{existing.document.title}”"
         raise ConflictError(f"These exact bytes are already version {existing.number} of {where}.")
+    workspace_room_check(workspace_id=document.workspace_id, new_bytes=size, new_documents=0)
     stored = _store(file, document.workspace_id)
     try:
         with transaction.atomic():
+            _lock_workspace(document.workspace_id)
+            workspace_room_check(workspace_id=document.workspace_id, new_bytes=size, new_documents=0)
             locked = Document.objects.select_for_update().get(pk=document.pk)
             if locked.status in Document.ACTIVE_STATUSES:
                 raise ConflictError("This document is being ingested; upload the new version when it is done.")
