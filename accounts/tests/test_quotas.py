@@ -1,14 +1,19 @@
 """Quotas of issue 13 finding 7 (accounts part): workspaces per user, invitations per workspace per day."""
 
+import importlib
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 
 from accounts import services
 from accounts.models import InvitationDayCount, Membership, User, Workspace
+from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +118,53 @@ def test_withdrawn_invitations_count(alice, workspace, client_for, settings):
         client.post(revoke)
     assert not workspace.invitations.exists()
     assert "has sent its 2 invitations for today" in _invite(client, workspace.pk, "w9@example.com").content.decode()
+
+
+def _race(n: int, action) -> list[str]:
+    """Run ``action(i)`` in ``n`` threads released together (each with its own connection); the outcomes."""
+    start, outcomes = threading.Barrier(n), []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            action(i)
+            outcomes.append("ok")
+        except services.ApplicationError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(outcomes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creations_cannot_pass_the_workspace_limit(settings):
+    settings.WORKSPACES_PER_USER_MAX = 3
+    owner = UserFactory.create()
+    outcomes = _race(8, lambda i: services.workspace_create(owner=owner, name=f"Race {i}"))
+    assert outcomes == ["ok"] * 2 + ["workspace_limit"] * 6  # the personal workspace is the third
+    assert Workspace.objects.filter(created_by=owner).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_invitations_cannot_pass_the_daily_limit(settings):
+    settings.INVITATIONS_PER_WORKSPACE_PER_DAY = 3
+    owner = UserFactory.create()
+    actor = Membership.objects.get(user=owner, workspace__personal_for=owner)
+    outcomes = _race(8, lambda i: services.invitation_create(actor=actor, email=f"race{i}@example.com"))
+    assert outcomes == ["invitation_limit"] * 5 + ["ok"] * 3
+    assert InvitationDayCount.objects.get(workspace=actor.workspace).sent == 3
+
+
+def test_migration_backfills_the_creator(alice, bob, workspace):
+    """Workspaces made before ``created_by``: the personal one's user, else the earliest owner, created them."""
+    backfill = importlib.import_module("accounts.migrations.0005_quotas")._backfill_created_by
+    Workspace.objects.update(created_by=None)
+    backfill(django_apps, None)
+    assert Workspace.objects.get(pk=workspace.pk).created_by == alice  # alice owns Acme; bob is a member
+    assert Workspace.objects.get(personal_for=bob).created_by == bob
