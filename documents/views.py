@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
+from accounts.models import Workspace
 from accounts.permissions import membership_get
 from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current_or_404
 from config.errors import ApplicationError
@@ -35,6 +36,7 @@ from documents.services.upload import (
     document_version_upload,
     file_too_large_message,
     upload_rate_check,
+    workspace_usage,
 )
 from documents.uploads import TOO_LARGE_FLAG
 
@@ -60,7 +62,15 @@ def _list_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
 
 @login_required
 def index(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "documents/index.html", _list_context(request))
+    context = _list_context(request)
+    workspace = context["workspace"]
+    assert isinstance(workspace, Workspace)
+    stored, documents = workspace_usage(workspace_id=workspace.pk)
+    context["usage"] = (
+        f"{documents:,} of {settings.WORKSPACE_DOCUMENTS_MAX:,} documents · "
+        f"{stored / 1_000_000_000:.2f} of {settings.WORKSPACE_STORAGE_MAX_BYTES / 1_000_000_000:g} GB stored"
+    )
+    return render(request, "documents/index.html", context)
 
 
 @login_required

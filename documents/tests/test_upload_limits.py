@@ -197,3 +197,13 @@ def test_page_form_shows_the_refusal(client_for, alice, settings):
     assert "“one” was uploaded and queued" in page
     assert "two.md: This workspace has reached its limit of 1 documents" in page
     assert Document.objects.count() == 1
+
+
+def test_documents_page_shows_the_workspace_usage_and_limits(client_for, alice, api_client_for, settings):
+    settings.WORKSPACE_DOCUMENTS_MAX = 7
+    settings.WORKSPACE_STORAGE_MAX_BYTES = 2_000_000_000
+    assert _upload(api_client_for(alice), "a.txt", b"abc").status_code == 201
+
+    page = client_for(alice).get(reverse("documents:index")).content.decode()
+
+    assert "This workspace: 1 of 7 documents · 0.00 of 2 GB stored" in page
