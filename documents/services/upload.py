@@ -130,13 +130,19 @@ def upload_rate_check(*, user: User) -> None:
 
     Counted with ``cache.add`` + ``cache.incr`` on a per-user, per-hour key: atomic in the shared Redis cache, so
     concurrent requests on several web processes cannot slip past the limit (a per-process cache would not
-    hold). Refused attempts are counted too (they still cost the server a parsed request).
+    hold). Refused attempts are counted too (they still cost the server a parsed request). With the cache
+    unreachable the upload is let through (logged): a dead Redis must not stop uploads, which wait in ``queued``
+    until the broker is back.
     """
     now = time.time()
     hour = int(now // 3600)
     key = f"documents:uploads:{user.pk}:{hour}"
-    cache.add(key, 0, timeout=3600 + 60)
-    count = cache.incr(key)
+    try:
+        cache.add(key, 0, timeout=3600 + 60)
+        count = cache.incr(key)
+    except Exception:  # the cache backend's connection errors: Redis down
+        logger.warning("upload rate limit not counted for user %s: the cache is unreachable", user.pk)
+        return
     limit = settings.UPLOADS_PER_USER_PER_HOUR
     if count > limit:
         retry = max(1, int((hour + 1) * 3600 - now))

@@ -207,3 +207,20 @@ def test_documents_page_shows_the_workspace_usage_and_limits(client_for, alice, 
     page = client_for(alice).get(reverse("documents:index")).content.decode()
 
     assert "This workspace: 1 of 7 documents · 0.00 of 2 GB stored" in page
+
+
+def test_a_dead_cache_does_not_stop_uploads(alice, api_client_for, settings):
+    """The hourly upload count lives in Redis; with it unreachable uploads go on (and wait in ``queued``)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    response = api_client_for(alice).post(
+        "/api/v1/documents/",
+        {"file": SimpleUploadedFile("notes.txt", b"Notes while the cache is down.")},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
