@@ -216,6 +216,30 @@ def _duplicate(workspace: Workspace, sha256: str) -> UploadResult | None:
     return UploadResult(document, False, f"This file is already in the workspace as “{document.title}”.")
 
 
+def _version_create(
+    document: Document,
+    number: int,
+    stored: str,
+    filename: str,
+    kind: str,
+    size: int,
+    sha256: str,
+    user: User | None,
+) -> DocumentVersion:
+    """Version ``number`` of ``document`` for a file already stored at ``stored`` (``size`` bytes)."""
+    return DocumentVersion.objects.create(
+        document=document,
+        workspace_id=document.workspace_id,
+        number=number,
+        file=stored,
+        original_filename=filename,
+        kind=kind,
+        size_bytes=size,
+        sha256=sha256,
+        uploaded_by=user,
+    )
+
+
 def document_upload(
     *,
     workspace: Workspace,
@@ -250,17 +274,7 @@ def document_upload(
                 uploaded_by=user,
                 status=Document.Status.QUEUED,
             )
-            version = DocumentVersion.objects.create(
-                document=document,
-                workspace=workspace,
-                number=1,
-                file=stored,
-                original_filename=filename,
-                kind=kind,
-                size_bytes=size,
-                sha256=sha256,
-                uploaded_by=user,
-            )
+            version = _version_create(document, 1, stored, filename, kind, size, sha256, user)
             document.pending_version = version
             document.save(update_fields=["pending_version"])
             if enqueue:
@@ -303,17 +317,7 @@ def document_version_upload(*, document: Document, user: User | None, file: File
             if locked.status in Document.ACTIVE_STATUSES:
                 raise ConflictError("This document is being ingested; upload the new version when it is done.")
             number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-            version = DocumentVersion.objects.create(
-                document=locked,
-                workspace_id=locked.workspace_id,
-                number=number,
-                file=stored,
-                original_filename=filename,
-                kind=kind,
-                size_bytes=size,
-                sha256=sha256,
-                uploaded_by=user,
-            )
+            version = _version_create(locked, number, stored, filename, kind, size, sha256, user)
             Document.objects.filter(pk=locked.pk).update(
                 pending_version=version, status=Document.Status.QUEUED, **INGESTION_RESET
             )
