@@ -85,7 +85,8 @@ class WorkspaceDetailApi(APIView):
 
 
 class AuthTokenApi(APIView):
-    """``POST``: exchange email + password for a personal API token (optionally read-only: ``scope``).
+    """``POST``: exchange email + password for a personal API token (optionally read-only: ``scope``; optionally
+    limited to one workspace: ``workspace``).
     ``DELETE``: revoke the token in use."""
 
     throttle_scope = "token_create"
@@ -100,12 +101,22 @@ class AuthTokenApi(APIView):
             "`POST /search/` (a read) and `DELETE /auth/token/` (revoking itself); anything else is 403 with "
             "code `token_read_only`.",
         )
+        workspace = serializers.IntegerField(
+            allow_null=True,
+            default=None,
+            help_text="Omitted or null (default): all your workspaces. A workspace id (one you are a member of, "
+            "else 400): the token reaches only that workspace; anything in another one answers 404 as for a "
+            "non-member, `GET /workspaces/` lists only it, an omitted `workspace` parameter means it, and "
+            "creating workspaces is 403 (`token_workspace_limited`). If you leave the workspace the token "
+            "is refused (401, `token_workspace_left`); if the workspace is deleted, so is the token.",
+        )
 
     class AuthTokenOutput(serializers.Serializer):
         token = serializers.CharField()
         token_key = serializers.CharField()
         expiry = serializers.DateTimeField(allow_null=True)
         scope = serializers.ChoiceField(choices=ApiTokenScope.Scope.choices)
+        workspace = serializers.IntegerField(allow_null=True, help_text="The only workspace it reaches; null: all.")
 
     def get_permissions(self) -> Sequence[BasePermission]:
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -124,9 +135,10 @@ class AuthTokenApi(APIView):
         )
         if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not _email_verified(user):
             raise ForbiddenError("Verify your email address before creating API tokens.")
-        scope = serializer.validated_data["scope"]
-        row, secret = services.api_token_create(user=user, scope=scope)
+        scope, workspace_id = serializer.validated_data["scope"], serializer.validated_data["workspace"]
+        row, secret = services.api_token_create(user=user, scope=scope, workspace_id=workspace_id)
         body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry, "scope": scope}
+        body["workspace"] = workspace_id
         return Response(self.AuthTokenOutput(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None})

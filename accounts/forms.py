@@ -1,6 +1,11 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 
-from accounts.models import ApiTokenScope, Membership
+from accounts.models import ApiTokenScope, Membership, User, Workspace
+from accounts.selectors import workspace_list_for_user
 
 
 class WorkspaceForm(forms.Form):
@@ -21,11 +26,21 @@ class ProfileForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
-    """The access of a new API token; left out, it is full access (as in the token API)."""
+    """The access of a new API token; left out, it is full access to all the user's workspaces (as in the token
+    API). ``workspace`` offers only the workspaces ``user`` is a member of."""
 
     scope = forms.ChoiceField(
         choices=ApiTokenScope.Scope.choices, initial=ApiTokenScope.Scope.FULL, widget=forms.RadioSelect, required=False
     )
+    workspace = forms.ModelChoiceField(
+        queryset=Workspace.objects.none(), required=False, empty_label="All my workspaces", label="Workspaces"
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["workspace"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = workspace_list_for_user(user=user)
 
     def clean_scope(self) -> str:
         return self.cleaned_data["scope"] or ApiTokenScope.Scope.FULL

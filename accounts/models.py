@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -12,6 +13,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from config.models import BaseModel
+
+if TYPE_CHECKING:
+    from django.db.models.deletion import Collector
 
 
 class UserManager(DjangoUserManager["User"]):
@@ -54,6 +58,11 @@ class User(AbstractUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects: ClassVar[UserManager] = UserManager()
+
+    # Not a column: the workspace an API request's token is limited to (set per request by ``accounts.auth``), which
+    # accounts' workspace lookups (``accounts.permissions``, ``workspace_list_for_user``) then stay within. None:
+    # no limit (pages, session API calls, unlimited tokens).
+    api_workspace_id: int | None = None
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
@@ -185,11 +194,25 @@ class InvitationDayCount(models.Model):
         return f"{self.workspace_id} {self.day}: {self.sent}"
 
 
+def DELETE_TOKEN(collector: Collector, field: models.Field[Any, Any], sub_objs: Iterable[Any], using: str) -> None:
+    """``on_delete`` of ``ApiTokenScope.workspace``: a token limited to a deleted workspace is deleted with it.
+
+    Deleting only the scope row (``CASCADE``) or clearing its workspace (``SET_NULL``) would turn the token into
+    one for all the user's workspaces; this collects the tokens themselves (their scope rows follow by cascade).
+    """
+    token_model = field.model._meta.get_field("token").related_model
+    assert token_model is not None and not isinstance(token_model, str)  # a resolved relation: knox's AuthToken
+    tokens = token_model._base_manager.filter(pk__in=[scope.token_id for scope in sub_objs])
+    collector.collect(tokens, source=field.related_model, nullable=False, fail_on_restricted=False)
+
+
 class ApiTokenScope(models.Model):
     """What a personal API token (django-rest-knox ``AuthToken``) may do; one row per token.
 
-    A token without a row (created before scopes existed) has full access. The scope is enforced for every API
-    view at authentication (``accounts.auth.ScopedTokenAuthentication``).
+    A token without a row (created before scopes existed) has full access to all the user's workspaces. The
+    scope is enforced for every API view at authentication (``accounts.auth.ScopedTokenAuthentication``).
+    ``workspace`` limits the token to that one workspace (while the user is a member of it); deleting the
+    workspace deletes the token (``DELETE_TOKEN``), so a limited token never becomes an unlimited one.
     """
 
     class Scope(models.TextChoices):
@@ -198,6 +221,14 @@ class ApiTokenScope(models.Model):
 
     token = models.OneToOneField("knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="api_scope")
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
+    workspace = models.ForeignKey(
+        Workspace,
+        null=True,
+        blank=True,
+        on_delete=DELETE_TOKEN,
+        related_name="+",
+        help_text="Empty: all the user's workspaces. Set: only this one (the token is deleted with it).",
+    )
 
     class Meta:
         constraints = [
@@ -205,4 +236,5 @@ class ApiTokenScope(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.token_id} ({self.scope})"
+        limit = f", workspace {self.workspace_id}" if self.workspace_id else ""
+        return f"{self.token_id} ({self.scope}{limit})"

@@ -26,7 +26,9 @@ def membership_get(*, user: User, workspace_id: object) -> Membership:
     """The caller's membership in workspace ``workspace_id``, with the workspace loaded.
 
     Raises:
-        Http404: the user is anonymous, the id is malformed, or the user is not a member.
+        Http404: the user is anonymous, the id is malformed, the user is not a member, or the API request's
+            token is limited to another workspace (``user.api_workspace_id``): the same answer as for a
+            non-member, so a limited token learns nothing about the user's other workspaces.
     """
     if not getattr(user, "is_authenticated", False):
         raise Http404("No such workspace.")
@@ -34,6 +36,8 @@ def membership_get(*, user: User, workspace_id: object) -> Membership:
         workspace_pk = int(str(workspace_id))
     except (TypeError, ValueError):
         raise Http404("No such workspace.") from None
+    if user.api_workspace_id is not None and workspace_pk != user.api_workspace_id:
+        raise Http404("No such workspace.")
     membership = Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_pk).first()
     if membership is None:
         raise Http404("No such workspace.")
@@ -46,12 +50,15 @@ def workspace_get_for_member(*, user: User, workspace_id: object) -> Workspace:
 
 
 def workspace_get_for_request(*, user: User, workspace_id: object | None) -> Workspace:
-    """The workspace an API call acts on: ``workspace_id`` if given (member check), else the personal one.
+    """The workspace an API call acts on: ``workspace_id`` if given (member check), else the one the request's
+    token is limited to (``user.api_workspace_id``), else the personal one.
 
     Raises:
-        Http404: ``workspace_id`` is given and the user is not a member of it, or it is not given and the user
-            has no personal workspace.
+        Http404: ``workspace_id`` is given and the user is not a member of it (or the token is limited to another
+            one), or it is not given and the user has no personal workspace.
     """
+    if workspace_id in (None, "") and user.api_workspace_id is not None:
+        workspace_id = user.api_workspace_id
     if workspace_id in (None, ""):
         try:
             return workspace_get_personal(user=user)

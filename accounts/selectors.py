@@ -30,15 +30,19 @@ class WorkspaceRoleAnnotations(TypedDict):
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[WithAnnotations[Workspace, WorkspaceRoleAnnotations]]:
-    """The workspaces ``user`` is a member of, each annotated with ``role`` and ``member_count``."""
+    """The workspaces ``user`` is a member of, each annotated with ``role`` and ``member_count``.
+
+    For an API request whose token is limited to one workspace (``user.api_workspace_id``), only that one.
+    """
     role = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
     member_count = (
         Membership.objects.filter(workspace=OuterRef("pk")).values("workspace").annotate(n=Count("id")).values("n")
     )
-    return (
-        Workspace.objects.filter(memberships__user=user)
-        .annotate(role=Subquery(role), member_count=Subquery(member_count))
-        .order_by(F("personal_for").asc(nulls_last=True), "name", "id")
+    workspaces = Workspace.objects.filter(memberships__user=user)
+    if user.api_workspace_id is not None:
+        workspaces = workspaces.filter(pk=user.api_workspace_id)
+    return workspaces.annotate(role=Subquery(role), member_count=Subquery(member_count)).order_by(
+        F("personal_for").asc(nulls_last=True), "name", "id"
     )
 
 
@@ -98,15 +102,22 @@ def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
 # --- API tokens -----------------------------------------------------------------------------------
 
 
-def api_token_scope(*, token: Any) -> str:
-    """The scope (``ApiTokenScope.Scope`` value) of knox ``token``; ``full`` for a token made before scopes."""
-    scope = ApiTokenScope.objects.filter(token_id=token.digest).values_list("scope", flat=True).first()
-    return scope or ApiTokenScope.Scope.FULL
+def api_token_scope(*, token: Any) -> ApiTokenScope:
+    """The scope row of knox ``token``: ``scope`` (an ``ApiTokenScope.Scope`` value) and ``workspace_id`` (None: all
+    the user's workspaces). An unsaved full-access, unlimited row for a token made before scopes existed."""
+    found = ApiTokenScope.objects.filter(token_id=token.digest).first()
+    return found or ApiTokenScope(scope=ApiTokenScope.Scope.FULL, workspace=None)
 
 
 def api_token_list(*, user: User) -> QuerySet[Any]:
-    """``user``'s API tokens (knox ``AuthToken``), newest first, each annotated with ``scope_name``."""
+    """``user``'s API tokens (knox ``AuthToken``), newest first, each annotated with ``scope_name`` and
+    ``workspace_name`` (None: not limited to one workspace)."""
     from knox.models import get_token_model
 
     scope = Coalesce(F("api_scope__scope"), Value(ApiTokenScope.Scope.FULL.value))
-    return get_token_model().objects.filter(user=user).annotate(scope_name=scope).order_by("-created")
+    return (
+        get_token_model()
+        .objects.filter(user=user)
+        .annotate(scope_name=scope, workspace_name=F("api_scope__workspace__name"))
+        .order_by("-created")
+    )

@@ -7,6 +7,7 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -208,7 +209,7 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
         "form": form,
         "tokens": api_token_list(user=user),
         "new_token": request.session.pop("new_api_token", None),
-        "token_form": ApiTokenForm(),
+        "token_form": ApiTokenForm(user=user),
     }
     return render(request, "accounts/account.html", context)
 
@@ -216,14 +217,19 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = ApiTokenForm(request.POST)
+    form = ApiTokenForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "Choose the token's access: full or read-only.")
+        messages.error(request, "Choose the token's access (full or read-only) and workspaces (all or one of yours).")
         return redirect("accounts:account")
+    workspace = form.cleaned_data["workspace"]
     try:
-        _, secret = services.api_token_create(user=request.user, scope=form.cleaned_data["scope"])
+        _, secret = services.api_token_create(
+            user=request.user, scope=form.cleaned_data["scope"], workspace_id=workspace.pk if workspace else None
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    except ValidationError as exc:  # the membership ended since the form was checked
+        messages.error(request, " ".join(exc.messages))
     else:
         request.session["new_api_token"] = secret  # shown once, on the next page view
     return redirect("accounts:account")

@@ -16,6 +16,7 @@ from chat.selectors import citation_get_for_user, conversation_get, conversation
 from chat.serializers import turn_output
 from chat.services import conversation_create, conversation_delete, conversation_rename
 from config.errors import ApplicationError
+from documents.limits import workspace_limits, workspace_usage_lines
 from documents.models import Document
 from documents.selectors import document_list
 
@@ -111,7 +112,8 @@ def citation(request: AuthenticatedHttpRequest, citation_id: int) -> HttpRespons
 
 @login_required
 def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Questions and tokens per member and day, for the workspace's owners and admins."""
+    """Questions and tokens per member and day, and the workspace's documents, stored bytes and chunks against
+    its limits (``documents.limits``), for the workspace's owners and admins."""
     workspace = workspace_current_or_404(request=request)
     try:
         require_manager(membership_get(user=request.user, workspace_id=workspace.pk))
@@ -126,5 +128,7 @@ def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
             "rows": usage_summary(workspace=workspace),
             "today": usage_today(user=request.user, workspace=workspace),
             "limits": limits_for(user=request.user, workspace=workspace),
+            "storage": workspace_usage_lines(workspace_id=workspace.pk),
+            "document_limits": workspace_limits(workspace_id=workspace.pk),
         },
     )

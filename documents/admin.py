@@ -1,4 +1,5 @@
-"""Admin for documents (upload through the same service as pages and API) and chunks (read-only)."""
+"""Admin for documents (upload through the same service as pages and API), chunks (read-only) and the
+per-workspace limit overrides."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.urls import reverse
 
 from accounts.models import User, Workspace
 from config.errors import ApplicationError
-from documents.models import Chunk, Document, DocumentVersion
+from documents.limits import workspace_limits, workspace_usage_lines
+from documents.models import LIMIT_OVERRIDE_FIELDS, Chunk, Document, DocumentVersion, WorkspaceLimitOverride
 from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
 from documents.services.upload import document_upload
 
@@ -175,3 +177,33 @@ class ChunkAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Chunk | None = None) -> bool:
         return False
+
+
+@admin.register(WorkspaceLimitOverride)
+class WorkspaceLimitOverrideAdmin(admin.ModelAdmin):
+    """Staff raise (or lower) one workspace's limits; an empty field keeps the setting's default."""
+
+    list_display = ["workspace", *LIMIT_OVERRIDE_FIELDS, "updated_at"]
+    list_select_related = ["workspace"]
+    search_fields = ["workspace__name"]
+    autocomplete_fields = ["workspace"]
+    readonly_fields = ["effective_limits", "usage"]
+
+    def get_fields(
+        self, request: HttpRequest, obj: WorkspaceLimitOverride | None = None
+    ) -> list[str | list[str] | tuple[str, ...]]:
+        fields: list[str | list[str] | tuple[str, ...]] = ["workspace", *LIMIT_OVERRIDE_FIELDS]
+        return [*fields, "effective_limits", "usage"] if obj is not None else fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WorkspaceLimitOverride | None = None) -> list[str]:
+        """The workspace is fixed once the row exists (delete the row to return a workspace to the defaults)."""
+        return [*self.readonly_fields, "workspace"] if obj is not None else list(self.readonly_fields)
+
+    @admin.display(description="limits in force")
+    def effective_limits(self, obj: WorkspaceLimitOverride) -> str:
+        limits = workspace_limits(workspace_id=obj.workspace_id)
+        return ", ".join(f"{name}={getattr(limits, name):,}" for name in LIMIT_OVERRIDE_FIELDS)
+
+    @admin.display(description="usage")
+    def usage(self, obj: WorkspaceLimitOverride) -> str:
+        return " · ".join(line.text for line in workspace_usage_lines(workspace_id=obj.workspace_id))

@@ -36,7 +36,7 @@ from documents.services.upload import (
     file_too_large_message,
     upload_rate_check,
 )
-from documents.uploads import TOO_LARGE_FLAG
+from documents.uploads import TOO_LARGE_FLAG, upload_request_check
 
 
 class VersionOutput(serializers.Serializer):
@@ -70,10 +70,12 @@ class DocumentOutput(serializers.Serializer):
 
 
 def _file_from(request: AuthenticatedRequest) -> tuple[UploadedFile, str]:
-    """The uploaded file part "file" and its name. Raises FileTooLarge when the upload handler stopped reading
-    it (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has not already),
-    ValidationError when there is none."""
+    """The uploaded file part "file" and its name. Raises RequestTooLarge when the request is over
+    ``UPLOAD_REQUEST_MAX_BYTES`` or ``UPLOAD_REQUEST_MAX_FILES``, FileTooLarge when the upload handler stopped
+    reading the file (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has
+    not already), ValidationError when there is none."""
     upload: UploadedFile | None = request.FILES.get("file")
+    upload_request_check(request._request)
     if getattr(request._request, TOO_LARGE_FLAG, False):
         raise FileTooLarge(file_too_large_message())
     if upload is None:

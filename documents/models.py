@@ -176,3 +176,52 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+# The limits a workspace can override, as ``WorkspaceLimitOverride`` fields (``documents.limits``).
+LIMIT_OVERRIDE_FIELDS = (
+    "storage_max_bytes",
+    "documents_max",
+    "chunks_max",
+    "document_max_chars",
+    "document_max_pages",
+    "document_max_chunks",
+)
+
+
+def _null_or_positive(field: str) -> models.Q:
+    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": 1})
+
+
+class WorkspaceLimitOverride(BaseModel):
+    """A workspace's own limits, set by staff in the admin; each empty field keeps the settings' default
+    (``documents.limits.workspace_limits`` is the one place that combines the two)."""
+
+    workspace = models.OneToOneField("accounts.Workspace", on_delete=models.CASCADE, related_name="limit_override")
+    storage_max_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Bytes stored (all document versions). Empty: WORKSPACE_STORAGE_MAX_BYTES."
+    )
+    documents_max = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Documents. Empty: WORKSPACE_DOCUMENTS_MAX."
+    )
+    chunks_max = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Chunks of all documents. Empty: WORKSPACE_CHUNKS_MAX."
+    )
+    document_max_chars = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Extracted characters per document. Empty: DOCUMENT_MAX_CHARS."
+    )
+    document_max_pages = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Pages per PDF. Empty: DOCUMENT_MAX_PAGES."
+    )
+    document_max_chunks = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Chunks per document. Empty: DOCUMENT_MAX_CHUNKS."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_null_or_positive(field), name=f"limit_override_{field}_positive")
+            for field in LIMIT_OVERRIDE_FIELDS
+        ]
+
+    def __str__(self) -> str:
+        return f"limits of {self.workspace}"

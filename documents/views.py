@@ -17,6 +17,7 @@ from accounts.models import Workspace
 from accounts.permissions import membership_get
 from accounts.selectors import SESSION_WORKSPACE_KEY, workspace_current_or_404
 from config.errors import ApplicationError
+from documents.limits import workspace_usage_lines
 from documents.models import Document
 from documents.selectors import (
     chunk_list,
@@ -36,9 +37,8 @@ from documents.services.upload import (
     document_version_upload,
     file_too_large_message,
     upload_rate_check,
-    workspace_usage,
 )
-from documents.uploads import TOO_LARGE_FLAG
+from documents.uploads import REQUEST_TOO_LARGE_FLAG, TOO_LARGE_FLAG
 
 
 def _list_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
@@ -65,11 +65,7 @@ def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _list_context(request)
     workspace = context["workspace"]
     assert isinstance(workspace, Workspace)
-    stored, documents = workspace_usage(workspace_id=workspace.pk)
-    context["usage"] = (
-        f"{documents:,} of {settings.WORKSPACE_DOCUMENTS_MAX:,} documents · "
-        f"{stored / 1_000_000_000:.2f} of {settings.WORKSPACE_STORAGE_MAX_BYTES / 1_000_000_000:g} GB stored"
-    )
+    context["usage"] = " · ".join(line.text for line in workspace_usage_lines(workspace_id=workspace.pk))
     return render(request, "documents/index.html", context)
 
 
@@ -85,6 +81,9 @@ def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Form fallback (no JavaScript): several files at once; the page's script uses the API instead."""
     workspace = workspace_current_or_404(request=request)
     files = request.FILES.getlist("file")
+    if refused := getattr(request, REQUEST_TOO_LARGE_FLAG, None):  # documents.uploads: over the request's limits
+        messages.error(request, str(refused))
+        return redirect("documents:index")
     if getattr(request, TOO_LARGE_FLAG, False):
         messages.error(request, file_too_large_message())
     for upload in files:
@@ -141,7 +140,9 @@ def _act(request: AuthenticatedHttpRequest, action: Callable[[], object], succes
 def version_upload(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
     document = document_get_for_user(user=request.user, document_id=document_id)
     upload = request.FILES.get("file")
-    if getattr(request, TOO_LARGE_FLAG, False):
+    if refused := getattr(request, REQUEST_TOO_LARGE_FLAG, None):
+        messages.error(request, str(refused))
+    elif getattr(request, TOO_LARGE_FLAG, False):
         messages.error(request, file_too_large_message())
     elif upload is None:
         messages.error(request, "Choose a file for the new version.")

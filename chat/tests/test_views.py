@@ -10,6 +10,7 @@ from django.test import Client
 from accounts.selectors import workspace_get_personal
 from chat.models import Citation, Conversation
 from chat.tests.factories import BREAD, ask
+from documents.models import WorkspaceLimitOverride
 from retrieval.tests.factories import ingest_text
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,25 @@ def test_usage_page_is_for_owners_and_admins(alice, bob, workspace, client_for):
     _switch(member, workspace)
     response = member.get("/chat/usage/", follow=True)
     assert "Usage in Acme" not in response.content.decode()
+
+
+def test_usage_page_shows_documents_storage_and_chunks_against_the_workspace_s_limits(
+    alice, workspace, client_for, settings
+):
+    settings.WORKSPACE_DOCUMENTS_MAX = 40
+    settings.DOCUMENT_MAX_PAGES = 300
+    ingest_text(workspace, BREAD[1], title=BREAD[0])
+    WorkspaceLimitOverride.objects.create(workspace=workspace, chunks_max=1500, storage_max_bytes=2_000_000_000)
+    owner = client_for(alice)
+    _switch(owner, workspace)
+
+    page = owner.get("/chat/usage/").content.decode()
+
+    table = page[page.index('id="workspace-storage"') : page.index("</table>", page.index('id="workspace-storage"'))]
+    assert "1 of 40 documents" in table  # the setting
+    assert "0.00 of 2 GB stored" in table and "1 of 1,500 chunks" in table  # the workspace's own limits
+    assert "at most 300 PDF pages" in page
+    assert "Today the workspace asked 0 of" in page  # the chat quotas are still shown
 
 
 def _switch(client: Client, workspace) -> None:

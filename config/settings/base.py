@@ -313,10 +313,20 @@ EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (config/bootstrap.py)
 EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
-# Per-workspace caps (stored bytes of all document versions; documents) and uploads per user per hour (all
-# workspaces; counted in the Redis cache).
+# One upload request (the page's form with several files, or any multipart request) carries at most
+# UPLOAD_REQUEST_MAX_BYTES bytes (its Content-Length) and UPLOAD_REQUEST_MAX_FILES files: 413 request_too_large,
+# checked by documents.uploads before any file part is read. Django's own cap is one file above ours, so ours answers.
+UPLOAD_REQUEST_MAX_BYTES = env.int("UPLOAD_REQUEST_MAX_BYTES", default=100_000_000)
+UPLOAD_REQUEST_MAX_FILES = env.int("UPLOAD_REQUEST_MAX_FILES", default=100)
+if UPLOAD_REQUEST_MAX_BYTES < MAX_UPLOAD_BYTES + 65_536:
+    raise ImproperlyConfigured("UPLOAD_REQUEST_MAX_BYTES must hold one file of MAX_UPLOAD_BYTES and its form (+64 KiB)")
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_REQUEST_MAX_FILES + 1
+# Per-workspace caps (stored bytes of all document versions; documents; chunks of all documents) and uploads per
+# user per hour (all workspaces; counted in the Redis cache). Staff override the WORKSPACE_* and DOCUMENT_MAX_*
+# caps per workspace in the admin (documents.WorkspaceLimitOverride; read through documents.limits).
 WORKSPACE_STORAGE_MAX_BYTES = env.int("WORKSPACE_STORAGE_MAX_BYTES", default=5_000_000_000)
 WORKSPACE_DOCUMENTS_MAX = env.int("WORKSPACE_DOCUMENTS_MAX", default=10_000)
+WORKSPACE_CHUNKS_MAX = env.int("WORKSPACE_CHUNKS_MAX", default=2_000_000)
 UPLOADS_PER_USER_PER_HOUR = env.int("UPLOADS_PER_USER_PER_HOUR", default=500)
 CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
 CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)

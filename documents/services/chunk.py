@@ -134,14 +134,21 @@ def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
 
 
 def chunk_document(
-    extracted: ExtractedText, *, title: str, target_tokens: int = 200, overlap_tokens: int = 32
+    extracted: ExtractedText,
+    *,
+    title: str,
+    target_tokens: int = 200,
+    overlap_tokens: int = 32,
+    max_chunks: int | None = None,
 ) -> list[ChunkDraft]:
     """Cut extracted text into chunks of about ``target_tokens`` word pieces (never more than the model's
     window including the context prefix), overlapping by up to ``overlap_tokens`` of whole sentences.
 
     Returns the chunks in document order, ordinals 0..n-1; an empty list for text with no content. The
-    context is bounded by ``bounded_context``. Raises ``DocumentTooLarge`` over ``DOCUMENT_MAX_CHUNKS`` chunks.
+    context is bounded by ``bounded_context``. Raises ``DocumentTooLarge`` over ``max_chunks`` chunks (the
+    workspace's limit; by default the setting ``DOCUMENT_MAX_CHUNKS``).
     """
+    limit = settings.DOCUMENT_MAX_CHUNKS if max_chunks is None else max_chunks
     prefixes: dict[int, tuple[tuple[str, ...], str, int]] = {}
 
     def section_info(index: int) -> tuple[tuple[str, ...], str, int]:
@@ -171,18 +178,11 @@ def chunk_document(
                 current = []
         elif current and tokens + unit.tokens > budget:
             groups.append(current)
-            carried: list[_Unit] = []
-            for previous in reversed(current):
-                if sum(u.tokens for u in carried) + previous.tokens > overlap_tokens or len(carried) + 1 >= len(
-                    current
-                ):
-                    break
-                carried.insert(0, previous)
-            current = carried if sum(u.tokens for u in carried) + unit.tokens <= budget else []
+            current = _overlap(current, unit, overlap_tokens, budget)
         current.append(unit)
     if current:
         groups.append(current)
-    _check_chunk_count(len(groups))
+    _check_chunk_count(len(groups), limit)
     infos = [section_info(group[-1].section) for group in groups]
     counts = count_tokens(
         [info[1] + extracted.text[g[0].start : g[-1].end] for g, info in zip(groups, infos, strict=True)]
@@ -191,15 +191,25 @@ def chunk_document(
     drafts: list[ChunkDraft] = []
     for group, info, tokens in zip(groups, infos, counts, strict=True):
         drafts.extend(_drafts_for(extracted, page_starts, group, info, len(drafts), tokens))
-    _check_chunk_count(len(drafts))
+    _check_chunk_count(len(drafts), limit)
     return drafts
 
 
-def _check_chunk_count(count: int) -> None:
-    if count > settings.DOCUMENT_MAX_CHUNKS:
+def _overlap(previous: list[_Unit], unit: _Unit, overlap_tokens: int, budget: int) -> list[_Unit]:
+    """The trailing units of the chunk ``previous`` (up to ``overlap_tokens``, never all of it) that the next
+    chunk repeats before ``unit``; none if they and ``unit`` would not fit ``budget``."""
+    carried: list[_Unit] = []
+    for candidate in reversed(previous):
+        if sum(u.tokens for u in carried) + candidate.tokens > overlap_tokens or len(carried) + 1 >= len(previous):
+            break
+        carried.insert(0, candidate)
+    return carried if sum(u.tokens for u in carried) + unit.tokens <= budget else []
+
+
+def _check_chunk_count(count: int, limit: int) -> None:
+    if count > limit:
         raise DocumentTooLarge(
-            f"This document would make more than {settings.DOCUMENT_MAX_CHUNKS:,} chunks; split it into smaller"
-            " files and upload those."
+            f"This document would make more than {limit:,} chunks; split it into smaller files and upload those."
         )
 
 

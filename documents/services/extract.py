@@ -116,14 +116,14 @@ def heading_path(stack: list[tuple[int, str]]) -> tuple[str, ...]:
 class _Builder:
     """Accumulates paragraphs into one text, tracking heading paths, sections and page spans.
 
-    Raises ``DocumentTooLarge`` once the text passes ``settings.DOCUMENT_MAX_CHARS`` characters and
+    Raises ``DocumentTooLarge`` once the text passes ``max_chars`` characters and
     ``ExtractionTimeout`` at the first paragraph or page after ``settings.EXTRACT_MAX_SECONDS`` (a deadline
     checked between blocks: no signal, so it is safe in any worker pool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int) -> None:
         self.parts: list[str] = []
         self.length = 0
-        self.max_length = settings.DOCUMENT_MAX_CHARS
+        self.max_length = max_chars
         self.seconds = settings.EXTRACT_MAX_SECONDS
         self.deadline = time.monotonic() + self.seconds
         self.headings: list[tuple[int, str]] = []
@@ -184,23 +184,25 @@ class _Builder:
         return ExtractedText(kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections)
 
 
-def extract(path: Path, kind: str) -> ExtractedText:
+def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: int | None = None) -> ExtractedText:
     """Extract the whole text of the file at ``path`` (kind from ``sniff_kind``); see ``ExtractedText``.
 
     PDF pages get ``PageSpan``s and the PDF outline gives sections; DOCX/HTML/Markdown headings give
     sections; CSV rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises
     ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
-    (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``DOCUMENT_MAX_CHARS`` characters or
-    ``DOCUMENT_MAX_PAGES`` pages), ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError``
-    (over ``MAX_CSV_ROWS`` rows); ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
+    (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
+    workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
+    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``MAX_CSV_ROWS`` rows);
+    ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
+    max_chars = settings.DOCUMENT_MAX_CHARS if max_chars is None else max_chars
     if kind == "pdf":
-        return _extract_pdf(path)
-    builder = _Builder()
+        return _extract_pdf(path, max_chars, settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages)
+    builder = _Builder(max_chars)
     if kind == "docx":
         _extract_docx(path, builder)
     elif kind == "csv":
@@ -220,14 +222,14 @@ def extract(path: Path, kind: str) -> ExtractedText:
     return result
 
 
-def _extract_pdf(path: Path) -> ExtractedText:
-    builder = _Builder()
+def _extract_pdf(path: Path, max_chars: int, max_pages: int) -> ExtractedText:
+    builder = _Builder(max_chars)
     pdf = open_pdf(path)
-    if (pages := len(pdf)) > settings.DOCUMENT_MAX_PAGES:
+    if (pages := len(pdf)) > max_pages:
         pdf.close()
         raise DocumentTooLarge(
-            f"This PDF has {pages:,} pages, more than the {settings.DOCUMENT_MAX_PAGES:,} allowed; split it into"
-            " smaller files and upload those."
+            f"This PDF has {pages:,} pages, more than the {max_pages:,} allowed; split it into smaller files and"
+            " upload those."
         )
     try:
         for index in range(len(pdf)):

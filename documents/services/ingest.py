@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from documents.embeddings import DIMENSIONS, embed_texts
+from documents.limits import workspace_chunks_except, workspace_limits
 from documents.models import Chunk, Document, DocumentVersion
 from documents.search_vector import chunk_insert_sql
 from documents.services.chunk import ChunkDraft, chunk_document
@@ -99,28 +100,52 @@ def _extract(version: DocumentVersion) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
+    limits = workspace_limits(workspace_id=version.workspace_id)
+    caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
         try:
-            return extract(Path(default_storage.path(name)), version.kind)
+            return extract(Path(default_storage.path(name)), version.kind, **caps)
         except NotImplementedError:  # a remote storage: work on a local copy
             with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile() as tmp:
                 shutil.copyfileobj(src, tmp)
                 tmp.flush()
-                return extract(Path(tmp.name), version.kind)
+                return extract(Path(tmp.name), version.kind, **caps)
     except ExtractionError as exc:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
 
 def _chunk(document: Document, extracted: ExtractedText) -> list[ChunkDraft]:
+    """The document's chunk drafts, within the workspace's limits (``documents.limits``): at most
+    ``document_max_chunks`` for the document, and at most ``chunks_max`` with the other documents' chunks
+    (this document's current chunks are replaced, so they do not count). IngestionFailed past either."""
+    limits = workspace_limits(workspace_id=document.workspace_id)
     try:
-        return chunk_document(
+        drafts = chunk_document(
             extracted,
             title=document.title,
             target_tokens=settings.CHUNK_TARGET_TOKENS,
             overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+            max_chunks=limits.document_max_chunks,
         )
-    except ExtractionError as exc:  # DocumentTooLarge: over DOCUMENT_MAX_CHUNKS
+    except ExtractionError as exc:  # DocumentTooLarge: over the document's chunk limit
         raise IngestionFailed(exc.message, Status.CHUNKING) from exc
+    others = workspace_chunks_except(workspace_id=document.workspace_id, document_id=document.pk)
+    if others + len(drafts) > limits.chunks_max:
+        logger.warning(
+            "document %s refused: %d chunks + %d in workspace %s is over its limit of %d",
+            document.pk,
+            len(drafts),
+            others,
+            document.workspace_id,
+            limits.chunks_max,
+        )
+        raise IngestionFailed(
+            f"This document makes {len(drafts):,} chunks and the workspace's other documents hold {others:,}: more"
+            f" than the workspace's limit of {limits.chunks_max:,} chunks. Delete documents to make room, then"
+            " retry this one.",
+            Status.CHUNKING,
+        )
+    return drafts
 
 
 def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:

@@ -25,9 +25,10 @@ from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 
 from config.errors import ApplicationError, ConflictError, TooManyRequestsError
+from documents.limits import workspace_limits, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
@@ -43,17 +44,26 @@ class FileTooLarge(ApplicationError):
     code = "file_too_large"
 
 
+class RequestTooLarge(ApplicationError):
+    """One request carries more than ``UPLOAD_REQUEST_MAX_BYTES`` bytes or ``UPLOAD_REQUEST_MAX_FILES`` files
+    (413; nothing of it was stored)."""
+
+    status_code = 413
+    code = "request_too_large"
+
+
 class WorkspaceStorageFull(ApplicationError):
-    """The upload would take the workspace past ``WORKSPACE_STORAGE_MAX_BYTES`` (413: the content is too large
-    for the room left, as for a file over the per-file limit)."""
+    """The upload would take the workspace past its storage limit (``WorkspaceLimits.storage_max_bytes``; 413:
+    the content is too large for the room left, as for a file over the per-file limit)."""
 
     status_code = 413
     code = "workspace_storage_full"
 
 
 class WorkspaceDocumentsFull(ConflictError):
-    """The workspace already holds ``WORKSPACE_DOCUMENTS_MAX`` documents. 409, not 429: waiting does not help,
-    only deleting documents does (the workspace's state conflicts with the request; 429 means "retry later")."""
+    """The workspace already holds its limit of documents (``WorkspaceLimits.documents_max``). 409, not 429:
+    waiting does not help, only deleting documents does (the workspace's state conflicts with the request; 429
+    means "retry later")."""
 
     code = "workspace_documents_full"
 
@@ -153,19 +163,15 @@ def upload_rate_check(*, user: User) -> None:
         )
 
 
-def workspace_usage(*, workspace_id: int) -> tuple[int, int]:
-    """(stored bytes, documents) of a workspace, counted from the database: the sizes of all its document
-    versions (old versions included: their files are kept) and the number of its documents."""
-    stored = DocumentVersion.objects.filter(workspace_id=workspace_id).aggregate(total=Sum("size_bytes"))["total"]
-    return stored or 0, Document.objects.filter(workspace_id=workspace_id).count()
-
-
 def workspace_room_check(*, workspace_id: int, new_bytes: int, new_documents: int) -> None:
     """Raise ``WorkspaceDocumentsFull`` (409) or ``WorkspaceStorageFull`` (413) if adding ``new_documents``
-    documents holding ``new_bytes`` bytes would take the workspace past ``WORKSPACE_DOCUMENTS_MAX`` or
-    ``WORKSPACE_STORAGE_MAX_BYTES``. Called before the file is stored, and again under the workspace lock."""
-    stored, documents = workspace_usage(workspace_id=workspace_id)
-    max_documents, max_bytes = settings.WORKSPACE_DOCUMENTS_MAX, settings.WORKSPACE_STORAGE_MAX_BYTES
+    documents holding ``new_bytes`` bytes would take the workspace past its ``documents_max`` or
+    ``storage_max_bytes`` (``documents.limits.workspace_limits``: the settings' ``WORKSPACE_DOCUMENTS_MAX`` and
+    ``WORKSPACE_STORAGE_MAX_BYTES`` unless overridden for the workspace). Called before the file is stored, and
+    again under the workspace lock."""
+    limits, usage = workspace_limits(workspace_id=workspace_id), workspace_usage(workspace_id=workspace_id)
+    stored, documents = usage.stored_bytes, usage.documents
+    max_documents, max_bytes = limits.documents_max, limits.storage_max_bytes
     if new_documents and documents + new_documents > max_documents:
         logger.warning(
             "upload refused: workspace %s holds %d documents (limit %d)", workspace_id, documents, max_documents
@@ -298,7 +304,7 @@ def document_version_upload(*, document: Document, user: User | None, file: File
 
     Raises:
         ConflictError: the bytes equal a version already in the workspace, or the document is being ingested.
-        WorkspaceStorageFull: the version would take the workspace past ``WORKSPACE_STORAGE_MAX_BYTES`` (413).
+        WorkspaceStorageFull: the version would take the workspace past its storage limit (413).
         FileTooLarge, ExtractionError subclasses: as for ``document_upload``.
     """
     filename = clean_filename(filename)
