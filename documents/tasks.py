@@ -19,16 +19,36 @@ TRANSIENT = (OperationalError, InterfaceError)
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)
 def document_ingest_task(self: Task, document_id: int) -> str:
-    """Ingest one document (see ``documents.services.ingest.document_ingest``)."""
+    """A ticket: ingest the fairest claimable document, which need not be ``document_id``
+    (``documents.services.scheduling``); after a yield, take the next fairest in the same turn."""
+    from documents.services.scheduling import fair_candidates
+
+    status = "skipped"
+    for _turn in range(_TURNS):
+        for candidate in fair_candidates():
+            status = _ingest(self, candidate)
+            if status != "skipped":
+                break
+        if status != "yielded":
+            break
+    return status
+
+
+_TURNS = 3  # documents one ticket may take after yields (each yield also sends a ticket of its own)
+
+
+def _ingest(task: Task, document_id: int) -> str:
+    """Ingest one document (``documents.services.ingest.document_ingest``), turning every failure into a
+    retry (transient) or a ``failed`` document with a reason."""
     from documents.services.ingest import document_fail, document_ingest, document_release
 
     try:
-        return document_ingest(document_id=document_id)
+        return document_ingest(document_id=document_id, may_yield=True)
     except TRANSIENT as exc:
         logger.warning("document %s: transient error %s; retrying", document_id, exc)
         with contextlib.suppress(DatabaseError):  # else the sweeper rescues it once its heartbeat is stale
             document_release(document_id=document_id)
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=min(300, 5 * 2**task.request.retries)) from exc
     except SoftTimeLimitExceeded:
         document_fail(document_id=document_id, message="Ingestion took too long and was stopped.")
         return "failed"

@@ -45,3 +45,7 @@ DATABASES["default"]["TEST"] = {"NAME": _TEST_DB_NAME}
 if env.bool("GROUNDWORK_TEST_WORKER", default=False):
     DATABASES["default"]["NAME"] = _TEST_DB_NAME
 MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
+
+# Fairness between workspaces (documents.services.scheduling) acts within a test's time frame.
+INGEST_SLICE_SECONDS = 1
+INGEST_YIELD_WAIT_SECONDS = 1

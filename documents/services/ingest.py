@@ -29,6 +29,7 @@ from documents.search_vector import chunk_insert_sql
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
+from documents.services.scheduling import Slice, checkpoint_drop, checkpoint_load, checkpoint_save
 
 logger = logging.getLogger(__name__)
 Status = Document.Status
@@ -148,18 +149,39 @@ def _chunk(document: Document, extracted: ExtractedText) -> list[ChunkDraft]:
     return drafts
 
 
-def _embed(document: Document, drafts: list[ChunkDraft]) -> list[list[float]]:
+class IngestionYielded(Exception):
+    """The document gave its worker to another workspace's document (``scheduling.Slice``) after embedding
+    ``done`` of its chunks, which are kept for when it resumes."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"yielded after {done} chunks")
+        self.done = done
+
+
+def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], turn: Slice | None) -> np.ndarray:
     """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
-    call), so little time goes into padding, writing progress after each batch; vectors in draft order."""
+    call), so little time goes into padding, writing progress after each batch: ``(n, 384) float32`` in
+    draft order.
+
+    Starts after the embeddings a previous turn kept (``scheduling.checkpoint_load``). Raises
+    ``IngestionYielded`` (after keeping what is done) when ``turn`` says another workspace starves."""
     batch = settings.EMBEDDING_BATCH_SIZE
     order = sorted(range(len(drafts)), key=lambda i: -drafts[i].token_count)
-    vectors: list[list[float]] = [[] for _ in drafts]
-    for start in range(0, len(order), batch):
+    done = checkpoint_load(version_id=version.pk, chunks=len(drafts))
+    vectors = np.zeros((len(drafts), DIMENSIONS), dtype=np.float32)
+    vectors[order[: len(done)]] = done
+    start = len(done)
+    if start:
+        logger.info("document %s resumes embedding at chunk %d of %d", document.pk, start, len(drafts))
+        _stage(document, Status.EMBEDDING, progress_done=start)
+    while start < len(order):
         indexes = order[start : start + batch]
-        part = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
-        for i, vector in zip(indexes, part, strict=True):
-            vectors[i] = vector
-        _stage(document, Status.EMBEDDING, progress_done=min(start + batch, len(order)))
+        vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
+        start += len(indexes)
+        _stage(document, Status.EMBEDDING, progress_done=start)
+        if turn is not None and start < len(order) and turn.should_yield():
+            checkpoint_save(version_id=version.pk, chunks=len(drafts), vectors=vectors[order[:start]])
+            raise IngestionYielded(start)
     return vectors
 
 
@@ -169,7 +191,7 @@ def _replace_chunks(
     version: DocumentVersion,
     extracted: ExtractedText,
     drafts: list[ChunkDraft],
-    vectors: list[list[float]],
+    vectors: np.ndarray,
 ) -> None:
     locked = Document.objects.select_for_update().filter(pk=document.pk, pending_version=version).first()
     if locked is None:
@@ -198,9 +220,7 @@ def _replace_chunks(
 _LOAD_COLUMNS = "ordinal, text, heading_path, page_start, page_end, char_start, char_end, token_count, embedding"
 
 
-def _insert_chunks(
-    document: Document, version: DocumentVersion, drafts: list[ChunkDraft], vectors: list[list[float]]
-) -> None:
+def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], vectors: np.ndarray) -> None:
     """Bulk-load chunks: binary COPY into a temporary table, then one INSERT … SELECT that also computes
     the ``tsvector`` and its token count (``documents.search_vector``: title, heading path and text, in the
     workspace's text search configuration), so every row and its HNSW and GIN index entries are written once.
@@ -230,7 +250,7 @@ def _insert_chunks(
                         d.char_start,
                         d.char_end,
                         d.token_count,
-                        np.asarray(vector, dtype=np.float32),
+                        vector,
                     ]
                 )
         columns = {"workspace_id": "%s", "document_id": "%s", "version_id": "%s"}
@@ -258,11 +278,22 @@ def document_release(*, document_id: int) -> None:
     Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES).update(status=Status.QUEUED)
 
 
-def document_ingest(*, document_id: int) -> str:
-    """Run the whole pipeline for one document; returns the final status (or ``"skipped"``).
+def document_yield(*, document_id: int) -> None:
+    """Put a document that gave its worker up (``IngestionYielded``) back to ``queued``, without counting
+    the turn as an attempt, and send it a new ticket."""
+    Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES).update(
+        status=Status.QUEUED, attempts=F("attempts") - 1, enqueued_at=None
+    )
+    document_enqueue(document_id=document_id)
+
+
+def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
+    """Run the whole pipeline for one document; returns the final status, ``"skipped"`` (another worker has
+    it, or it needs no work) or, with ``may_yield``, ``"yielded"`` (it gave its worker to a starving
+    workspace and is queued again: ``documents.services.scheduling``).
 
     Permanent problems (bad file, no text) end in ``failed`` with the reason. Transient errors (database
-    or broker hiccups) propagate after the document is released, so the task can retry it.
+    or broker hiccups) propagate, so the task can release the document and retry.
     """
     document = document_claim(document_id=document_id)
     if document is None:
@@ -278,31 +309,45 @@ def document_ingest(*, document_id: int) -> str:
             ),
         )
         return Status.FAILED
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    turn = Slice(document.workspace_id) if may_yield else None
     try:
-        extracted = _extract(version)
-        timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
-        _stage(document, Status.CHUNKING)
-        drafts = _chunk(document, extracted)
-        if not drafts:
-            raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
-        timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()
-        _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
-        vectors = _embed(document, drafts)
-        timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
-        _replace_chunks(document, version, extracted, drafts, vectors)
-        timings["store"] = time.perf_counter() - clock
+        chunks, timings = _pipeline(document, version, turn)
     except IngestionFailed as exc:
         document_fail(document_id=document_id, message=exc.message, stage=exc.stage)
         return Status.FAILED
+    except IngestionYielded as exc:
+        logger.info("document %s yields its worker after %d chunks; another workspace waits", document_id, exc.done)
+        document_yield(document_id=document_id)
+        return "yielded"
     logger.info(
         "document %s ready: %d chunks; %s",
         document_id,
-        len(drafts),
+        chunks,
         " ".join(f"{k}={v * 1000:.0f}ms" for k, v in timings.items()),
     )
     return Status.READY
+
+
+def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) -> tuple[int, dict[str, float]]:
+    """extract → chunk → embed → store; the chunk count and each stage's seconds."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    extracted = _extract(version)
+    timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
+    _stage(document, Status.CHUNKING)
+    drafts = _chunk(document, extracted)
+    if not drafts:
+        raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
+    timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()
+    _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
+    vectors = _embed(document, version, drafts, turn)
+    timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
+    try:
+        _replace_chunks(document, version, extracted, drafts, vectors)
+    finally:
+        checkpoint_drop(version_id=version.pk, chunks=len(drafts))
+    timings["store"] = time.perf_counter() - clock
+    return len(drafts), timings
 
 
 def document_sweep() -> dict[str, int]:

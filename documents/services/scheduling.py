@@ -1,0 +1,166 @@
+"""Fair ingestion between workspaces: which queued document a free worker takes next, when a long document
+gives its worker up, and where its finished embeddings wait meanwhile.
+
+A Celery message is a *ticket*, not an order: every upload sends one, and the worker that receives it claims
+the fairest claimable document, not necessarily the one the message named (``fair_candidates``). The fairest
+is the oldest document of the workspace with the fewest documents in progress, ties going to the workspace
+served least recently, so one workspace's thousand uploads and another's single file alternate instead of
+queueing one behind the other. Because tickets are interchangeable, no ticket has to wait behind the ones in
+front of it in the broker for its document to be taken.
+
+That alone bounds another workspace's wait by the time a worker needs for one document. A large document
+(up to ``DOCUMENT_MAX_CHUNKS`` chunks) can take many minutes to embed, so it gives its worker up
+(``Slice.should_yield``) once it has run ``INGEST_SLICE_SECONDS`` while a document of another workspace with
+nothing in progress has waited ``INGEST_YIELD_WAIT_SECONDS``: the embeddings done so far are kept
+(``checkpoint_save``, in the cache, for a day), the document goes back to ``queued`` with a new ticket, and it
+resumes where it stopped (``checkpoint_load``; extraction and chunking, being deterministic, are redone).
+A yield does not count as an attempt.
+
+The scheme is the round-robin scheduling of "fair queuing" (Demers, Keshav & Shenker, SIGCOMM 1989) at the
+granularity of documents, with preemption at embedding-batch boundaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+from documents.embeddings import DIMENSIONS
+from documents.models import Document
+
+logger = logging.getLogger(__name__)
+
+_CHECKPOINT_TTL_SECONDS = 86_400
+_YIELD_CHECK_EVERY_SECONDS = 1.0  # a yield check is one small query; a batch of 32 chunks takes ~1-2 s
+
+
+def _table() -> str:
+    return Document._meta.db_table
+
+
+def _active_statuses() -> list[str]:
+    return [str(status) for status in Document.ACTIVE_STATUSES]
+
+
+def fair_candidates(*, limit: int = 5) -> list[int]:
+    """Ids of up to ``limit`` claimable documents, fairest first (one per workspace).
+
+    Claimable: ``queued`` with a pending version, or in an active stage whose heartbeat is older than
+    ``INGEST_STALE_SECONDS`` (its worker died). Order: the workspace's documents in progress (fresh heartbeat),
+    fewest first; then the workspace's latest heartbeat, oldest (or none) first, i.e. least recently served;
+    then the document id (first come, first served within a workspace and between equals).
+    """
+    stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    table = _table()
+    sql = f"""
+        WITH waiting AS (
+            SELECT DISTINCT ON (d.workspace_id) d.id, d.workspace_id
+            FROM {table} d
+            WHERE d.pending_version_id IS NOT NULL
+              AND (d.status = %(queued)s OR (d.status = ANY(%(active)s) AND d.heartbeat_at < %(stale)s))
+            ORDER BY d.workspace_id, d.id
+        )
+        SELECT w.id FROM waiting w
+        ORDER BY
+            (SELECT count(*) FROM {table} a WHERE a.workspace_id = w.workspace_id
+                AND a.status = ANY(%(active)s) AND a.heartbeat_at >= %(stale)s),
+            (SELECT max(s.heartbeat_at) FROM {table} s WHERE s.workspace_id = w.workspace_id) NULLS FIRST,
+            w.id
+        LIMIT %(limit)s
+    """
+    params: dict[str, Any] = {
+        "queued": str(Document.Status.QUEUED),
+        "active": _active_statuses(),
+        "stale": stale,
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def starving_workspace_waits(*, workspace_id: int) -> bool:
+    """True when another workspace has a ``queued`` document accepted by the broker at least
+    ``INGEST_YIELD_WAIT_SECONDS`` ago and no document of its own in progress: it is waiting for a worker
+    that ``workspace_id``'s documents hold."""
+    now = timezone.now()
+    waited = now - timedelta(seconds=settings.INGEST_YIELD_WAIT_SECONDS)
+    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    busy = Document.objects.filter(status__in=Document.ACTIVE_STATUSES, heartbeat_at__gte=stale).values("workspace_id")
+    return (
+        Document.objects.filter(status=Document.Status.QUEUED, enqueued_at__lte=waited, pending_version__isnull=False)
+        .exclude(workspace_id=workspace_id)
+        .exclude(workspace_id__in=busy)
+        .exists()
+    )
+
+
+class Slice:
+    """A document's turn on a worker, from its claim: ``should_yield()`` says when to give the worker up.
+
+    ``INGEST_SLICE_SECONDS`` = 0 turns yielding off.
+    """
+
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+        self.started = time.monotonic()
+        self._checked = self.started
+
+    def should_yield(self) -> bool:
+        """True once the slice has run ``INGEST_SLICE_SECONDS`` and another workspace starves
+        (``starving_workspace_waits``); the database is asked at most once a second."""
+        seconds = settings.INGEST_SLICE_SECONDS
+        now = time.monotonic()
+        if seconds <= 0 or now - self.started < seconds or now - self._checked < _YIELD_CHECK_EVERY_SECONDS:
+            return False
+        self._checked = now
+        return starving_workspace_waits(workspace_id=self.workspace_id)
+
+
+def _checkpoint_key(version_id: int, chunks: int) -> str:
+    return f"ingest-checkpoint:{version_id}:{chunks}"
+
+
+def checkpoint_save(*, version_id: int, chunks: int, vectors: np.ndarray) -> bool:
+    """Keep the first ``len(vectors)`` embeddings (``(k, 384) float32``, in the pipeline's embedding order) of
+    a version chunked into ``chunks`` chunks. Returns False (logged) when the cache is unreachable: the
+    document then starts its embeddings again, which costs time, not correctness."""
+    try:
+        cache.set(
+            _checkpoint_key(version_id, chunks),
+            np.ascontiguousarray(vectors, dtype=np.float32).tobytes(),
+            timeout=_CHECKPOINT_TTL_SECONDS,
+        )
+    except Exception as exc:  # redis-py raises several types; all mean "not kept"
+        logger.warning("could not keep the embeddings of version %s (%s); it will embed again", version_id, exc)
+        return False
+    return True
+
+
+def checkpoint_load(*, version_id: int, chunks: int) -> np.ndarray:
+    """The embeddings kept by ``checkpoint_save`` for this version and chunk count: ``(k, 384) float32``
+    (``k`` = 0 when there are none or the cache is unreachable)."""
+    try:
+        data = cache.get(_checkpoint_key(version_id, chunks))
+    except Exception as exc:
+        logger.warning("could not read the kept embeddings of version %s (%s)", version_id, exc)
+        data = None
+    if not data:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    return np.frombuffer(data, dtype=np.float32).reshape(-1, DIMENSIONS)
+
+
+def checkpoint_drop(*, version_id: int, chunks: int) -> None:
+    """Forget the kept embeddings (after the chunks are stored, or when the document failed)."""
+    try:
+        cache.delete(_checkpoint_key(version_id, chunks))
+    except Exception as exc:
+        logger.warning("could not drop the kept embeddings of version %s (%s); they expire in a day", version_id, exc)
