@@ -15,6 +15,9 @@ on first use, or now when ``warm``):
   ingestion 5x slower than 1 thread each);
 - the garbage collector: once the model is loaded, the process's long-lived objects (~500,000: Django, torch,
   the model) are frozen (``gc.freeze``), so a full collection stops walking them (320 ms) mid-request.
+
+A pool process then also starts its memory watchdog (``config.memory``, connected in ``config.celery``): the
+ceiling per task, ``INGEST_TASK_MAX_MEMORY_MB``, counts the process's whole resident memory, model included.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The worker's process set-up is connected here, with the application, not as a side effect of importing a
 tasks module: the main process records the pool size before the pool forks, and each pool process then sets
 itself up (``config.bootstrap.process_setup``), loading the embedding model unless
-``EMBEDDING_PRELOAD_IN_WORKER`` is off.
+``EMBEDDING_PRELOAD_IN_WORKER`` is off, and starts its memory watchdog (``config.memory``), which watches every
+task between ``task_prerun`` and ``task_postrun``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, setup_logging, worker_process_init
+from celery.signals import celeryd_after_setup, setup_logging, task_postrun, task_prerun, worker_process_init
 
 from config.bootstrap import process_setup, process_state
+from config.memory import memory_task_ended, memory_task_started, memory_watchdog_start
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -41,7 +43,25 @@ def _worker_main_process_setup(sender: object, instance: object, **kwargs: objec
 
 @worker_process_init.connect
 def _pool_process_setup(**kwargs: object) -> None:
-    """Each pool process as it starts: the inherited share, and the model loaded now, not in the first task."""
+    """Each pool process as it starts: the inherited share, and the model loaded now, not in the first task;
+    then the memory ceiling per task, measured against the process with its model loaded."""
     from django.conf import settings
 
+    from documents.memory import document_memory_hard_stop
+
     process_setup(role="worker", processes=process_state().processes, warm=bool(settings.EMBEDDING_PRELOAD_IN_WORKER))
+    memory_watchdog_start(
+        limit_mb=settings.INGEST_TASK_MAX_MEMORY_MB,
+        hard_stop_hooks={"documents.tasks.document_ingest_task": document_memory_hard_stop},
+    )
+
+
+@task_prerun.connect
+def _task_started(sender: object = None, task_id: str = "", **kwargs: object) -> None:
+    """A task starts in this process: watch its memory (``config.memory``)."""
+    memory_task_started(task_name=str(getattr(sender, "name", sender)), task_id=task_id)
+
+
+@task_postrun.connect
+def _task_ended(**kwargs: object) -> None:
+    memory_task_ended()

@@ -12,6 +12,8 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from config.memory import MemoryCeilingExceeded
+
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -49,6 +51,11 @@ def _ingest(task: Task, document_id: int) -> str:
         with contextlib.suppress(DatabaseError):  # else the sweeper rescues it once its heartbeat is stale
             document_release(document_id=document_id)
         raise task.retry(exc=exc, countdown=min(300, 5 * 2**task.request.retries)) from exc
+    except MemoryCeilingExceeded as exc:  # over INGEST_TASK_MAX_MEMORY_MB (config.memory)
+        from documents.memory import document_fail_over_memory
+
+        document_fail_over_memory(document_id=document_id, limit_mb=exc.limit_mb)
+        return "failed"
     except SoftTimeLimitExceeded:
         document_fail(document_id=document_id, message="Ingestion took too long and was stopped.")
         return "failed"

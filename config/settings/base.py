@@ -190,6 +190,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=150
 # A pool process whose resident memory passed this (KiB) after a task is replaced by a fresh one, so a document
 # that made it balloon does not keep that memory from the next tenant's work (Celery's worker_max_memory_per_child).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=2_000_000)
+# A pool process that replaces one gets this long (s) to start, model loaded, before Celery kills it (its default,
+# 4 s, is shorter than loading torch and the model: every replacement would be killed in turn).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=120.0)
+# A hard ceiling (MB) on a pool process's resident memory while a task runs, the model's included (config.memory):
+# a document whose ingestion goes over it is stopped and fails with the reason, and the process is replaced. 0 = off.
+INGEST_TASK_MAX_MEMORY_MB = env.int("INGEST_TASK_MAX_MEMORY_MB", default=3000)
+if INGEST_TASK_MAX_MEMORY_MB < 0 or (INGEST_TASK_MAX_MEMORY_MB and CELERY_WORKER_MAX_MEMORY_PER_CHILD <= 0):
+    raise ImproperlyConfigured(
+        "INGEST_TASK_MAX_MEMORY_MB must be 0 (off) or positive, and needs CELERY_WORKER_MAX_MEMORY_PER_CHILD > 0"
+        " (the check that replaces a pool process that went over it)"
+    )
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # CELERY_BEAT_SCHEDULE follows the ingestion and retrieval settings it reads (INGEST_SWEEP_SECONDS, ...).

@@ -1,0 +1,176 @@
+"""The memory watchdog (config.memory) on real allocations in this process: the soft stop raised in the
+running code, the hard stop when the code does not stop, nothing below the ceiling. The watchdog's kill is
+replaced by a recorder here (it would kill pytest); documents/tests/test_memory_ceiling.py runs the whole
+thing in a real worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from types import FrameType
+
+import pytest
+
+from config.memory import (
+    MIB,
+    MemoryCeilingExceeded,
+    MemoryWatchdog,
+    memory_task_ended,
+    memory_task_started,
+    memory_watchdog_start,
+    resident_bytes,
+)
+
+HEADROOM_MB = 200
+
+
+def _watchdog(*, grace_seconds: float = 1.0, hard_ratio: float = 1.25) -> tuple[MemoryWatchdog, list[int]]:
+    """A started watchdog whose ceiling is this process's RSS + HEADROOM_MB; its kills land in the list."""
+    kills: list[int] = []
+    watchdog = MemoryWatchdog(
+        limit_mb=resident_bytes() // MIB + HEADROOM_MB,
+        grace_seconds=grace_seconds,
+        hard_ratio=hard_ratio,
+        kill=lambda: kills.append(resident_bytes()),
+    )
+    watchdog.start()
+    return watchdog, kills
+
+
+def _grow(hold: list[bytearray], megabytes: int) -> None:
+    hold.append(bytearray(b"x") * (megabytes * MIB))  # written, so resident (bytes(n) would not be)
+
+
+def _grow_and_hold_until_killed(hold: list[bytearray], kills: list[int]) -> int:
+    """Grow to twice the headroom and hold on, swallowing every stop (the stop may arrive on any line, so
+    the whole loop is inside the ``try``), until the watchdog kills; returns the stops swallowed."""
+    swallowed = 0
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if kills:
+                return swallowed
+            if time.monotonic() > deadline:
+                pytest.fail("never killed")
+            if len(hold) < 2 * HEADROOM_MB:
+                _grow(hold, 1)
+            else:
+                time.sleep(0.01)  # the polling interval, not the synchronisation: the kill decides
+        except MemoryCeilingExceeded:
+            swallowed += 1
+
+
+def test_a_task_growing_past_the_ceiling_is_stopped_where_it_runs():
+    watchdog, kills = _watchdog()
+    hold: list[bytearray] = []
+    assert watchdog.arm(task_name="t", task_id="1")
+    started = time.monotonic()
+    with pytest.raises(MemoryCeilingExceeded) as stopped:
+        for _ in range(4 * HEADROOM_MB):  # 4x the headroom: the stop must come well before the loop ends
+            _grow(hold, 1)
+    elapsed = time.monotonic() - started
+    grown = len(hold)
+    run = watchdog.disarm()
+    hold.clear()
+    assert stopped.value.limit_mb == watchdog.limit_mb <= stopped.value.used_mb
+    assert HEADROOM_MB <= grown < 2 * HEADROOM_MB, f"stopped after {grown} MB in {elapsed:.2f} s"
+    assert run is not None and run.raised and watchdog.retire and not kills
+
+
+def test_a_task_that_does_not_stop_is_killed_after_the_grace(monkeypatch):
+    """A task that swallows the stop (as a broad ``except Exception`` would) and holds on: the hook sees the
+    task's frame, then the process is killed."""
+    seen: list[tuple[str, int]] = []
+
+    def hook(frame: FrameType | None, limit_mb: int) -> None:
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        seen.append((",".join(names), limit_mb))
+
+    watchdog, kills = _watchdog(grace_seconds=0.5, hard_ratio=10)
+    hold: list[bytearray] = []
+    watchdog.arm(task_name="t", task_id="2", hook=hook)
+    swallowed = _grow_and_hold_until_killed(hold, kills)
+    hold.clear()
+    assert swallowed == 1  # raised once, never again in the same task
+    assert len(seen) == 1 and "test_a_task_that_does_not_stop_is_killed_after_the_grace" in seen[0][0]
+    assert seen[0][1] == watchdog.limit_mb
+    assert watchdog.disarm() is None  # the hard stop disarmed it
+
+
+def test_past_the_hard_limit_the_kill_does_not_wait_for_the_grace():
+    watchdog, kills = _watchdog(grace_seconds=60, hard_ratio=1.0)  # hard limit = the ceiling
+    hold: list[bytearray] = []
+    watchdog.arm(task_name="t", task_id="3")
+    _grow_and_hold_until_killed(hold, kills)
+    hold.clear()
+    assert kills[0] > watchdog.limit
+
+
+def test_below_the_ceiling_nothing_is_stopped():
+    watchdog, kills = _watchdog()
+    hold: list[bytearray] = []
+    watchdog.arm(task_name="t", task_id="4")
+    for _ in range(HEADROOM_MB // 4):
+        _grow(hold, 1)
+    time.sleep(5 * watchdog.sample_seconds)  # several samples see the grown process
+    run = watchdog.disarm()
+    hold.clear()
+    assert run is not None and run.peak > 0 and run.stopped_at is None
+    assert not watchdog.retire and not kills
+
+
+def test_a_stop_signal_after_the_task_ended_raises_nothing():
+    import signal
+
+    watchdog, _kills = _watchdog()
+    watchdog.arm(task_name="t", task_id="5")
+    watchdog.disarm()
+    signal.pthread_kill(sys.modules["threading"].main_thread().ident or 0, signal.SIGUSR2)
+    time.sleep(0)  # the handler runs at the next bytecode; it must not raise
+
+
+def test_off_the_main_thread_no_task_is_armed():
+    import threading
+
+    watchdog, _kills = _watchdog()
+    armed: list[bool] = []
+    thread = threading.Thread(target=lambda: armed.append(watchdog.arm(task_name="t", task_id="6")))
+    thread.start()
+    thread.join()
+    assert armed == [False] and watchdog.disarm() is None
+
+
+def _a_task_over_the_ceiling() -> int:
+    """In a billiard pool process: a task under a 1 MB ceiling (any process is over it) waits for its stop,
+    as ``documents.tasks`` does, and returns its process id."""
+    memory_watchdog_start(limit_mb=1)
+    memory_task_started(task_name="t", task_id="7")
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.01)  # the polling interval: the stop ends the wait
+        return -1  # never stopped
+    except MemoryCeilingExceeded:
+        return os.getpid()
+    finally:
+        memory_task_ended()
+
+
+def test_a_pool_process_that_went_over_the_ceiling_is_replaced_after_its_task(settings):
+    """billiard (the pool Celery runs) replaces the process once the task's result is delivered, through its
+    own per-child memory check; the result still arrives."""
+    from billiard.pool import Pool
+
+    pool = Pool(processes=1, max_memory_per_child=settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD)
+    try:
+        before = pool.apply(os.getpid)
+        assert pool.apply(os.getpid) == before  # under its limit a process is reused
+        stopped = pool.apply(_a_task_over_the_ceiling)
+        assert stopped == before
+        assert pool.apply(os.getpid) not in (before, -1)
+    finally:
+        pool.terminate()

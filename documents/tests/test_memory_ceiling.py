@@ -1,0 +1,119 @@
+"""The memory ceiling per task (``INGEST_TASK_MAX_MEMORY_MB``, ``config.memory``) in a real worker, through the
+upload API: a document that makes its pool process grow past it ends ``failed`` with the memory reason, the
+process is replaced, and the worker goes on ingesting. (config/tests/test_memory.py drives the watchdog's
+soft stop and the replacement after it in this process and in a real billiard pool.)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from documents.memory import memory_failure_message
+from documents.models import Document
+from documents.tests import samples
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CEILING_MB = 1500  # ~2.5x a pool process at rest with the model loaded; the PDF below needs several GB
+
+
+def _wait_until(condition: Callable[[], object], *, timeout: float, failure: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(failure())
+        time.sleep(0.05)  # the polling interval: the condition decides, not the clock
+
+
+def _log_match(worker, pattern: re.Pattern[str], after: int = 0) -> re.Match[str] | None:
+    return pattern.search(worker.log.read_text(), after)
+
+
+@pytest.fixture
+def low_ceiling_worker(celery_worker, tmp_path) -> Iterator[object]:
+    """A worker of this module's own with a ceiling of CEILING_MB; the session worker is stopped meanwhile, so
+    that it takes none of these tasks."""
+    celery_worker.stop()
+    worker = type(celery_worker)(tmp_path, {"INGEST_STALE_SECONDS": "3", "INGEST_TASK_MAX_MEMORY_MB": str(CEILING_MB)})
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        celery_worker.start()
+
+
+def _upload(client, name: str, data: bytes) -> int:
+    response = client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def _done(worker, document_id: int, timeout: float = 120) -> Document:
+    done = Document.objects.filter(pk=document_id, status__in=("ready", "failed"))
+    _wait_until(
+        done.exists,
+        timeout=timeout,
+        failure=lambda: (
+            f"document {document_id} still {Document.objects.get(pk=document_id).status}:\n"
+            + worker.log.read_text()[-3000:]
+        ),
+    )
+    return Document.objects.get(pk=document_id)
+
+
+def _pdf_flate_bomb(megabytes: int) -> bytes:
+    """A one-page PDF of ~1 KB per MB whose content stream inflates to ``megabytes`` MB of blanks: pdfium
+    inflates it in one call (ctypes, GIL released) when the page's text is read, to ~2x that resident."""
+    deflate = zlib.compressobj(9)
+    blanks = b" " * (1 << 20)
+    stream = deflate.compress(b"BT /F1 12 Tf 72 720 Td (Hello) Tj ET\n")
+    stream += b"".join(deflate.compress(blanks) for _ in range(megabytes)) + deflate.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(pdf)
+
+
+def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker_goes_on(
+    low_ceiling_worker, alice, api_client_for
+):
+    """pdfium inflating a 1 MB PDF to gigabytes, in one C call with the GIL released: the exception cannot
+    reach it, so the watchdog fails the document itself and kills the process, which billiard replaces."""
+    worker, limit = low_ceiling_worker, CEILING_MB
+    client = api_client_for(alice)
+    bomb = _done(worker, _upload(client, "bomb.pdf", _pdf_flate_bomb(2000)))
+    assert (bomb.status, bomb.error) == ("failed", memory_failure_message(limit_mb=limit))
+    killed = _log_match(worker, re.compile(r"went over the memory ceiling .* killing pool process (\d+)", re.S))
+    assert killed is not None, worker.log.read_text()[-3000:]
+    replaced = re.compile(rf"pool process (?!{killed.group(1)}\b)\d+: memory ceiling")
+    _wait_until(
+        lambda: _log_match(worker, replaced, killed.end()),
+        timeout=120,
+        failure=lambda: "the pool process was not replaced:\n" + worker.log.read_text()[-3000:],
+    )
+
+    normal = _done(worker, _upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()))
+    assert normal.status == "ready", normal.error
+    assert Document.objects.get(pk=bomb.pk).status == "failed"  # its redelivered ticket changed nothing
+    assert "Timed out waiting for UP" not in worker.log.read_text()  # the new process was given time to start
