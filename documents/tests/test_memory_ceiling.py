@@ -1,12 +1,15 @@
-"""The memory ceiling per task (``INGEST_TASK_MAX_MEMORY_MB``, ``config.memory``) in a real worker, through the
-upload API: a document that makes its pool process grow past it ends ``failed`` with the memory reason, the
-process is replaced, and the worker goes on ingesting. (config/tests/test_memory.py drives the watchdog's
-soft stop and the replacement after it in this process and in a real billiard pool.)
+"""The memory ceiling per task (``INGEST_TASK_MAX_MEMORY_MB``, ``config.memory``): in a real worker, through
+the upload API, a document that makes its pool process grow past it ends ``failed`` with the memory reason, the
+process is replaced, and the worker goes on ingesting; in this process, the task's two ways of failing the
+document (the soft stop's exception, the hard stop's hook). config/tests/test_memory.py drives the watchdog
+itself and the replacement after a soft stop in a real billiard pool.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -14,9 +17,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from documents.memory import memory_failure_message
+from config.memory import MemoryCeilingExceeded
+from documents.memory import document_memory_hard_stop, memory_failure_message
 from documents.models import Document
+from documents.tasks import document_ingest_task
 from documents.tests import samples
+from documents.tests.factories import DocumentVersionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,3 +123,44 @@ def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker
     assert normal.status == "ready", normal.error
     assert Document.objects.get(pk=bomb.pk).status == "failed"  # its redelivered ticket changed nothing
     assert "Timed out waiting for UP" not in worker.log.read_text()  # the new process was given time to start
+
+
+def _queued_document() -> Document:
+    version = DocumentVersionFactory.create()
+    Document.objects.filter(pk=version.document_id).update(pending_version=version)
+    return Document.objects.get(pk=version.document_id)
+
+
+def test_the_ingestion_task_fails_its_document_when_stopped_for_memory(monkeypatch):
+    """The soft stop: the exception raised wherever the pipeline is reaches the task, which fails the
+    document it was ingesting with the reason. (The pipeline is replaced by the exception it would raise.)"""
+    document = _queued_document()
+
+    def over_the_ceiling(*, document_id: int, **kwargs: object) -> str:
+        raise MemoryCeilingExceeded(1500, 1612)
+
+    monkeypatch.setattr("documents.services.ingest.document_ingest", over_the_ceiling)
+    assert document_ingest_task.run(document.pk) == "failed"
+    document.refresh_from_db()
+    assert (document.status, document.error) == ("failed", memory_failure_message(limit_mb=1500))
+
+
+def test_the_hard_stop_fails_the_document_on_the_stopped_tasks_stack(monkeypatch):
+    """The hard stop: the watchdog thread runs the hook while the task is stuck below the pipeline (here, the
+    stand-in for the pipeline); the hook finds the document on the task's stack and fails it."""
+    document = _queued_document()
+    found: list[int] = []
+
+    def stuck_in_c_code(*, document_id: int, **kwargs: object) -> str:
+        frame = sys._getframe()
+        watchdog = threading.Thread(target=document_memory_hard_stop, args=(frame, 1500))
+        watchdog.start()
+        watchdog.join()
+        found.append(document_id)
+        return "failed"
+
+    monkeypatch.setattr("documents.services.ingest.document_ingest", stuck_in_c_code)
+    document_ingest_task.run(document.pk)
+    document.refresh_from_db()
+    assert found == [document.pk]
+    assert (document.status, document.error) == ("failed", memory_failure_message(limit_mb=1500))
