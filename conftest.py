@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Membership, User, Workspace
 from accounts.tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from config.worker_process import CeleryWorkerProcess
 
 
 @pytest.fixture(autouse=True)
@@ -277,77 +277,36 @@ def page(_browser, live_server):
 
 
 class WorkerProcess:
-    """``celery -A config worker`` in its own process group, on the test database and test broker."""
+    """A real Celery worker (``config.worker_process``, concurrency 1) on the test database and test broker;
+    ``start()`` again after ``stop()``/``kill()`` starts a new one, logging to ``worker-<n>.log``."""
 
     def __init__(self, log_dir, env_overrides: dict[str, str]):
         self.log_dir = log_dir
         self.env_overrides = env_overrides
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.worker: CeleryWorkerProcess | None = None
         self.starts = 0
 
     def start(self, timeout: float = 60) -> None:
-        import sys
-        import time
-
-        from config.settings.paths import BASE_DIR
-
         self.starts += 1
         self.log = self.log_dir / f"worker-{self.starts}.log"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "GROUNDWORK_TEST_WORKER": "1",
-            **self.env_overrides,
-        }
-        self.proc = proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "--loglevel=INFO",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "-n",
-                f"test{self.starts}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready." in self.log.read_text():
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"celery worker did not start:\n{self.log.read_text()[-3000:]}")
+        env = {"DJANGO_SETTINGS_MODULE": "config.settings.test", "GROUNDWORK_TEST_WORKER": "1", **self.env_overrides}
+        self.worker = CeleryWorkerProcess(env=env, log=self.log, loglevel="INFO", prefix=f"test{self.starts}")
+        self.worker.start(timeout)
+
+    @property
+    def name(self) -> str:
+        """The running worker's node name (for ``app.control`` destinations)."""
+        assert self.worker is not None
+        return self.worker.name
 
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool children), as a crash would."""
-        import signal
-
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        if self.worker:
+            self.worker.kill()
 
     def stop(self) -> None:
-        import signal
-
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except Exception:
-                self.kill()
+        if self.worker:
+            self.worker.stop(timeout=20)
 
 
 @pytest.fixture(scope="session")

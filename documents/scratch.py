@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.files import File
 
 from accounts.models import User, Workspace
 from accounts.services import workspace_create
 from documents.services.lifecycle import document_delete
+from documents.services.upload import document_upload
 
 EVALUATION_OWNER = "evaluation@groundwork.local"  # the evaluate_* commands' service user
 BENCH_OWNER = "bench@groundwork.local"  # the bench_* commands' service user
@@ -52,3 +56,16 @@ def scratch_workspace(
             for document in workspace.documents.all():
                 document_delete(document=document)
             workspace.delete()
+
+
+def scratch_upload(scratch: Scratch, files: list[Path]) -> list[int]:
+    """Upload every file into the scratch workspace as its owner, through the upload service (each document
+    enqueued for ingestion once committed); the documents' ids, in ``files`` order."""
+    ids = []
+    for path in files:
+        with path.open("rb") as f:
+            result = document_upload(
+                workspace=scratch.workspace, user=scratch.owner, file=File(f, name=path.name), filename=path.name
+            )
+        ids.append(result.document.pk)
+    return ids

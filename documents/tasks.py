@@ -23,20 +23,33 @@ TRANSIENT = (OperationalError, InterfaceError)
 def document_ingest_task(self: Task, document_id: int) -> str:
     """A ticket: ingest the fairest claimable document, which need not be ``document_id``
     (``documents.services.scheduling``); after a yield, take the next fairest in the same turn."""
-    from documents.services.scheduling import fair_candidates
-
     status = "skipped"
     for _turn in range(_TURNS):
-        for candidate in fair_candidates():
-            status = _ingest(self, candidate)
-            if status != "skipped":
-                break
+        status = _ingest_fairest(self)
         if status != "yielded":
             break
     return status
 
 
 _TURNS = 3  # documents one ticket may take after yields (each yield also sends a ticket of its own)
+_CLAIM_ROUNDS = 20  # each lost race means another worker took a document: bounded, never spins
+
+
+def _ingest_fairest(task: Task) -> str:
+    """Claim and ingest the fairest document. A candidate another worker took first ("skipped") is no reason
+    to give up: the candidates are asked again until one is ours or none is left, so no ticket is lost while
+    a document waits."""
+    from documents.services.scheduling import fair_candidates
+
+    for _round in range(_CLAIM_ROUNDS):
+        candidates = fair_candidates()
+        if not candidates:
+            break
+        for candidate in candidates:
+            status = _ingest(task, candidate)
+            if status != "skipped":
+                return status
+    return "skipped"
 
 
 def _ingest(task: Task, document_id: int) -> str:

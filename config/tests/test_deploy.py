@@ -6,12 +6,10 @@ import sys
 
 from config.settings.paths import BASE_DIR
 
-# Justified in README "Deploying": HSTS for subdomains and preload are opt-in, since they bind every
-# subdomain of the operator's domain for a year.
-JUSTIFIED = {"security.W005", "security.W021"}
 
-
-def test_check_deploy_has_only_justified_warnings():
+def test_check_deploy_finds_no_issue():
+    """HSTS for subdomains and preload are opt-in (they bind every subdomain of the operator's domain for a
+    year), so the settings silence those two warnings only while they are off: README "Deploying"."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))},
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
@@ -21,15 +19,11 @@ def test_check_deploy_has_only_justified_warnings():
         "SITE_URL": "https://groundwork.example.com",
     }
     result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR,
         env=env,
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, result.stderr
-    found = set()
-    for line in (result.stdout + result.stderr).splitlines():
-        if line.startswith("?: ("):
-            found.add(line.split("(", 1)[1].split(")", 1)[0])
-    assert found <= JUSTIFIED, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout

@@ -12,7 +12,7 @@ import logging
 import shutil
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +350,15 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     return len(drafts), timings
 
 
+def _spare_ticket(waited_since: datetime) -> int:
+    """One spare ticket when a queued document has waited since before ``waited_since``: tickets are
+    interchangeable (``scheduling``), so one lost with a broker hiccup would otherwise leave a document waiting
+    until the visibility timeout. A surplus ticket claims nothing and costs one query. Returns 1 if sent."""
+    stuck = Document.objects.filter(status=Status.QUEUED, enqueued_at__lt=waited_since).values_list("pk", flat=True)
+    document_id = stuck.first()
+    return int(document_id is not None and document_enqueue(document_id=document_id))
+
+
 def document_sweep() -> dict[str, int]:
     """Periodic repair (Celery beat): enqueue what never reached the broker, rescue what a dead worker left.
 
@@ -388,6 +397,8 @@ def document_sweep() -> dict[str, int]:
     for document_id in waiting.values_list("pk", flat=True)[:1000]:
         if document_enqueue(document_id=document_id):
             counts["enqueued"] += 1
+    if not counts["enqueued"]:
+        counts["enqueued"] += _spare_ticket(now - timedelta(seconds=settings.INGEST_STALE_SECONDS))
     if any(counts.values()):
         logger.info("ingestion sweep: %s", counts)
     return counts

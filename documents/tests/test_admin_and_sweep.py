@@ -101,3 +101,14 @@ def test_sweeper_enqueues_documents_the_broker_never_got(document):
     document.refresh_from_db()
     assert document.enqueued_at is not None
     assert document_sweep()["enqueued"] == 0  # already accepted: not sent twice
+
+
+def test_sweeper_sends_one_spare_ticket_for_a_document_that_waits_too_long(document, settings):
+    # Tickets are interchangeable (documents.services.scheduling): one lost in a broker hiccup must not leave a
+    # document waiting for the broker's visibility timeout (an hour).
+    waited = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS + 5)
+    Document.objects.filter(pk=document.pk).update(enqueued_at=waited)
+    assert document_sweep()["enqueued"] == 1
+    document.refresh_from_db()
+    assert document.enqueued_at is not None and document.enqueued_at > waited
+    assert document_sweep()["enqueued"] == 0  # it just got one

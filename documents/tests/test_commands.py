@@ -42,11 +42,27 @@ def test_bench_ingest_times_two_files_through_its_own_worker(tmp_path, monkeypat
 
 
 def test_bench_ingest_falls_back_to_real_prose_for_its_pdf(tmp_path):
-    from documents.management.commands.bench_ingest import _big_pdf, _pdf_texts
+    from documents.bench_corpus import _pdf_texts, big_pdf
 
     assert _pdf_texts(2, None) == [gettysburg_address()] * 2
-    path = _big_pdf(3, tmp_path, None, images=True)
+    path = big_pdf(3, tmp_path, None, images=True)
     assert path.read_bytes().startswith(b"%PDF") and path.stat().st_size > 100_000  # noise images inside
+
+
+def test_bench_fairness_times_probes_in_another_workspace_during_a_flood(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # the worker uses pytest's test database
+    args = ["--flood", "3", "--pdf-pages", "2", "--hostile-size", "20000", "--interval", "0.5", "--concurrency", "1"]
+    call_command("bench_fairness", *args, "--max-delay", "600", "--json")
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["flood_documents"] + result["flood_refused_at_upload"] > 3 + 1 + 10  # small, PDF, hostile corpus
+    assert result["flood_refused_at_upload"] > 0  # binary junk never reaches a worker
+    assert result["flood_ready"] + result["flood_failed"] == result["flood_documents"]
+    assert result["probes"] and all(p["status"] == "ready" for p in result["probes"])
+    assert result["worst_delay_s"] == round(max(p["delay_s"] for p in result["probes"]), 2) >= 0
+    assert result["idle_probe_s"] > 0 and result["peak_worker_rss_MB"] > 50
+    assert not Document.objects.exists()  # both scratch workspaces are gone
+    assert not Workspace.objects.filter(name__startswith="fairness ").exists()
 
 
 def test_bench_ingest_needs_an_input():

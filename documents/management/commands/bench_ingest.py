@@ -11,162 +11,27 @@ in the configured database (``documents.scratch``), deleted afterwards unless ``
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psutil
 from django.conf import settings
-from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
-from reportlab.lib.pagesizes import letter
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfgen import canvas
 
-from documents.demo_corpus.builders.common import gettysburg_address
+from config.worker_process import CeleryWorkerProcess, WorkerStartError
+from documents.bench_corpus import big_pdf, scifact_files
 from documents.embeddings import embed_texts, get_embedder, resolved_dtype
 from documents.models import Chunk, Document, DocumentVersion
-from documents.scratch import BENCH_OWNER, Scratch, scratch_workspace
+from documents.scratch import BENCH_OWNER, Scratch, scratch_upload, scratch_workspace
 from documents.services.chunk import context_prefix
-from documents.services.upload import document_upload
 
 Status = Document.Status
 
 
-def _scifact_files(directory: Path, limit: int, out: Path) -> list[Path]:
-    paths = []
-    with (directory / "corpus.jsonl").open() as f:
-        for i, line in enumerate(f):
-            if i >= limit:
-                break
-            row = json.loads(line)
-            path = out / f"scifact-{row['_id']}.txt"
-            path.write_text(f"{row['title']}\n\n{row['text']}\n")
-            paths.append(path)
-    return paths
-
-
-def _pdf_texts(pages: int, source: Path | None) -> list[str]:
-    """Abstracts of ``source``'s ``corpus.jsonl`` (two per page), else the Gettysburg Address on every page."""
-    if source is not None and (source / "corpus.jsonl").exists():
-        with (source / "corpus.jsonl").open() as f:
-            texts = [json.loads(line)["text"] for _, line in zip(range(pages * 2), f, strict=False)]
-        if texts:
-            return texts
-    return [gettysburg_address()] * pages
-
-
-def _noise_image() -> ImageReader:
-    """A 500×400 JPEG of random pixels (incompressible, ~0.5 MB)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.frombytes("RGB", (500, 400), os.urandom(500 * 400 * 3)).save(buf, format="JPEG", quality=95)
-    buf.seek(0)
-    return ImageReader(buf)
-
-
-def _big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
-    """A text PDF of ``pages`` pages (~300 words each) of real abstracts, with a noise image every 10th page."""
-    texts = _pdf_texts(pages, source)
-    path = out / f"bench-{pages}-pages.pdf"
-    pdf = canvas.Canvas(str(path), pagesize=letter)
-    for page in range(pages):
-        words = (texts[(2 * page) % len(texts)] + " " + texts[(2 * page + 1) % len(texts)]).split()[:320]
-        text = pdf.beginText(54, 740)
-        text.setFont("Helvetica", 9)
-        line: list[str] = []
-        for word in words:
-            if len(" ".join([*line, word])) > 105:
-                text.textLine(" ".join(line))
-                line = []
-            line.append(word)
-        text.textLine(" ".join(line))
-        pdf.drawText(text)
-        if images and page % 10 == 0:
-            pdf.drawImage(_noise_image(), 54, 60, width=250, height=200)
-        pdf.showPage()
-    pdf.save()
-    return path
-
-
-class _Worker:
-    """``celery -A config worker`` in its own process group, named so that a ping can reach it."""
-
-    def __init__(self, concurrency: int, threads: int) -> None:
-        env = {"EMBEDDING_THREADS": str(threads)} if threads else {}
-        self.name = f"bench-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                f"--concurrency={concurrency}",
-                "--loglevel=WARNING",
-                "--without-mingle",
-                "--without-gossip",
-                "-n",
-                self.name,
-            ],
-            cwd=settings.BASE_DIR,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-        self.peak_rss = 0
-
-    def wait_ready(self, timeout: float) -> None:
-        """Return once the worker answers a Celery ping (it consumes tasks from then on). Raises
-        CommandError when it exits first or does not answer within ``timeout`` seconds."""
-        from config.celery import app
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise CommandError(f"the Celery worker exited while starting (code {self.proc.returncode})")
-            if app.control.ping(destination=[self.name], timeout=0.5):
-                return
-        raise CommandError(f"the Celery worker did not answer a ping within {timeout:.0f} s")
-
-    def sample(self) -> None:
-        try:
-            root = psutil.Process(self.proc.pid)
-            tree = [root, *root.children(recursive=True)]
-            self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
-
-
-def _upload(scratch: Scratch, files: list[Path]) -> list[int]:
-    """Upload every file into the scratch workspace (each enqueued for the worker); the documents' ids."""
-    ids = []
-    for path in files:
-        with path.open("rb") as f:
-            result = document_upload(
-                workspace=scratch.workspace, user=scratch.owner, file=File(f, name=path.name), filename=path.name
-            )
-        ids.append(result.document.pk)
-    return ids
-
-
-def _wait_done(worker: _Worker, ids: list[int], deadline: float) -> None:
+def _wait_done(worker: CeleryWorkerProcess, ids: list[int], deadline: float) -> None:
     """Poll until every document is ready or failed (or ``deadline``, a ``perf_counter`` time, passes),
     sampling the worker's memory meanwhile."""
     while time.perf_counter() < deadline:
@@ -190,7 +55,9 @@ def _bare_encode_rate(documents: QuerySet[Document]) -> tuple[int, float]:
     return len(chunks), (len(inputs) / (time.perf_counter() - started) if inputs else 0.0)
 
 
-def _report(ids: list[int], total_bytes: int, upload_s: float, elapsed: float, worker: _Worker) -> dict[str, Any]:
+def _report(
+    ids: list[int], total_bytes: int, upload_s: float, elapsed: float, worker: CeleryWorkerProcess
+) -> dict[str, Any]:
     documents = Document.objects.filter(pk__in=ids)
     statuses = {s: documents.filter(status=s).count() for s in (Status.READY, Status.FAILED)}
     versions = DocumentVersion.objects.filter(document__in=documents)
@@ -239,9 +106,9 @@ class Command(BaseCommand):
             scratch_workspace(owner_email=BENCH_OWNER, name=name, keep=opts["keep"]) as scratch,
         ):
             out = Path(tmp)
-            files = _scifact_files(opts["scifact"], opts["limit"], out) if opts["scifact"] else []
+            files = scifact_files(opts["scifact"], opts["limit"], out) if opts["scifact"] else []
             if opts["pdf_pages"]:
-                files.append(_big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"]))
+                files.append(big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"]))
             result = self._run(scratch, files, opts)
         if opts["json"]:
             self.stdout.write(json.dumps(result))
@@ -252,11 +119,15 @@ class Command(BaseCommand):
 
     def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any]) -> dict[str, Any]:
         """Start a worker, wait until it answers, then time uploading and ingesting ``files``."""
-        worker = _Worker(opts["concurrency"], opts["threads"])
+        env = {"EMBEDDING_THREADS": str(opts["threads"])} if opts["threads"] else {}
+        worker = CeleryWorkerProcess(concurrency=opts["concurrency"], env=env, prefix="bench")
         try:
-            worker.wait_ready(timeout=120)  # the clock starts once it consumes tasks
+            try:
+                worker.start(timeout=120)  # the clock starts once it consumes tasks
+            except WorkerStartError as exc:
+                raise CommandError(str(exc)) from exc
             started = time.perf_counter()
-            ids = _upload(scratch, files)
+            ids = scratch_upload(scratch, files)
             uploaded = time.perf_counter()
             _wait_done(worker, ids, started + opts["timeout"])
             elapsed = time.perf_counter() - started
