@@ -32,7 +32,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """allauth's ``login_failed`` limits, used by every password check (login page, reauthentication,
-        ``accounts.services.user_authenticate``); a refusal is logged (never the password)."""
+        ``accounts.services.users.user_authenticate``); a refusal is logged (never the password)."""
         try:
             super().pre_authenticate(request, **credentials)
         except ValidationError as exc:

@@ -13,11 +13,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts import services
 from accounts.http import AuthenticatedRequest
 from accounts.models import ApiTokenScope
 from accounts.permissions import membership_get
 from accounts.selectors import membership_list, workspace_list_for_user
+from accounts.services.api_tokens import api_token_create
+from accounts.services.users import user_authenticate
+from accounts.services.workspaces import workspace_create
 from config.errors import ApplicationError, ForbiddenError
 
 
@@ -60,7 +62,7 @@ class WorkspaceListApi(APIView):
     def post(self, request: AuthenticatedRequest) -> Response:
         serializer = self.WorkspaceCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        workspace = services.workspace_create(owner=request.user, name=serializer.validated_data["name"])
+        workspace = workspace_create(owner=request.user, name=serializer.validated_data["name"])
         created = workspace_list_for_user(user=request.user).get(pk=workspace.pk)
         return Response(WorkspaceOutput(created).data, status=status.HTTP_201_CREATED)
 
@@ -128,7 +130,7 @@ class AuthTokenApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.AuthTokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_authenticate(
+        user = user_authenticate(
             request=request._request,
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
@@ -136,7 +138,7 @@ class AuthTokenApi(APIView):
         if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not _email_verified(user):
             raise ForbiddenError("Verify your email address before creating API tokens.")
         scope, workspace_id = serializer.validated_data["scope"], serializer.validated_data["workspace"]
-        row, secret = services.api_token_create(user=user, scope=scope, workspace_id=workspace_id)
+        row, secret = api_token_create(user=user, scope=scope, workspace_id=workspace_id)
         body = {"token": secret, "token_key": row.token_key, "expiry": row.expiry, "scope": scope}
         body["workspace"] = workspace_id
         return Response(self.AuthTokenOutput(body).data, status=status.HTTP_201_CREATED)

@@ -1,14 +1,15 @@
 """Receivers on users.
 
-Every user has a personal workspace, made by ``accounts.services.workspace_create_personal``:
+Every user has a personal workspace, made by ``accounts.services.workspaces.workspace_create_personal``:
 
 - when the user is created, however (sign-up, admin, ``createsuperuser``, tests);
 - when a user who lacks one signs in (a row inserted without the ORM's signals, or a personal workspace deleted
   by staff), so that pages, which only read it (``accounts.selectors``), find one.
 
-A user's API tokens are revoked (``accounts.services.api_token_revoke_all``) when a save of the user changes
-the password (allauth's change, reset and set flows, the admin, ``changepassword``; not Django's re-hashing of
-the same password at login), the login email (allauth's "make primary", the admin) or deactivates the account.
+A user's API tokens are revoked (``accounts.services.api_tokens.api_token_revoke_all``) when a save of the user
+changes the password (allauth's change, reset and set flows, the admin, ``changepassword``; not Django's
+re-hashing of the same password at login), the login email (allauth's "make primary", the admin) or deactivates
+the account.
 Watching the row, not each flow's signal, covers every path that saves the user through the ORM.
 """
 
@@ -22,7 +23,8 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from accounts.models import User
-from accounts.services import api_token_revoke_all, workspace_create_personal
+from accounts.services.api_tokens import api_token_revoke_all
+from accounts.services.workspaces import workspace_create_personal
 
 _CREDENTIAL_FIELDS = frozenset({"password", "email", "is_active"})
 

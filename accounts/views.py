@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts import services
 from accounts.forms import ApiTokenForm, InvitationForm, ProfileForm, RoleForm, WorkspaceForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, User
@@ -27,6 +26,7 @@ from accounts.selectors import (
     workspace_current_or_404,
     workspace_list_for_user,
 )
+from accounts.services import api_tokens, invitations, memberships, workspaces
 from config.errors import ApplicationError
 
 
@@ -60,15 +60,15 @@ def workspace_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            workspace = services.workspace_create(owner=request.user, name=form.cleaned_data["name"])
+            workspace = workspaces.workspace_create(owner=request.user, name=form.cleaned_data["name"])
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
             request.session[SESSION_WORKSPACE_KEY] = workspace.pk
             messages.success(request, f"Workspace “{workspace.name}” created.")
             return redirect("accounts:members", workspace_id=workspace.pk)
-    workspaces = workspace_list_for_user(user=request.user)
-    return render(request, "accounts/workspace_list.html", {"form": form, "workspaces": workspaces})
+    context = {"form": form, "workspaces": workspace_list_for_user(user=request.user)}
+    return render(request, "accounts/workspace_list.html", context)
 
 
 @login_required
@@ -98,7 +98,7 @@ def members(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpRespons
     if request.method == "POST" and invite_form.is_valid():
         email = invite_form.cleaned_data["email"]
         invite = partial(
-            services.invitation_create, actor=membership, email=email, role=invite_form.cleaned_data["role"]
+            invitations.invitation_create, actor=membership, email=email, role=invite_form.cleaned_data["role"]
         )
         if _attempt(request, invite, f"Invitation sent to {email}."):
             return redirect(_members_url(workspace.pk))
@@ -121,7 +121,7 @@ def workspace_rename(request: AuthenticatedHttpRequest, workspace_id: int) -> Ht
     actor = _member_of(request, workspace_id)
     form = WorkspaceForm(request.POST)
     if form.is_valid():
-        _attempt(request, lambda: services.workspace_rename(actor=actor, name=form.cleaned_data["name"]), "Renamed.")
+        _attempt(request, lambda: workspaces.workspace_rename(actor=actor, name=form.cleaned_data["name"]), "Renamed.")
     else:
         messages.error(request, "A workspace needs a name of at most 100 characters.")
     return redirect(_members_url(workspace_id))
@@ -142,7 +142,7 @@ def member_role(request: AuthenticatedHttpRequest, workspace_id: int, membership
     form = RoleForm(request.POST)
     if form.is_valid():
         role = form.cleaned_data["role"]
-        change = partial(services.membership_change_role, actor=actor, membership=target, role=role)
+        change = partial(memberships.membership_change_role, actor=actor, membership=target, role=role)
         _attempt(request, change, f"{target.user.email} is now {Membership.Role(role).label.lower()}.")
     return redirect(_members_url(workspace_id))
 
@@ -154,7 +154,7 @@ def member_remove(request: AuthenticatedHttpRequest, workspace_id: int, membersh
     target = _target_member(actor, membership_id)
     if target.pk == actor.pk:
         return workspace_leave(request, workspace_id)
-    remove = partial(services.membership_remove, actor=actor, membership=target)
+    remove = partial(memberships.membership_remove, actor=actor, membership=target)
     _attempt(request, remove, f"{target.user.email} was removed.")
     return redirect(_members_url(workspace_id))
 
@@ -164,7 +164,7 @@ def member_remove(request: AuthenticatedHttpRequest, workspace_id: int, membersh
 def workspace_leave(request: AuthenticatedHttpRequest, workspace_id: int) -> HttpResponse:
     membership = _member_of(request, workspace_id)
     name = membership.workspace.name
-    if _attempt(request, lambda: services.membership_leave(membership=membership), f"You left “{name}”."):
+    if _attempt(request, lambda: memberships.membership_leave(membership=membership), f"You left “{name}”."):
         request.session.pop(SESSION_WORKSPACE_KEY, None)
         return redirect("home")
     return redirect(_members_url(workspace_id))
@@ -174,19 +174,19 @@ def workspace_leave(request: AuthenticatedHttpRequest, workspace_id: int) -> Htt
 @require_POST
 def invitation_revoke(request: AuthenticatedHttpRequest, workspace_id: int, invitation_id: int) -> HttpResponse:
     actor = _member_of(request, workspace_id)
-    _attempt(request, lambda: services.invitation_revoke(actor=actor, invitation_id=invitation_id), "Withdrawn.")
+    _attempt(request, lambda: invitations.invitation_revoke(actor=actor, invitation_id=invitation_id), "Withdrawn.")
     return redirect(_members_url(workspace_id))
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the invitation (anyone holding the link); POST joins, for the logged-in invitee."""
     try:
-        invitation = services.invitation_get_by_token(token=token)
+        invitation = invitations.invitation_get_by_token(token=token)
     except ApplicationError as exc:
         return render(request, "accounts/invitation.html", {"error": exc.message}, status=404)
     if request.method == "POST" and isinstance(request.user, User):
         try:
-            membership = services.invitation_accept(user=request.user, token=token)
+            membership = invitations.invitation_accept(user=request.user, token=token)
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -223,7 +223,7 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("accounts:account")
     workspace = form.cleaned_data["workspace"]
     try:
-        _, secret = services.api_token_create(
+        _, secret = api_tokens.api_token_create(
             user=request.user, scope=form.cleaned_data["scope"], workspace_id=workspace.pk if workspace else None
         )
     except ApplicationError as exc:
@@ -238,6 +238,6 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
-    revoke = partial(services.api_token_revoke, user=request.user, token_key=token_key)
+    revoke = partial(api_tokens.api_token_revoke, user=request.user, token_key=token_key)
     _attempt(request, revoke, "Token revoked.")
     return redirect("accounts:account")

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.core.files import File
 
 from accounts.models import User, Workspace
-from accounts.services import workspace_create
+from accounts.services.workspaces import workspace_create
 from documents.services.lifecycle import document_delete
 from documents.services.upload import document_upload
 

@@ -8,8 +8,8 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
 
-from accounts import services
 from accounts.models import Membership, User, Workspace
+from accounts.services.invitations import InvitationAddressError, invitation_accept, invitation_create
 from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,14 +64,14 @@ def test_unverified_secondary_address_cannot_accept_through_the_service(alice, w
     outsider = UserFactory.create(email="mallory@example.com")
     EmailAddress.objects.create(user=outsider, email=INVITED, verified=False, primary=False)
     membership = Membership.objects.get(user=alice, workspace=workspace)
-    _, token = services.invitation_create(actor=membership, email=INVITED)
+    _, token = invitation_create(actor=membership, email=INVITED)
 
-    with pytest.raises(services.InvitationAddressError, match="not verified"):
-        services.invitation_accept(user=outsider, token=token)
+    with pytest.raises(InvitationAddressError, match="not verified"):
+        invitation_accept(user=outsider, token=token)
     assert not Membership.objects.filter(user=outsider, workspace=workspace).exists()
 
     EmailAddress.objects.filter(user=outsider, email=INVITED).update(verified=True)
-    assert services.invitation_accept(user=outsider, token=token).workspace == workspace
+    assert invitation_accept(user=outsider, token=token).workspace == workspace
 
 
 def test_the_link_proves_the_accounts_own_login_address(settings, workspace, invitation_path):

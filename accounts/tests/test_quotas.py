@@ -11,9 +11,12 @@ from django.core import mail
 from django.db import connection
 from django.urls import reverse
 
-from accounts import services
 from accounts.models import InvitationDayCount, Membership, User, Workspace
+from accounts.services.invitations import InvitationLimitError, invitation_create
+from accounts.services.memberships import membership_leave
+from accounts.services.workspaces import workspace_create
 from accounts.tests.factories import UserFactory
+from config.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +50,7 @@ def test_handing_a_workspace_over_does_not_free_a_slot(alice, bob, api_client_fo
     created = client.post("/api/v1/workspaces/", {"name": "Handed over"}, format="json").json()
     mine = Membership.objects.get(user=alice, workspace_id=created["id"])
     Membership.objects.create(user=bob, workspace_id=created["id"], role=Membership.Role.OWNER)
-    services.membership_leave(membership=mine)
+    membership_leave(membership=mine)
     assert client.post("/api/v1/workspaces/", {"name": "One more"}, format="json").status_code == 429
     # ... while bob, who now owns it but did not create it, still may create his own.
     assert api_client_for(bob).post("/api/v1/workspaces/", {"name": "Bob's"}, format="json").status_code == 201
@@ -94,11 +97,11 @@ def test_page_invitations_stop_at_the_daily_limit(
     assert "has sent its 3 invitations for today" in refused
     assert len(mail.outbox) == 3 and f"invitation refused for workspace {workspace.pk}" in caplog.text
     # The service's error carries Retry-After: the seconds until midnight UTC.
-    with pytest.raises(services.InvitationLimitError) as refusal:
-        services.invitation_create(actor=Membership.objects.get(user=alice, workspace=workspace), email="z@e.com")
+    with pytest.raises(InvitationLimitError) as refusal:
+        invitation_create(actor=Membership.objects.get(user=alice, workspace=workspace), email="z@e.com")
     assert refusal.value.status_code == 429 and 0 < int(refusal.value.headers["Retry-After"]) <= 86400
     # Another workspace has its own count; the next UTC day starts afresh.
-    other = services.workspace_create(owner=alice, name="Other")
+    other = workspace_create(owner=alice, name="Other")
     assert "Invitation sent" in _invite(client, other.pk, "y@example.com").content.decode()
     today = InvitationDayCount.objects.get(workspace=workspace)
     assert today.sent == 3
@@ -129,7 +132,7 @@ def _race(n: int, action) -> list[str]:
         try:
             action(i)
             outcomes.append("ok")
-        except services.ApplicationError as exc:
+        except ApplicationError as exc:
             outcomes.append(exc.code)
         finally:
             connection.close()
@@ -146,7 +149,7 @@ def _race(n: int, action) -> list[str]:
 def test_concurrent_creations_cannot_pass_the_workspace_limit(settings):
     settings.WORKSPACES_PER_USER_MAX = 3
     owner = UserFactory.create()
-    outcomes = _race(8, lambda i: services.workspace_create(owner=owner, name=f"Race {i}"))
+    outcomes = _race(8, lambda i: workspace_create(owner=owner, name=f"Race {i}"))
     assert outcomes == ["ok"] * 2 + ["workspace_limit"] * 6  # the personal workspace is the third
     assert Workspace.objects.filter(created_by=owner).count() == 3
 
@@ -156,7 +159,7 @@ def test_concurrent_invitations_cannot_pass_the_daily_limit(settings):
     settings.INVITATIONS_PER_WORKSPACE_PER_DAY = 3
     owner = UserFactory.create()
     actor = Membership.objects.get(user=owner, workspace__personal_for=owner)
-    outcomes = _race(8, lambda i: services.invitation_create(actor=actor, email=f"race{i}@example.com"))
+    outcomes = _race(8, lambda i: invitation_create(actor=actor, email=f"race{i}@example.com"))
     assert outcomes == ["invitation_limit"] * 5 + ["ok"] * 3
     assert InvitationDayCount.objects.get(workspace=actor.workspace).sent == 3
 

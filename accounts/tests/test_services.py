@@ -7,7 +7,6 @@ from django.core import mail
 from django.http import Http404
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import Invitation, Membership, Workspace
 from accounts.permissions import membership_get, workspace_get_for_request
 from accounts.selectors import (
@@ -16,8 +15,13 @@ from accounts.selectors import (
     workspace_get_personal,
     workspace_list_for_user,
 )
+from accounts.services.api_tokens import api_token_create
+from accounts.services.invitations import invitation_accept, invitation_create
+from accounts.services.memberships import LastOwnerError, membership_change_role, membership_leave, membership_remove
+from accounts.services.users import demo_account_ensure
+from accounts.services.workspaces import workspace_create_personal
 from accounts.tests.factories import MembershipFactory, UserFactory
-from config.errors import ConflictError, ForbiddenError, NotFoundError
+from config.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +37,7 @@ def test_every_new_user_gets_a_personal_workspace_as_owner():
     personal = Workspace.objects.get(personal_for=user)
     assert personal.name == "dana's workspace"
     assert Membership.objects.get(user=user, workspace=personal).role == Role.OWNER
-    assert services.workspace_create_personal(user=user) == personal  # idempotent
+    assert workspace_create_personal(user=user) == personal  # idempotent
 
 
 def test_workspace_list_carries_role_and_member_count(alice, bob, workspace):
@@ -57,77 +61,77 @@ def test_outsider_lookup_is_404_not_403(charlie, workspace):
 def test_invitation_is_emailed_and_accepted_once(alice, workspace, django_capture_on_commit_callbacks):
     invitee = UserFactory.create(email="erin@example.com")
     with django_capture_on_commit_callbacks(execute=True):
-        invitation, token = services.invitation_create(actor=_membership(alice, workspace), email="Erin@Example.com")
+        invitation, token = invitation_create(actor=_membership(alice, workspace), email="Erin@Example.com")
     assert invitation.email == "erin@example.com"
     assert token not in invitation.token_hash  # only the hash is stored
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["erin@example.com"]
     assert f"/invitations/{token}/" in mail.outbox[0].body
 
-    membership = services.invitation_accept(user=invitee, token=token)
+    membership = invitation_accept(user=invitee, token=token)
     assert membership.workspace == workspace and membership.role == Role.MEMBER
     with pytest.raises(NotFoundError):
-        services.invitation_accept(user=invitee, token=token)
+        invitation_accept(user=invitee, token=token)
 
 
 def test_invitation_for_another_address_is_refused(alice, charlie, workspace):
-    _, token = services.invitation_create(actor=_membership(alice, workspace), email="erin@example.com")
-    with pytest.raises(services.ApplicationError, match=r"sent to erin@example\.com"):
-        services.invitation_accept(user=charlie, token=token)
+    _, token = invitation_create(actor=_membership(alice, workspace), email="erin@example.com")
+    with pytest.raises(ApplicationError, match=r"sent to erin@example\.com"):
+        invitation_accept(user=charlie, token=token)
     assert not Membership.objects.filter(user=charlie, workspace=workspace).exists()
 
 
 def test_expired_invitation_does_not_work(alice, workspace):
     invitee = UserFactory.create(email="erin@example.com")
-    invitation, token = services.invitation_create(actor=_membership(alice, workspace), email=invitee.email)
+    invitation, token = invitation_create(actor=_membership(alice, workspace), email=invitee.email)
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(NotFoundError):
-        services.invitation_accept(user=invitee, token=token)
+        invitation_accept(user=invitee, token=token)
 
 
 def test_members_cannot_invite_and_members_are_not_reinvited(alice, bob, workspace):
     with pytest.raises(ForbiddenError):
-        services.invitation_create(actor=_membership(bob, workspace), email="x@example.com")
+        invitation_create(actor=_membership(bob, workspace), email="x@example.com")
     with pytest.raises(ConflictError):
-        services.invitation_create(actor=_membership(alice, workspace), email="BOB@example.com")
+        invitation_create(actor=_membership(alice, workspace), email="BOB@example.com")
 
 
 def test_admin_cannot_touch_owners_or_make_owners(alice, bob, workspace):
     bob_m = _membership(bob, workspace)
-    services.membership_change_role(actor=_membership(alice, workspace), membership=bob_m, role=Role.ADMIN)
+    membership_change_role(actor=_membership(alice, workspace), membership=bob_m, role=Role.ADMIN)
     erin_m = MembershipFactory.create(workspace=workspace, role=Role.MEMBER)
     bob_m.refresh_from_db()
     with pytest.raises(ForbiddenError):
-        services.membership_change_role(actor=bob_m, membership=erin_m, role=Role.OWNER)
+        membership_change_role(actor=bob_m, membership=erin_m, role=Role.OWNER)
     with pytest.raises(ForbiddenError):
-        services.membership_remove(actor=bob_m, membership=_membership(alice, workspace))
-    services.membership_change_role(actor=bob_m, membership=erin_m, role=Role.ADMIN)
-    services.membership_remove(actor=bob_m, membership=erin_m)
+        membership_remove(actor=bob_m, membership=_membership(alice, workspace))
+    membership_change_role(actor=bob_m, membership=erin_m, role=Role.ADMIN)
+    membership_remove(actor=bob_m, membership=erin_m)
     assert not Membership.objects.filter(pk=erin_m.pk).exists()
 
 
 def test_last_owner_cannot_leave_or_step_down(alice, bob, workspace):
     alice_m = _membership(alice, workspace)
-    with pytest.raises(services.LastOwnerError):
-        services.membership_leave(membership=alice_m)
-    with pytest.raises(services.LastOwnerError):
-        services.membership_change_role(actor=alice_m, membership=alice_m, role=Role.MEMBER)
-    services.membership_change_role(actor=alice_m, membership=_membership(bob, workspace), role=Role.OWNER)
-    services.membership_leave(membership=alice_m)
+    with pytest.raises(LastOwnerError):
+        membership_leave(membership=alice_m)
+    with pytest.raises(LastOwnerError):
+        membership_change_role(actor=alice_m, membership=alice_m, role=Role.MEMBER)
+    membership_change_role(actor=alice_m, membership=_membership(bob, workspace), role=Role.OWNER)
+    membership_leave(membership=alice_m)
     assert not Membership.objects.filter(user=alice, workspace=workspace).exists()
 
 
 def test_member_can_leave(bob, workspace):
-    services.membership_leave(membership=_membership(bob, workspace))
+    membership_leave(membership=_membership(bob, workspace))
     assert not Membership.objects.filter(user=bob, workspace=workspace).exists()
 
 
 def test_api_token_limit(alice, settings):
     settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 2}
-    services.api_token_create(user=alice)
-    services.api_token_create(user=alice)
+    api_token_create(user=alice)
+    api_token_create(user=alice)
     with pytest.raises(ConflictError):
-        services.api_token_create(user=alice)
+        api_token_create(user=alice)
 
 
 def test_workspace_current_or_404(rf, alice, charlie, workspace):
@@ -155,11 +159,11 @@ def test_reading_the_personal_workspace_never_creates_one(alice, bob, workspace)
         workspace_get_for_request(user=bob, workspace_id=None)
     assert workspace_get_for_request(user=bob, workspace_id=workspace.pk) == workspace
     assert (Workspace.objects.count(), Membership.objects.count()) == counts
-    assert services.workspace_create_personal(user=bob).personal_for == bob
+    assert workspace_create_personal(user=bob).personal_for == bob
 
 
 def test_demo_account_gets_back_its_personal_workspace():
-    user = services.demo_account_ensure(email="demo@example.com", password="pw")
+    user = demo_account_ensure(email="demo@example.com", password="pw")
     Workspace.objects.filter(personal_for=user).delete()
-    assert services.demo_account_ensure(email="demo@example.com", password="pw") == user
+    assert demo_account_ensure(email="demo@example.com", password="pw") == user
     assert workspace_get_personal(user=user).name == "demo's workspace"

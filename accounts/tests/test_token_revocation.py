@@ -9,8 +9,9 @@ from django.core import mail
 from django.test import Client
 from knox.models import AuthToken
 
-from accounts import services
 from accounts.models import User
+from accounts.services.api_tokens import api_token_create
+from accounts.services.users import demo_account_ensure
 from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +76,7 @@ def test_password_reset_revokes_tokens(alice, api_client_for, django_capture_on_
 def test_password_set_revokes_tokens(api_client_for):
     user = UserFactory.create(password=None)  # e.g. made by staff, no password yet
     assert not user.has_usable_password()
-    _, token = services.api_token_create(user=user)
+    _, token = api_token_create(user=user)
     assert _me_status(api_client_for, token) == 200
     data = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
     assert _logged_in(user).post("/accounts/password/set/", data).status_code == 302
@@ -122,9 +123,9 @@ def test_sign_in_and_rehash_keep_tokens(alice, settings, api_client_for):
 
 
 def test_rerunning_the_demo_account_command_keeps_its_tokens(api_client_for):
-    user = services.demo_account_ensure(email="demo@example.com", password=PASSWORD)
+    user = demo_account_ensure(email="demo@example.com", password=PASSWORD)
     token = _token(api_client_for, user)
-    services.demo_account_ensure(email="demo@example.com", password=PASSWORD)  # make run, again
+    demo_account_ensure(email="demo@example.com", password=PASSWORD)  # make run, again
     assert _me_status(api_client_for, token) == 200
-    services.demo_account_ensure(email="demo@example.com", password=NEW_PASSWORD)  # a reset: revoked
+    demo_account_ensure(email="demo@example.com", password=NEW_PASSWORD)  # a reset: revoked
     assert _me_status(api_client_for, token) == 401

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.services import demo_account_ensure
+from accounts.services.users import demo_account_ensure
 
 
 class Command(BaseCommand):

@@ -35,7 +35,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import override_settings
 
 from accounts.models import User, Workspace
-from accounts.services import api_token_create
+from accounts.services.api_tokens import api_token_create
 from chat.evaluation import conversations_delete, read_squad
 from chat.models import Conversation, Message
 from chat.services import message_answer
