@@ -187,7 +187,10 @@ def test_a_pool_process_that_went_over_the_ceiling_is_replaced_after_its_task(se
     own per-child memory check; the result still arrives."""
     from billiard.pool import Pool
 
-    pool = Pool(processes=1, max_memory_per_child=settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD)
+    # billiard reads the peak RSS, which a forked child starts from this process's: a limit well above it
+    limit_kib = max(settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD, 2 * resident_bytes() // 1024)
+    settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD = limit_kib
+    pool = Pool(processes=1, max_memory_per_child=limit_kib)
     try:
         before = pool.apply(os.getpid)
         assert pool.apply(os.getpid) == before  # under its limit a process is reused
