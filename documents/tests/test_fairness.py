@@ -5,8 +5,6 @@ with a single upload are checked end to end through the API and a real Celery wo
 settings: ``INGEST_SLICE_SECONDS`` = ``INGEST_YIELD_WAIT_SECONDS`` = 1).
 """
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -15,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts.models import User
+from config.testing import wait_until
 from documents.embeddings import embed_texts
 from documents.models import Chunk, Document
 from documents.services.chunk import context_prefix
@@ -33,15 +32,6 @@ Status = Document.Status
 def _long_text(paragraphs: int, tag: str) -> bytes:
     """Prose of about 2 chunks per paragraph (each paragraph numbered, so no two chunks are equal)."""
     return "\n\n".join(f"{tag} paragraph {i}. {samples.REAL_TEXT}" for i in range(paragraphs)).encode()
-
-
-def _wait_until(condition: Callable[[], bool], *, timeout: float, failure: Callable[[], str]) -> None:
-    """Return as soon as ``condition()`` holds (checked every 50 ms); fail with ``failure()`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(failure())
-        time.sleep(0.05)  # the polling interval: the condition decides, not the clock
 
 
 def _upload(client, name: str, data: bytes) -> int:
@@ -115,13 +105,13 @@ def test_a_checkpoint_keeps_embeddings_per_version_and_chunk_count():
 @pytest.mark.usefixtures("celery_worker")
 def test_a_long_document_yields_to_another_workspace_and_resumes_where_it_stopped(alice, bob, api_client_for):
     long_id = _upload(api_client_for(alice), "long.txt", _long_text(60, "Long"))
-    _wait_until(
+    wait_until(
         lambda: Document.objects.filter(pk=long_id, status=Status.EMBEDDING, progress_done__gt=0).exists(),
         timeout=60,
         failure=lambda: f"the long document is {Document.objects.get(pk=long_id).status}, not embedding",
     )
     short_id = _upload(api_client_for(bob), "short.txt", samples.REAL_TEXT.encode())
-    _wait_until(lambda: _finished(long_id, short_id), timeout=180, failure=lambda: "ingestion did not finish")
+    wait_until(lambda: _finished(long_id, short_id), timeout=180, failure=lambda: "ingestion did not finish")
 
     long, short = Document.objects.get(pk=long_id), Document.objects.get(pk=short_id)
     assert long.status == short.status == Status.READY, (long.error, short.error)
@@ -146,7 +136,7 @@ def test_a_flood_of_uploads_does_not_hold_up_another_workspaces_single_upload(al
     assert waiting_before >= 4, "the flood was ingested before the single upload: make its documents larger"
     uploaded = timezone.now()
     single = _upload(api_client_for(bob), "single.txt", samples.REAL_TEXT.encode())
-    _wait_until(lambda: _finished(single, *flood), timeout=180, failure=lambda: "ingestion did not finish")
+    wait_until(lambda: _finished(single, *flood), timeout=180, failure=lambda: "ingestion did not finish")
 
     ready_at = Document.objects.get(pk=single, status=Status.READY).ready_at
     overtaken = Document.objects.filter(pk__in=flood, ready_at__gt=uploaded, ready_at__lt=ready_at).count()

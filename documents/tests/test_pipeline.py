@@ -1,7 +1,5 @@
 """End to end through a real Celery worker on the real broker and database."""
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -10,6 +8,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 from rest_framework.test import APIClient
 
+from config.testing import wait_until
 from documents.embeddings import DIMENSIONS
 from documents.models import Chunk, Document
 from documents.services.ingest import document_sweep
@@ -30,18 +29,9 @@ def _upload(client: APIClient, name: str, data: bytes) -> int:
     return response.json()["id"]
 
 
-def _wait_until(condition: Callable[[], bool], *, timeout: float, failure: Callable[[], str]) -> None:
-    """Return as soon as ``condition()`` holds (checked every 50 ms); fail with ``failure()`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(failure())
-        time.sleep(0.05)  # the polling interval: the condition decides, not the clock
-
-
 def _wait(document_id: int, statuses: tuple[str, ...] = ("ready", "failed"), timeout: float = 90) -> Document:
     """The document once its status is one of ``statuses``."""
-    _wait_until(
+    wait_until(
         lambda: Document.objects.filter(pk=document_id, status__in=statuses).exists(),
         timeout=timeout,
         failure=lambda: f"document {document_id} still {Document.objects.get(pk=document_id).status}",
@@ -138,11 +128,11 @@ def test_killing_the_worker_mid_document_ends_ready_with_one_set_of_chunks(
     embedding = Document.objects.filter(
         pk=document_id, status="embedding", progress_done__gt=0, progress_done__lt=F("progress_total")
     )
-    _wait_until(embedding.exists, timeout=90, failure=lambda: "never saw the document mid-embedding")
+    wait_until(embedding.exists, timeout=90, failure=lambda: "never saw the document mid-embedding")
     celery_worker.kill()
     settings.INGEST_STALE_SECONDS = 1
     stale = Document.objects.filter(pk=document_id, heartbeat_at__lt=Now() - timedelta(seconds=1))
-    _wait_until(stale.exists, timeout=10, failure=lambda: "the dead worker's heartbeat never went stale")
+    wait_until(stale.exists, timeout=10, failure=lambda: "the dead worker's heartbeat never went stale")
     assert document_sweep() == {"requeued": 1, "enqueued": 1, "failed": 0}  # back in the queue
     celery_worker.start()
     document = _wait(document_id, timeout=120)
