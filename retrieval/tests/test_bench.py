@@ -7,7 +7,7 @@ import pytest
 
 from documents.models import Chunk
 from documents.tests.factories import DocumentVersionFactory
-from retrieval.management.commands.bench_search import ChunkRow, insert_chunk_rows
+from retrieval.bench_corpus import ChunkRow, insert_chunk_rows
 from retrieval.models import Posting
 from retrieval.tests.factories import ingest_text
 
