@@ -17,11 +17,11 @@ every ``SAMPLE_SECONDS`` while a task runs, and when it passes the ceiling:
    memory mostly grows inside one long C call that releases the GIL: the tokenizer's batch over every chunk
    (12 MB of prose), pdfium inflating a page's content stream (a 1 MB PDF inflates to 2 GB resident), torch.
    So if the task is still running ``HARD_STOP_GRACE_SECONDS`` after the soft stop, or its RSS reaches
-   ``HARD_STOP_RATIO`` x the ceiling, the watchdog calls the task's hard-stop hook (the document is failed
-   from this thread) and SIGKILLs its own process: billiard starts a new one (which needs
-   ``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` above the time a pool process takes to load the model), Celery
-   requeues the message (``acks_late``, ``reject_on_worker_lost``; logged as ``WorkerLostError``), and its
-   next claim finds nothing to do.
+   ``HARD_STOP_RATIO`` x the ceiling, the watchdog calls the task's hard-stop hook (the document is failed,
+   from another thread, waited for at most ``HARD_STOP_HOOK_SECONDS``) and SIGKILLs its own process:
+   billiard starts a new one (which needs ``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` above the time a pool process
+   takes to load the model), Celery requeues the message (``acks_late``, ``reject_on_worker_lost``; logged as
+   ``WorkerLostError``), and its next claim finds nothing to do.
 
 Measured (AMD EPYC, 2 cores): a pool process with the model loaded holds 550-620 MB resident; a Python loop
 allocating at ~1 GB/s is stopped 0-30 ms after crossing, 5-35 MB past the ceiling; a 2.5 GB torch allocation
@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_SECONDS = 0.025  # at 2 GB/s of growth, 50 MB past the ceiling before the stop is sent
 HARD_STOP_GRACE_SECONDS = 1.0  # the soft stop acts within milliseconds, and a task's failure handling is one UPDATE
 HARD_STOP_RATIO = 1.25
+HARD_STOP_HOOK_SECONDS = 2.0  # the hook's database write takes ~50 ms; the kill never waits longer than this
 STOP_SIGNAL = signal.SIGUSR2  # billiard's soft time limit is SIGUSR1
 MIB = 1024 * 1024
 
@@ -109,6 +110,7 @@ class MemoryWatchdog:
         sample_seconds: float = SAMPLE_SECONDS,
         grace_seconds: float = HARD_STOP_GRACE_SECONDS,
         hard_ratio: float = HARD_STOP_RATIO,
+        hook_seconds: float = HARD_STOP_HOOK_SECONDS,
         rss: Callable[[], int] = resident_bytes,
         kill: Callable[[], None] | None = None,
     ) -> None:
@@ -117,6 +119,7 @@ class MemoryWatchdog:
         self.sample_seconds = sample_seconds
         self.grace_seconds = grace_seconds
         self.hard_limit = int(self.limit * hard_ratio)
+        self.hook_seconds = hook_seconds
         self.rss = rss
         self.kill = kill or (lambda: os.kill(os.getpid(), signal.SIGKILL))
         self.retire = False
@@ -203,13 +206,22 @@ class MemoryWatchdog:
             self.limit_mb,
             os.getpid(),
         )
-        if run.hook is not None:
-            try:
-                run.hook(sys._current_frames().get(self._main.ident or 0), self.limit_mb)
-            except Exception:
-                logger.exception("the hard-stop hook of %s failed", run.task_name)
+        if run.hook is not None:  # in a thread of its own: a hung database must not delay the kill
+            frame = sys._current_frames().get(self._main.ident or 0)
+            hook = threading.Thread(target=self._call_hook, args=(run, frame), name="memory-hard-stop", daemon=True)
+            hook.start()
+            hook.join(self.hook_seconds)
+            if hook.is_alive():
+                logger.error("the hard-stop hook of %s did not finish in %.1f s", run.task_name, self.hook_seconds)
         self.disarm()
         self.kill()
+
+    def _call_hook(self, run: _Run, frame: FrameType | None) -> None:
+        assert run.hook is not None
+        try:
+            run.hook(frame, self.limit_mb)
+        except Exception:
+            logger.exception("the hard-stop hook of %s failed", run.task_name)
 
 
 _watchdog: MemoryWatchdog | None = None

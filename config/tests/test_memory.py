@@ -123,6 +123,27 @@ def test_a_task_that_does_not_stop_is_killed_after_the_grace(monkeypatch):
     assert watchdog.disarm() is None  # the hard stop disarmed it
 
 
+def test_a_hung_hard_stop_hook_does_not_delay_the_kill():
+    """The hook writes to the database; a database that does not answer must not let the process grow on."""
+    import threading
+
+    release = threading.Event()
+    watchdog, kills = _watchdog(grace_seconds=0.2)
+    watchdog.hook_seconds = 0.3
+    hold = _Resident()
+
+    def hung(frame: FrameType | None, limit_mb: int) -> None:
+        release.wait(60)
+
+    watchdog.arm(task_name="t", task_id="8", hook=hung)
+    started = time.monotonic()
+    _grow_and_hold_until_killed(hold, kills)
+    elapsed = time.monotonic() - started
+    release.set()
+    hold.release()
+    assert elapsed < 5, f"killed after {elapsed:.1f} s"
+
+
 def test_past_the_hard_limit_the_kill_does_not_wait_for_the_grace():
     watchdog, kills = _watchdog(grace_seconds=60, hard_ratio=1.0)  # hard limit = the ceiling
     hold = _Resident()
