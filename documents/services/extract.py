@@ -1,6 +1,6 @@
 """Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages and
 heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
-``decode``, the per-format readers in ``extract_formats``, the errors in ``extract_errors``.
+``decode``, the per-format readers in ``formats``, the errors in ``extract_errors``.
 """
 
 from __future__ import annotations
@@ -30,15 +30,13 @@ from documents.services.extract_errors import (
     ExtractionTimeout,
     NoExtractableText,
 )
-from documents.services.extract_formats import (
-    Block,
-    csv_paragraphs,
-    docx_blocks,
-    html_blocks,
-    markdown_blocks,
-    pdf_page_paragraphs,
-)
 from documents.services.filetypes import KINDS, check_docx, open_pdf
+from documents.services.formats import Block
+from documents.services.formats.csv import csv_paragraphs
+from documents.services.formats.docx import docx_blocks
+from documents.services.formats.html import html_blocks
+from documents.services.formats.markdown import markdown_blocks
+from documents.services.formats.pdf import pdf_page_paragraphs
 
 MAX_CSV_ROWS = 200_000
 MIN_PDF_CHARS = 20  # fewer non-space characters than this in a whole PDF: treat it as scanned

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from documents.services import extract_formats
 from documents.services.extract import Section, extract
 from documents.services.extract_errors import (
     CorruptFile,
@@ -19,6 +18,7 @@ from documents.services.extract_errors import (
     ZipBomb,
 )
 from documents.services.filetypes import check_file, sniff_kind
+from documents.services.formats import html as html_format
 from documents.tests.samples import (
     REAL_TEXT,
     extract_checked,
@@ -180,7 +180,7 @@ def test_html_main_content_and_sections(tmp_path: Path) -> None:
 
 
 def test_html_fallback_without_trafilatura(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(extract_formats.trafilatura, "extract", lambda *args, **kwargs: None)
+    monkeypatch.setattr(html_format.trafilatura, "extract", lambda *args, **kwargs: None)
     result = extract_checked(write(tmp_path, "page.html", HTML), "html")
     assert "Products catalogue menu" not in result.text
     assert "footer text" not in result.text

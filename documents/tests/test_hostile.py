@@ -21,8 +21,10 @@ from documents.embeddings import get_tokenizer
 from documents.hostile import BUILDERS, hostile_corpus, hostile_process
 from documents.services.extract import extract
 from documents.services.extract_errors import ExtractionError
-from documents.services.extract_formats import atx_heading, csv_paragraphs, is_table_rule, unbold
 from documents.services.filetypes import KINDS, SNIFF_BYTES, sniff_kind
+from documents.services.formats.csv import csv_paragraphs
+from documents.services.formats.html import is_table_rule, unbold
+from documents.services.formats.markdown import atx_heading
 
 # The regexes the linear code replaced: on short lines they give the reference answers.
 OLD_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
