@@ -192,7 +192,11 @@ class DocumentRetryFailedApi(APIView):
         data = self.DocumentRetryInput(data=request.data)
         data.is_valid(raise_exception=True)
         workspace = workspace_get_for_request(user=request.user, workspace_id=data.validated_data.get("workspace"))
-        queued = document_retry_failed(workspace_id=workspace.pk, document_ids=data.validated_data.get("document_ids"))
+        queued = document_retry_failed(
+            workspace_id=workspace.pk,
+            actor=membership_get(user=request.user, workspace_id=workspace.pk),
+            document_ids=data.validated_data.get("document_ids"),
+        )
         return Response({"queued": queued})
 
 

@@ -101,7 +101,8 @@ def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def retry_failed(request: AuthenticatedHttpRequest) -> HttpResponse:
     workspace = workspace_current_or_404(request=request)
-    count = document_retry_failed(workspace_id=workspace.pk)
+    actor = membership_get(user=request.user, workspace_id=workspace.pk)
+    count = document_retry_failed(workspace_id=workspace.pk, actor=actor)
     messages.success(request, f"{count} failed document(s) queued again.")
     return redirect("documents:index")
 

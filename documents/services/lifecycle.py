@@ -50,11 +50,19 @@ def document_reprocess(*, document: Document, actor: Membership | None = None) -
     return document
 
 
-def document_retry_failed(*, workspace_id: int, document_ids: list[int] | None = None) -> int:
-    """Queue the failed documents of a workspace again (all, or those of ``document_ids``); returns how many."""
+def document_retry_failed(
+    *, workspace_id: int, actor: Membership | None = None, document_ids: list[int] | None = None
+) -> int:
+    """Queue the failed documents of a workspace again (all, or those of ``document_ids``); returns how many.
+
+    With ``actor``, only the documents it may change (``require_document_editor``: an owner or admin all of
+    them, a member its own uploads): retrying re-ingests a file, which then feeds every answer.
+    """
     failed = Document.objects.filter(workspace_id=workspace_id, status=Status.FAILED)
     if document_ids is not None:
         failed = failed.filter(pk__in=document_ids)
+    if actor is not None and not actor.can_manage:
+        failed = failed.filter(uploaded_by_id=actor.user_id)
     return len(_requeue(failed))
 
 

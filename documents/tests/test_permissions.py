@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.selectors import SESSION_WORKSPACE_KEY
 from documents.models import Document, DocumentVersion
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +73,27 @@ def test_the_page_refuses_a_members_new_version_with_a_message(alice, bob, works
     response = page.post(f"/documents/{doc['id']}/reprocess/", follow=True)
     assert "can change this document" in response.content.decode()
     assert Document.objects.get(pk=doc["id"]).status == Document.Status.READY
+
+
+def test_a_member_retries_only_their_own_failed_documents(alice, bob, workspace, api_client_for, client_for):
+    owners = _upload(api_client_for(alice), "owners.txt", b"The owner's failed document.", workspace)
+    members = _upload(api_client_for(bob), "members.txt", b"The member's failed document.", workspace)
+    Document.objects.filter(pk__in=[owners["id"], members["id"]]).update(status=Document.Status.FAILED)
+
+    response = api_client_for(bob).post("/api/v1/documents/retry-failed/", {"workspace": workspace.pk}, format="json")
+    assert response.status_code == 200 and response.json() == {"queued": 1}
+    assert Document.objects.get(pk=owners["id"]).status == Document.Status.FAILED  # not the member's to retry
+    assert Document.objects.get(pk=members["id"]).status == Document.Status.QUEUED
+
+    Document.objects.filter(pk=members["id"]).update(status=Document.Status.FAILED)
+    page = client_for(bob)
+    session = page.session
+    session[SESSION_WORKSPACE_KEY] = workspace.pk  # the page acts on the current workspace
+    session.save()
+    assert page.post("/documents/retry-failed/").status_code == 302
+    assert Document.objects.get(pk=members["id"]).status == Document.Status.QUEUED
+    assert Document.objects.get(pk=owners["id"]).status == Document.Status.FAILED
+
+    response = api_client_for(alice).post("/api/v1/documents/retry-failed/", {"workspace": workspace.pk}, format="json")
+    assert response.json() == {"queued": 1}
+    assert Document.objects.get(pk=owners["id"]).status == Document.Status.QUEUED  # an owner may retry it
