@@ -7,6 +7,7 @@ workspace says otherwise. Exceeding one answers 429 with ``Retry-After`` (second
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from django.db.models import F, Sum
 from accounts.models import User, Workspace
 from chat.models import QuotaOverride, UsageDay
 from config.errors import TooManyRequestsError
+
+logger = logging.getLogger(__name__)
 
 
 def _today() -> datetime:
@@ -70,6 +73,14 @@ def quota_check(*, user: User, workspace: Workspace) -> None:
     for key, label in labels.items():
         if used[key] >= limits[key]:
             retry = seconds_until_tomorrow()
+            logger.warning(
+                "chat quota %s reached: user %s, workspace %s (%d of %d)",
+                key,
+                user.pk,
+                workspace.pk,
+                used[key],
+                limits[key],
+            )
             raise TooManyRequestsError(
                 f"You have reached {label} ({limits[key]:,}). It resets at midnight UTC.",
                 headers={"Retry-After": str(retry)},

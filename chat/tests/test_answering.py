@@ -149,12 +149,14 @@ def test_follow_up_condensed_by_the_model_when_configured(alice, conversation, a
     assert body["standalone_query"] == "Standalone: Why?"
 
 
-def test_quota_answers_429_with_retry_after(alice, conversation, api_client_for, settings):
+def test_quota_answers_429_with_retry_after(alice, conversation, api_client_for, settings, caplog):
     settings.CHAT_QUESTIONS_PER_DAY_USER = 1
     client = api_client_for(alice)
     assert ask(client, conversation, "What makes bread rise?").status_code == 201
     response = ask(client, conversation, "And sourdough?")
     assert response.status_code == 429
+    assert f"chat quota user_questions reached: user {alice.pk}" in caplog.text  # logged, without the question
+    assert "sourdough" not in caplog.text
     assert int(response["Retry-After"]) > 0 and response.json()["code"] == "quota_exceeded"
     assert Message.objects.filter(conversation_id=conversation).count() == 2  # the refused question is not stored
 
