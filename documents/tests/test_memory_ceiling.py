@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import sys
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config.memory import MemoryCeilingExceeded
+from config.testing import wait_until
 from documents.memory import document_memory_hard_stop, memory_failure_message
 from documents.models import Document
 from documents.tasks import document_ingest_task
@@ -27,14 +27,6 @@ from documents.tests.factories import DocumentVersionFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CEILING_MB = 1500  # ~2.5x a pool process at rest with the model loaded; the PDF below needs several GB
-
-
-def _wait_until(condition: Callable[[], object], *, timeout: float, failure: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(failure())
-        time.sleep(0.05)  # the polling interval: the condition decides, not the clock
 
 
 def _log_match(worker, pattern: re.Pattern[str], after: int = 0) -> re.Match[str] | None:
@@ -63,7 +55,7 @@ def _upload(client, name: str, data: bytes) -> int:
 
 def _done(worker, document_id: int, timeout: float = 120) -> Document:
     done = Document.objects.filter(pk=document_id, status__in=("ready", "failed"))
-    _wait_until(
+    wait_until(
         done.exists,
         timeout=timeout,
         failure=lambda: (
@@ -113,7 +105,7 @@ def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker
     killed = _log_match(worker, re.compile(r"went over the memory ceiling .* killing pool process (\d+)", re.S))
     assert killed is not None, worker.log.read_text()[-3000:]
     replaced = re.compile(rf"pool process (?!{killed.group(1)}\b)\d+: memory ceiling")
-    _wait_until(
+    wait_until(
         lambda: _log_match(worker, replaced, killed.end()),
         timeout=120,
         failure=lambda: "the pool process was not replaced:\n" + worker.log.read_text()[-3000:],
