@@ -41,3 +41,7 @@ class Env(environ.Env):
 env = Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # into os.environ, only what is not set there
+
+# The development switch (default off): several settings modules' defaults follow it (cookies, HTTPS, email
+# verification, static files storage).
+DEBUG = env.bool("DEBUG", default=False)

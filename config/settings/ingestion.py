@@ -1,0 +1,73 @@
+"""Ingestion settings (part of ``config.settings.base``): the embedding model, upload and per-workspace limits,
+chunking, the ingestion sweeper and fairness between workspaces, the hostile-input bounds of extraction and the
+index-amplification bounds of a document. See .env.example for every variable."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.environment import env
+
+# The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline). These go
+# into os.environ, where the libraries read them, unless the process sets them (to a non-empty value).
+for _name, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+    if not env.str(_name, default=""):
+        os.environ[_name] = _value
+EMBEDDING_DTYPE = env.str("EMBEDDING_DTYPE", default="auto")
+if EMBEDDING_DTYPE not in {"auto", "fp32", "bf16"}:
+    raise ImproperlyConfigured("EMBEDDING_DTYPE must be auto, fp32 or bf16")
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (config/bootstrap.py)
+EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
+# One upload request (the page's form with several files, or any multipart request) carries at most
+# UPLOAD_REQUEST_MAX_BYTES bytes (its Content-Length) and UPLOAD_REQUEST_MAX_FILES files: 413 request_too_large,
+# checked by documents.uploads before any file part is read. Django's own cap is one file above ours, so ours answers.
+UPLOAD_REQUEST_MAX_BYTES = env.int("UPLOAD_REQUEST_MAX_BYTES", default=100_000_000)
+UPLOAD_REQUEST_MAX_FILES = env.int("UPLOAD_REQUEST_MAX_FILES", default=100)
+if UPLOAD_REQUEST_MAX_BYTES < MAX_UPLOAD_BYTES + 65_536:
+    raise ImproperlyConfigured("UPLOAD_REQUEST_MAX_BYTES must hold one file of MAX_UPLOAD_BYTES and its form (+64 KiB)")
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_REQUEST_MAX_FILES + 1
+# Per-workspace caps (stored bytes of all document versions; documents; chunks of all documents) and uploads per
+# user per hour (all workspaces; counted in the Redis cache). Staff override the WORKSPACE_* and DOCUMENT_MAX_*
+# caps per workspace in the admin (documents.WorkspaceLimitOverride; read through documents.limits).
+WORKSPACE_STORAGE_MAX_BYTES = env.int("WORKSPACE_STORAGE_MAX_BYTES", default=5_000_000_000)
+WORKSPACE_DOCUMENTS_MAX = env.int("WORKSPACE_DOCUMENTS_MAX", default=10_000)
+WORKSPACE_CHUNKS_MAX = env.int("WORKSPACE_CHUNKS_MAX", default=2_000_000)
+UPLOADS_PER_USER_PER_HOUR = env.int("UPLOADS_PER_USER_PER_HOUR", default=500)
+CHUNK_TARGET_TOKENS = env.int("CHUNK_TARGET_TOKENS", default=200)
+CHUNK_OVERLAP_TOKENS = env.int("CHUNK_OVERLAP_TOKENS", default=32)
+INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=120)
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
+# Fairness between workspaces (documents.services.scheduling): a document that has held its worker for
+# INGEST_SLICE_SECONDS gives it up (keeping its finished embeddings) to a document of another workspace that has
+# waited INGEST_YIELD_WAIT_SECONDS with nothing in progress. 0 turns yielding off.
+INGEST_SLICE_SECONDS = env.int("INGEST_SLICE_SECONDS", default=15)
+INGEST_YIELD_WAIT_SECONDS = env.int("INGEST_YIELD_WAIT_SECONDS", default=5)
+# Hostile-input bounds of extraction (documents.services.extract*): structure is read only on lines up to
+# EXTRACT_MAX_LINE_CHARS, CSV dialects are sniffed on EXTRACT_CSV_SNIFF_BYTES, a PDF outline gives at most
+# EXTRACT_MAX_OUTLINE_ENTRIES sections.
+EXTRACT_MAX_LINE_CHARS = env.int("EXTRACT_MAX_LINE_CHARS", default=4096)
+EXTRACT_CSV_SNIFF_BYTES = env.int("EXTRACT_CSV_SNIFF_BYTES", default=4096)
+EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_000)
+EXTRACT_HTML_MAX_TAGS = env.int("EXTRACT_HTML_MAX_TAGS", default=20_000)
+EXTRACT_HTML_MAX_DEPTH = env.int("EXTRACT_HTML_MAX_DEPTH", default=64)
+EXTRACT_MAX_SECONDS = env.int("EXTRACT_MAX_SECONDS", default=120)
+# Index amplification bounds: a heading in a heading path has at most DOCUMENT_HEADING_MAX_CHARS characters and a
+# path at most DOCUMENT_HEADING_MAX_DEPTH headings; a chunk's context (title + heading path) takes at most
+# CHUNK_CONTEXT_MAX_PERCENT % of the model's window; a document over DOCUMENT_MAX_CHARS extracted characters,
+# DOCUMENT_MAX_PAGES pages or DOCUMENT_MAX_CHUNKS chunks fails with the reason.
+DOCUMENT_HEADING_MAX_CHARS = env.int("DOCUMENT_HEADING_MAX_CHARS", default=200)
+DOCUMENT_HEADING_MAX_DEPTH = env.int("DOCUMENT_HEADING_MAX_DEPTH", default=6)
+CHUNK_CONTEXT_MAX_PERCENT = env.int("CHUNK_CONTEXT_MAX_PERCENT", default=25)
+DOCUMENT_MAX_CHARS = env.int("DOCUMENT_MAX_CHARS", default=5_000_000)
+DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+DOCUMENT_MAX_CHUNKS = env.int("DOCUMENT_MAX_CHUNKS", default=20_000)
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
