@@ -6,6 +6,8 @@ Each provider URL picks a behaviour by its first path segment: ``http://127.0.0.
   the last question prefixed by "Standalone:");
 - ``badcite``: an answer with a supported ``[1]``, an invalid ``[7]`` and an unsupported ``[2]``;
 - ``xss``: an answer carrying HTML/JS, citing ``[1]``;
+- ``attrcite``: Markdown that puts ``[1]`` inside a link's title, href and text, an image's alt text and code,
+  besides one ``[1]`` in plain text (each claim is the first sentence of source 1, so every marker is supported);
 - ``e500`` / ``e429``: that status with an OpenAI-style error body;
 - ``hang``: waits ``hang_s`` seconds before answering (longer than the client's timeout);
 - ``malformed``: a stream whose data is not JSON;
@@ -154,5 +156,14 @@ class FakeLLM:
         if mode == "xss":
             return (
                 f"{first} [1]\n\n<script>alert('x')</script> <img src=x onerror=alert(1)> [link](javascript:alert(1))"
+            )
+        if mode == "attrcite":
+            return (
+                f"{first} [1]\n\n"
+                f'[{first}](https://example.com/a "{first} [1]")\n\n'
+                f"[{first}](https://example.com/[1])\n\n"
+                f"[{first} [1]](https://example.com/b)\n\n"
+                f"![{first} [1]](https://example.com/c.png)\n\n"
+                f"`{first} [1]`"
             )
         return f"{first} [1]"
