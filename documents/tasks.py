@@ -86,6 +86,6 @@ def _ingest(task: Task, document_id: int) -> str:
 @shared_task(ignore_result=True)
 def document_sweep_task() -> dict[str, int]:
     """Beat: re-enqueue lost documents and rescue ones whose worker died."""
-    from documents.services.ingest import document_sweep
+    from documents.services.sweep import document_sweep
 
     return document_sweep()

@@ -45,8 +45,8 @@ INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
 # Fairness between workspaces (documents.services.scheduling): a document that has held its worker for
 # INGEST_SLICE_SECONDS gives it up (keeping its finished embeddings) to a document of another workspace that has
 # waited INGEST_YIELD_WAIT_SECONDS with nothing in progress. 0 turns yielding off.
-INGEST_SLICE_SECONDS = env.int("INGEST_SLICE_SECONDS", default=15)
-INGEST_YIELD_WAIT_SECONDS = env.int("INGEST_YIELD_WAIT_SECONDS", default=5)
+INGEST_SLICE_SECONDS = env.float("INGEST_SLICE_SECONDS", default=15.0)
+INGEST_YIELD_WAIT_SECONDS = env.float("INGEST_YIELD_WAIT_SECONDS", default=5.0)
 # Hostile-input bounds of extraction (documents.services.extract*): structure is read only on lines up to
 # EXTRACT_MAX_LINE_CHARS, CSV dialects are sniffed on EXTRACT_CSV_SNIFF_BYTES, a PDF outline gives at most
 # EXTRACT_MAX_OUTLINE_ENTRIES sections.

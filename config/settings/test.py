@@ -47,5 +47,5 @@ if env.bool("GROUNDWORK_TEST_WORKER", default=False):
 MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
 
 # Fairness between workspaces (documents.services.scheduling) acts within a test's time frame.
-INGEST_SLICE_SECONDS = 1
-INGEST_YIELD_WAIT_SECONDS = 1
+INGEST_SLICE_SECONDS = 0.2
+INGEST_YIELD_WAIT_SECONDS = 0.2

@@ -116,10 +116,11 @@ class Slice:
 
     def should_yield(self) -> bool:
         """True once the slice has run ``INGEST_SLICE_SECONDS`` and another workspace starves
-        (``starving_workspace_waits``); the database is asked at most once a second."""
+        (``starving_workspace_waits``); the database is asked at most once a second (or once a slice)."""
         seconds = settings.INGEST_SLICE_SECONDS
         now = time.monotonic()
-        if seconds <= 0 or now - self.started < seconds or now - self._checked < _YIELD_CHECK_EVERY_SECONDS:
+        every = min(seconds, _YIELD_CHECK_EVERY_SECONDS)
+        if seconds <= 0 or now - self.started < seconds or now - self._checked < every:
             return False
         self._checked = now
         return starving_workspace_waits(workspace_id=self.workspace_id)

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from documents.models import Document
-from documents.services.ingest import document_claim, document_sweep
+from documents.services.ingest import document_claim
+from documents.services.sweep import document_sweep
 from documents.services.upload import document_upload
 
 pytestmark = pytest.mark.django_db

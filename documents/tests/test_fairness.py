@@ -2,7 +2,7 @@
 
 The claim order is checked on the database; the yield of a long document and the alternation of a flood
 with a single upload are checked end to end through the API and a real Celery worker (concurrency 1, test
-settings: ``INGEST_SLICE_SECONDS`` = ``INGEST_YIELD_WAIT_SECONDS`` = 1).
+settings: ``INGEST_SLICE_SECONDS`` = ``INGEST_YIELD_WAIT_SECONDS`` = 0.2).
 """
 
 from datetime import timedelta
@@ -104,7 +104,7 @@ def test_a_checkpoint_keeps_embeddings_per_version_and_chunk_count():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
 def test_a_long_document_yields_to_another_workspace_and_resumes_where_it_stopped(alice, bob, api_client_for):
-    long_id = _upload(api_client_for(alice), "long.txt", _long_text(60, "Long"))
+    long_id = _upload(api_client_for(alice), "long.txt", _long_text(200, "Long"))
     wait_until(
         lambda: Document.objects.filter(pk=long_id, status=Status.EMBEDDING, progress_done__gt=0).exists(),
         timeout=60,
@@ -119,8 +119,10 @@ def test_a_long_document_yields_to_another_workspace_and_resumes_where_it_stoppe
     assert short.ready_at < long.ready_at  # first come would be first served: the long one gave its worker up
     assert long.attempts == 1  # a yield is not an attempt
     chunks = list(Chunk.objects.filter(document=long).order_by("ordinal"))
-    assert len(chunks) == long.chunk_count >= 80
-    # The kept embeddings went back to their own chunks: every stored vector is its chunk's embedding.
+    assert len(chunks) == long.chunk_count >= 300
+    # The kept embeddings went back to their own chunks: each stored vector is its chunk's embedding (a sample
+    # across the embedding order, which sorts by length).
+    chunks = chunks[:: max(1, len(chunks) // 40)]
     inputs = [context_prefix(long.title, tuple(c.heading_path)) + c.text for c in chunks]
     expected = embed_texts(inputs)
     stored = np.array([c.embedding for c in chunks], dtype=np.float32)
@@ -131,7 +133,7 @@ def test_a_long_document_yields_to_another_workspace_and_resumes_where_it_stoppe
 @pytest.mark.usefixtures("celery_worker")
 def test_a_flood_of_uploads_does_not_hold_up_another_workspaces_single_upload(alice, bob, api_client_for):
     client = api_client_for(alice)
-    flood = [_upload(client, f"flood-{i}.txt", _long_text(12, f"Flood {i}")) for i in range(8)]
+    flood = [_upload(client, f"flood-{i}.txt", _long_text(30, f"Flood {i}")) for i in range(8)]
     waiting_before = Document.objects.filter(pk__in=flood, status=Status.QUEUED).count()
     assert waiting_before >= 4, "the flood was ingested before the single upload: make its documents larger"
     uploaded = timezone.now()

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from config.testing import wait_until
 from documents.embeddings import DIMENSIONS
 from documents.models import Chunk, Document
-from documents.services.ingest import document_sweep
+from documents.services.sweep import document_sweep
 from documents.tests import samples
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
