@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -126,7 +127,7 @@ class MessageCreateApi(APIView):
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     class MessageCreateInput(serializers.Serializer):
-        content = serializers.CharField(max_length=4000)
+        content = serializers.CharField(max_length=settings.CHAT_MESSAGE_MAX_CHARS)
         stream = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(

@@ -54,6 +54,7 @@ LLM_CIRCUIT_COOLDOWN_S = env.int("LLM_CIRCUIT_COOLDOWN_S", default=60)
 LLM_RETRY_INITIAL_S = env.float("LLM_RETRY_INITIAL_S", default=0.5)
 LLM_RETRY_MAX_S = env.float("LLM_RETRY_MAX_S", default=4.0)
 LLM_MAX_ANSWER_TOKENS = env.int("LLM_MAX_ANSWER_TOKENS", default=600)
+CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)  # a question longer than this: 400
 CHAT_SOURCES = env.int("CHAT_SOURCES", default=5)  # chunks given to the model as numbered sources
 CHAT_MIN_RELEVANCE = env.float("CHAT_MIN_RELEVANCE", default=0.25)  # best cosine below this: "not covered"
 CHAT_MIN_CITATION_SUPPORT = env.float("CHAT_MIN_CITATION_SUPPORT", default=0.5)

@@ -56,6 +56,12 @@ EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_
 EXTRACT_HTML_MAX_TAGS = env.int("EXTRACT_HTML_MAX_TAGS", default=20_000)
 EXTRACT_HTML_MAX_DEPTH = env.int("EXTRACT_HTML_MAX_DEPTH", default=64)
 EXTRACT_MAX_SECONDS = env.int("EXTRACT_MAX_SECONDS", default=120)
+# A CSV file with more rows fails with the reason; a DOCX (a ZIP) with more members, expanding to more bytes, or with a
+# member over 1 MiB compressed better than ZIP_MAX_RATIO : 1, is refused at upload as a possible zip bomb.
+EXTRACT_MAX_CSV_ROWS = env.int("EXTRACT_MAX_CSV_ROWS", default=200_000)
+ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=10_000)
+ZIP_MAX_UNZIPPED_BYTES = env.int("ZIP_MAX_UNZIPPED_BYTES", default=200 * 1024 * 1024)
+ZIP_MAX_RATIO = env.int("ZIP_MAX_RATIO", default=100)
 # Index amplification bounds: a heading in a heading path has at most DOCUMENT_HEADING_MAX_CHARS characters and a
 # path at most DOCUMENT_HEADING_MAX_DEPTH headings; a chunk's context (title + heading path) takes at most
 # CHUNK_CONTEXT_MAX_PERCENT % of the model's window; a document over DOCUMENT_MAX_CHARS extracted characters,

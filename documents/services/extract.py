@@ -38,7 +38,6 @@ from documents.services.formats.html import html_blocks
 from documents.services.formats.markdown import markdown_blocks
 from documents.services.formats.pdf import pdf_page_paragraphs
 
-MAX_CSV_ROWS = 200_000
 MIN_PDF_CHARS = 20  # fewer non-space characters than this in a whole PDF: treat it as scanned
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # dropped from extracted text
 
@@ -190,7 +189,7 @@ def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: i
     ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
     (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
     workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
-    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``MAX_CSV_ROWS`` rows);
+    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows);
     ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
     """
     if kind not in KINDS:
@@ -286,11 +285,12 @@ def _extract_docx(path: Path, builder: _Builder) -> None:
 
 def _extract_csv(text: str, builder: _Builder) -> None:
     builder.section(0, ())
+    max_rows = settings.EXTRACT_MAX_CSV_ROWS
     try:
         for count, paragraph in enumerate(csv_paragraphs(text), start=1):
-            if count > MAX_CSV_ROWS:
+            if count > max_rows:
                 raise ExtractionError(
-                    f"This CSV file has more than {MAX_CSV_ROWS:,} rows; split it into smaller files and upload those."
+                    f"This CSV file has more than {max_rows:,} rows; split it into smaller files and upload those."
                 )
             builder.paragraph(paragraph)
     except csv.Error as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pypdfium2
 import pypdfium2.raw as pdfium_c
+from django.conf import settings
 
 from documents.services.decode import decode_text
 from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile, EncryptedPdf, UnsupportedType, ZipBomb
@@ -18,10 +19,7 @@ from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile,
 KINDS = ("pdf", "docx", "html", "markdown", "text", "csv")
 TEXT_KINDS = ("html", "markdown", "text", "csv")
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # a DOCX may expand to at most this much
-MAX_ZIP_RATIO = 100  # ... and no member over RATIO_MIN_BYTES may compress better than this
-RATIO_MIN_BYTES = 1024 * 1024
-MAX_ZIP_MEMBERS = 10_000
+RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than ZIP_MAX_RATIO : 1
 
 _LEADING_NOISE = re.compile(r"^(?:\s+|<!--.*?-->|<\?xml[^>]*\?>)+", re.DOTALL)
 _HTML_TAG = re.compile(r"<(?:head|body|p|div)[\s>]", re.IGNORECASE)
@@ -141,10 +139,11 @@ def check_docx(path: Path) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise CorruptFile("This DOCX file is damaged or not a DOCX file, so it cannot be read.") from exc
     total = sum(member.file_size for member in members)
+    ratio = settings.ZIP_MAX_RATIO
     if (
-        len(members) > MAX_ZIP_MEMBERS
-        or total > MAX_UNZIPPED_BYTES
-        or any(m.file_size > RATIO_MIN_BYTES and m.file_size > MAX_ZIP_RATIO * max(m.compress_size, 1) for m in members)
+        len(members) > settings.ZIP_MAX_MEMBERS
+        or total > settings.ZIP_MAX_UNZIPPED_BYTES
+        or any(m.file_size > RATIO_MIN_BYTES and m.file_size > ratio * max(m.compress_size, 1) for m in members)
     ):
         raise ZipBomb("This file would expand to far more data than it holds (a possible zip bomb), so it is not read.")
     if "word/document.xml" not in names:

@@ -133,8 +133,8 @@ def test_csv_semicolons_tabs_and_no_header(tmp_path: Path) -> None:
     assert numbers.text == "Column 1: 1; Column 2: 2\n\nColumn 1: 3; Column 2: 4"
 
 
-def test_csv_row_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("documents.services.extract.MAX_CSV_ROWS", 3)
+def test_csv_row_cap(tmp_path: Path, settings) -> None:
+    settings.EXTRACT_MAX_CSV_ROWS = 3
     path = write(tmp_path, "big.csv", "n,square\n" + "".join(f"{n},{n * n}\n" for n in range(1, 6)))
     with pytest.raises(ExtractionError, match="more than 3 rows"):
         extract(path, "csv")
