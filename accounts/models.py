@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from django.db.models.deletion import Collector
 
 
+def null_or_positive(field: str) -> models.Q:
+    """``field`` is empty (the setting's default applies) or at least 1: the check of a per-user or per-workspace
+    limit override (0 would lock everyone out; staff who mean that deactivate the account instead)."""
+    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": 1})
+
+
 class UserManager(DjangoUserManager["User"]):
     """Email is the login: no username anywhere."""
 
@@ -53,6 +59,12 @@ class User(AbstractUser):
         help_text="How many workspaces this user may create, the personal one included. "
         "Empty: the WORKSPACES_PER_USER_MAX setting.",
     )
+    uploads_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many uploads (documents and new versions) this user may send per UTC hour, across "
+        "workspaces. Empty: the UPLOADS_PER_USER_PER_HOUR setting.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -65,7 +77,14 @@ class User(AbstractUser):
     api_workspace_id: int | None = None
 
     class Meta:
-        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.CheckConstraint(
+                condition=null_or_positive("uploads_per_hour"),
+                name="user_uploads_per_hour_positive",
+                violation_error_message="Uploads per hour: leave it empty (the setting) or enter at least 1.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -113,9 +132,22 @@ class Workspace(BaseModel):
         validators=[validate_text_search_config],
         help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).",
     )
+    invitations_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many invitations this workspace may send per UTC day, replaced and withdrawn ones "
+        "included. Empty: the INVITATIONS_PER_WORKSPACE_PER_DAY setting.",
+    )
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=null_or_positive("invitations_per_day"),
+                name="workspace_invitations_per_day_positive",
+                violation_error_message="Invitations per day: leave it empty (the setting) or enter at least 1.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

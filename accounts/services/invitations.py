@@ -51,8 +51,9 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     Raises:
         ForbiddenError: the actor is a plain member, or an admin inviting an owner.
         ConflictError: the address already belongs to a member.
-        InvitationLimitError: the workspace already sent ``INVITATIONS_PER_WORKSPACE_PER_DAY`` invitations
-            this UTC day, replaced and withdrawn ones included (``Retry-After``: seconds until midnight UTC).
+        InvitationLimitError: the workspace already sent ``invitation_limit_for(workspace)`` invitations this
+            UTC day (the workspace's ``invitations_per_day``, else ``INVITATIONS_PER_WORKSPACE_PER_DAY``),
+            replaced and withdrawn ones included (``Retry-After``: seconds until midnight UTC).
     """
     require_manager(actor)
     if role == Role.OWNER and actor.role != Role.OWNER:
@@ -78,9 +79,16 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     return invitation, token
 
 
+def invitation_limit_for(*, workspace: Workspace) -> int:
+    """How many invitations ``workspace`` may send per UTC day: its ``invitations_per_day`` (set by staff in the
+    admin, read afresh from the database) or else ``INVITATIONS_PER_WORKSPACE_PER_DAY``."""
+    override = Workspace.objects.filter(pk=workspace.pk).values_list("invitations_per_day", flat=True).first()
+    return override if override is not None else settings.INVITATIONS_PER_WORKSPACE_PER_DAY
+
+
 def _invitation_count_claim(*, workspace: Workspace, actor: Membership) -> None:
     """Count one invitation against today's limit (a conditional UPDATE: no two requests take the last one)."""
-    limit, day = settings.INVITATIONS_PER_WORKSPACE_PER_DAY, timezone.now().astimezone(UTC).date()
+    limit, day = invitation_limit_for(workspace=workspace), timezone.now().astimezone(UTC).date()
     InvitationDayCount.objects.get_or_create(workspace=workspace, day=day)
     counter = InvitationDayCount.objects.filter(workspace=workspace, day=day, sent__lt=limit)
     if not counter.update(sent=F("sent") + 1):

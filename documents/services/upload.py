@@ -136,7 +136,8 @@ def _inspect(file: File, filename: str) -> tuple[str, str, int]:
 def upload_rate_check(*, user: User) -> None:
     """Count one upload (a new document or a new version) for ``user`` in the current UTC hour, across all
     their workspaces, and raise ``UploadRateLimited`` (429, ``Retry-After``: seconds until the next hour) once
-    the count passes ``UPLOADS_PER_USER_PER_HOUR``.
+    the count passes the user's limit: ``user.uploads_per_hour`` (set by staff in the admin for a user who needs
+    more, e.g. a bulk import) or else ``UPLOADS_PER_USER_PER_HOUR``.
 
     Counted with ``cache.add`` + ``cache.incr`` on a per-user, per-hour key: atomic in the shared Redis cache, so
     concurrent requests on several web processes cannot slip past the limit (a per-process cache would not
@@ -153,7 +154,7 @@ def upload_rate_check(*, user: User) -> None:
     except Exception:  # the cache backend's connection errors: Redis down
         logger.warning("upload rate limit not counted for user %s: the cache is unreachable", user.pk)
         return
-    limit = settings.UPLOADS_PER_USER_PER_HOUR
+    limit = user.uploads_per_hour if user.uploads_per_hour is not None else settings.UPLOADS_PER_USER_PER_HOUR
     if count > limit:
         retry = max(1, int((hour + 1) * 3600 - now))
         logger.warning("upload refused: user %s is over %d uploads this hour", user.pk, limit)
