@@ -1,0 +1,108 @@
+"""The time ceiling per task (``CELERY_TASK_SOFT_TIME_LIMIT``, issue 13 finding 7): in a real worker, through the
+upload API, a document whose ingestion outlasts the soft limit ends ``failed`` with the reason the task gives
+(``documents.tasks``), and the same pool process goes on to ingest the next document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from config.testing import wait_until
+from documents.models import Document
+from documents.tests import samples
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SOFT_LIMIT_S = 5  # a small document takes well under a second; the long one below needs far more
+HARD_LIMIT_S = 30  # only if the soft stop were not handled: the process would be killed, the document retried
+TOO_LONG = "Ingestion took too long and was stopped."
+
+
+@pytest.fixture
+def short_limit_worker(celery_worker, tmp_path, monkeypatch) -> Iterator[object]:
+    """A worker of this module's own whose tasks stop after SOFT_LIMIT_S; the session worker is stopped
+    meanwhile, so that it takes none of these tasks.
+
+    Celery (5.7) stamps the *sender's* task limits into each message (its ``timelimit`` header), and a worker
+    applies those before its own settings: the web process must have the limits the worker has, as it does in
+    production, where both read the same environment. Here the sender is this process, whose task was set up
+    with the default limits, so it is given the worker's (its cached publishing options are dropped too)."""
+    from documents.tasks import document_ingest_task
+
+    task = document_ingest_task._get_current_object()
+    monkeypatch.setattr(task, "soft_time_limit", SOFT_LIMIT_S)
+    monkeypatch.setattr(task, "time_limit", HARD_LIMIT_S)
+    monkeypatch.setattr(task, "_exec_options", None)
+    celery_worker.stop()
+    worker = type(celery_worker)(
+        tmp_path,
+        {
+            "INGEST_STALE_SECONDS": "3",
+            "CELERY_TASK_SOFT_TIME_LIMIT": str(SOFT_LIMIT_S),
+            "CELERY_TASK_TIME_LIMIT": str(HARD_LIMIT_S),
+        },
+    )
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        celery_worker.start()
+
+
+def _upload(client, name: str, data: bytes) -> int:
+    response = client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def _done(worker, document_id: int, timeout: float = 120) -> Document:
+    done = Document.objects.filter(pk=document_id, status__in=("ready", "failed"))
+    wait_until(
+        done.exists,
+        timeout=timeout,
+        failure=lambda: (
+            f"document {document_id} still {Document.objects.get(pk=document_id).status}:\n"
+            + worker.log.read_text()[-3000:]
+        ),
+    )
+    return Document.objects.get(pk=document_id)
+
+
+def _long_text(paragraphs: int = 1500) -> bytes:
+    """~2.2 MB of plain text: 3,000 chunks to embed, about a minute of work for one pool process on this machine
+    (2 cores), 12 times the soft limit."""
+    return "\n\n".join(f"Paragraph {i}. {samples.REAL_TEXT}" for i in range(paragraphs)).encode()
+
+
+def _pool_pids(worker) -> list[int]:
+    """The process ids of the worker's pool, as the worker reports them (``celery inspect stats``)."""
+    from config.celery import app
+
+    stats = app.control.inspect(destination=[worker.name], timeout=5).stats() or {}
+    assert worker.name in stats, f"the worker did not answer:\n{worker.log.read_text()[-3000:]}"
+    return stats[worker.name]["pool"]["processes"]
+
+
+def test_a_document_over_the_time_ceiling_fails_with_the_reason_and_the_worker_goes_on(
+    short_limit_worker, alice, api_client_for
+):
+    worker = short_limit_worker
+    client = api_client_for(alice)
+    pool = _pool_pids(worker)
+
+    slow = _done(worker, _upload(client, "long.txt", _long_text()))
+    assert (slow.status, slow.error) == ("failed", TOO_LONG), worker.log.read_text()[-3000:]
+    assert slow.failed_stage in ("chunking", "embedding")  # stopped mid-work (on a busy machine, maybe earlier)
+    assert f"Soft time limit ({SOFT_LIMIT_S}s) exceeded" in worker.log.read_text()
+    assert not slow.chunks.exists()
+
+    normal = _done(worker, _upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()))
+    assert normal.status == "ready", normal.error
+    assert normal.chunks.exists()
+    assert _pool_pids(worker) == pool  # the same pool process took both: the soft stop did not cost it
+    assert "Hard time limit" not in worker.log.read_text()
+    assert Document.objects.get(pk=slow.pk).status == "failed"  # no ticket brought it back
