@@ -53,7 +53,9 @@ def document_enqueue(*, document_id: int) -> bool:
     from documents.tasks import document_ingest_task
 
     try:
-        document_ingest_task.delay(document_id)
+        # No time limits in the message: Celery would stamp this process's, and the worker's own
+        # (CELERY_TASK_*_TIME_LIMIT in the worker's environment) must decide.
+        document_ingest_task.apply_async((document_id,), time_limit=None, soft_time_limit=None)
     except Exception as exc:  # kombu/redis raise many types; all mean "not enqueued"
         logger.warning("could not enqueue document %s (%s); the sweeper will retry", document_id, exc)
         return False

@@ -22,20 +22,12 @@ TOO_LONG = "Ingestion took too long and was stopped."
 
 
 @pytest.fixture
-def short_limit_worker(celery_worker, tmp_path, monkeypatch) -> Iterator[object]:
+def short_limit_worker(celery_worker, tmp_path) -> Iterator[object]:
     """A worker of this module's own whose tasks stop after SOFT_LIMIT_S; the session worker is stopped
     meanwhile, so that it takes none of these tasks.
 
-    Celery (5.7) stamps the *sender's* task limits into each message (its ``timelimit`` header), and a worker
-    applies those before its own settings: the web process must have the limits the worker has, as it does in
-    production, where both read the same environment. Here the sender is this process, whose task was set up
-    with the default limits, so it is given the worker's (its cached publishing options are dropped too)."""
-    from documents.tasks import document_ingest_task
-
-    task = document_ingest_task._get_current_object()
-    monkeypatch.setattr(task, "soft_time_limit", SOFT_LIMIT_S)
-    monkeypatch.setattr(task, "time_limit", HARD_LIMIT_S)
-    monkeypatch.setattr(task, "_exec_options", None)
+    Only the worker has the short limits: the uploading process (this one) keeps the defaults, and the worker's
+    own settings must decide (Celery would otherwise stamp the sender's limits into each message)."""
     celery_worker.stop()
     worker = type(celery_worker)(
         tmp_path,
