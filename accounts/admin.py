@@ -4,7 +4,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Invitation, Membership, User, Workspace
+from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -88,3 +88,24 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ["email", "workspace__name"]
     readonly_fields = ["token_hash", "accepted_at", "accepted_by"]
     list_select_related = ["workspace", "invited_by"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail for staff: every workspace's events, read-only (no add, change or delete; the table's
+    trigger would refuse the last two anyway)."""
+
+    list_display = ["created_at", "event", "actor_email", "workspace_id", "target_type", "target_label", "ip"]
+    list_filter = ["event", "created_at", "target_type"]
+    search_fields = ["actor_email", "target_label", "target_id", "ip", "request_id", "=workspace_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False

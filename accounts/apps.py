@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and workspaces"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects receivers)
+        from accounts import audit_signals, signals  # noqa: F401  (connects receivers)

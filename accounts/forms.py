@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from accounts.models import ApiTokenScope, Membership, User, Workspace
+from accounts.models import ApiTokenScope, AuditEvent, Membership, User, Workspace
 from accounts.selectors import workspace_list_for_user
 
 
@@ -44,3 +44,12 @@ class ApiTokenForm(forms.Form):
 
     def clean_scope(self) -> str:
         return self.cleaned_data["scope"] or ApiTokenScope.Scope.FULL
+
+
+class AuditFilterForm(forms.Form):
+    """The Audit page's filters (query parameters); every field optional."""
+
+    event = forms.ChoiceField(choices=[("", "All events"), *AuditEvent.Event.choices], required=False)
+    actor = forms.CharField(required=False, max_length=254, strip=True, label="Actor email contains")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))

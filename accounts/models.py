@@ -270,3 +270,6 @@ class ApiTokenScope(models.Model):
     def __str__(self) -> str:
         limit = f", workspace {self.workspace_id}" if self.workspace_id else ""
         return f"{self.token_id} ({self.scope}{limit})"
+
+
+from accounts.audit_models import AuditEvent  # noqa: E402, F401  (the audit trail, in its own module)

@@ -6,6 +6,7 @@ Access checks are in ``accounts.permissions``, writes in ``accounts.services``. 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
@@ -13,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import ApiTokenScope, Invitation, Membership, User, Workspace
+from accounts.models import ApiTokenScope, AuditEvent, Invitation, Membership, User, Workspace
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -121,3 +122,26 @@ def api_token_list(*, user: User) -> QuerySet[Any]:
         .annotate(scope_name=scope, workspace_name=F("api_scope__workspace__name"))
         .order_by("-created")
     )
+
+
+def audit_event_list(
+    *,
+    workspace_id: int,
+    event: str = "",
+    actor: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The audit events of one workspace, newest first, filtered by ``event`` (an ``AuditEvent.Event`` value;
+    empty: all), ``actor`` (part of the actor's email, case-insensitive; empty: all) and the UTC dates ``since``
+    and ``until`` (both inclusive; None: open). The caller checks that the reader may see the workspace."""
+    events = AuditEvent.objects.filter(workspace_id=workspace_id)
+    if event:
+        events = events.filter(event=event)
+    if actor:
+        events = events.filter(actor_email__icontains=actor)
+    if since is not None:
+        events = events.filter(created_at__date__gte=since)
+    if until is not None:
+        events = events.filter(created_at__date__lte=until)
+    return events.order_by("-created_at", "-id")

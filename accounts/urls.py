@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import audit_views, views
 
 app_name = "accounts"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
     path("workspaces/<int:workspace_id>/", views.workspace_detail, name="workspace_detail"),
     path("workspaces/<int:workspace_id>/members/", views.members, name="members"),
+    path("workspaces/<int:workspace_id>/audit/", audit_views.audit, name="audit"),
+    path("workspaces/<int:workspace_id>/audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("workspaces/<int:workspace_id>/rename/", views.workspace_rename, name="workspace_rename"),
     path("workspaces/<int:workspace_id>/leave/", views.workspace_leave, name="workspace_leave"),
     path("workspaces/<int:workspace_id>/members/<int:membership_id>/role/", views.member_role, name="member_role"),

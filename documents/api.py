@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from accounts.http import AuthenticatedRequest
 from accounts.permissions import membership_get, workspace_get_for_request
-from config.errors import ApplicationError
 from config.openapi import paginated
 from documents.models import Document
 from documents.selectors import (
@@ -27,6 +26,7 @@ from documents.services.lifecycle import (
     document_delete,
     document_reprocess,
     document_retry_failed,
+    document_version_open,
     require_document_editor,
 )
 from documents.services.upload import (
@@ -232,8 +232,5 @@ class DocumentFileApi(APIView):
     def get(self, request: AuthenticatedRequest, document_id: int) -> FileResponse:
         document = document_get_for_user(user=request.user, document_id=document_id)
         version = document_version_get(document=document, number=request.query_params.get("version"))
-        try:
-            handle = version.file.open("rb")
-        except FileNotFoundError:
-            raise ApplicationError("The stored file is missing.") from None
+        handle = document_version_open(version=version, user=request.user)
         return FileResponse(handle, as_attachment=True, filename=version.original_filename)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiTokenScope, Membership, User
+from accounts.services.audit import Event, audit_record
 from config.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
@@ -46,9 +47,12 @@ def api_token_create(
     token_scope = ApiTokenScope(token=row, scope=scope, workspace_id=workspace_id)
     token_scope.full_clean(validate_unique=False)  # a new token: no row to collide with
     token_scope.save(force_insert=True)
+    label = f"{row.token_key} ({scope}{f', workspace {workspace_id}' if workspace_id else ''})"
+    audit_record(event=Event.TOKEN_CREATED, actor=user, workspace_id=workspace_id, target=row, target_label=label)
     return row, secret
 
 
+@transaction.atomic
 def api_token_revoke(*, user: User, token_key: str) -> None:
     """Revoke (delete) one of ``user``'s tokens by its public ``token_key``. Raises NotFoundError."""
     from knox.models import get_token_model
@@ -56,6 +60,9 @@ def api_token_revoke(*, user: User, token_key: str) -> None:
     deleted, _ = get_token_model().objects.filter(user=user, token_key=token_key).delete()
     if not deleted:
         raise NotFoundError("No such token.")
+    audit_record(
+        event=Event.TOKEN_REVOKED, actor=user, target_ref=("knox.AuthToken", token_key), target_label=token_key
+    )
 
 
 def api_token_revoke_all(*, user: User, reason: str) -> int:
@@ -68,4 +75,5 @@ def api_token_revoke_all(*, user: User, reason: str) -> int:
     deleted, _ = get_token_model().objects.filter(user=user).delete()
     if deleted:
         logger.info("revoked %d API tokens of user %s: %s", deleted, user.pk, reason)
+        audit_record(event=Event.TOKEN_REVOKED, target=user, target_label=f"all tokens: {reason}")
     return deleted

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Invitation, InvitationDayCount, Membership, User, Workspace
 from accounts.permissions import check_can_change_member, require_manager
+from accounts.services.audit import Event, audit_record
 from config.errors import ApplicationError, ConflictError, NotFoundError, TooManyRequestsError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ def invitation_create(*, actor: Membership, email: str, role: str = Role.MEMBER)
     )
     invitation.full_clean()
     invitation.save()
+    label = f"{email} as {role}"
+    audit_record(
+        event=Event.INVITATION_SENT, actor=actor.user, workspace_id=workspace.pk, target=invitation, target_label=label
+    )
     transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
     return invitation, token
 
@@ -178,6 +183,14 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
     logger.info("invitation %s accepted by user %s", invitation.pk, user.pk)
+    label = f"{invitation.email} as {membership.role}"
+    audit_record(
+        event=Event.INVITATION_ACCEPTED,
+        actor=user,
+        workspace_id=invitation.workspace_id,
+        target=invitation,
+        target_label=label,
+    )
     return membership
 
 

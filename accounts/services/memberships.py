@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts.models import Membership
 from accounts.permissions import check_can_change_member
+from accounts.services.audit import Event, audit_record
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,16 @@ def membership_change_role(*, actor: Membership, membership: Membership, role: s
     check_can_change_member(actor=actor, target=membership, new_role=role)
     if membership.role == Role.OWNER and role != Role.OWNER:
         _ensure_not_last_owner(membership, "step down")
+    label = f"{membership.user.email}: {membership.role} → {role}"
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
+    audit_record(
+        event=Event.ROLE_CHANGED,
+        actor=actor.user,
+        workspace_id=actor.workspace_id,
+        target=membership,
+        target_label=label,
+    )
     logger.info("membership %s role set to %s by user %s", membership.pk, role, actor.user_id)
     return membership
 
@@ -58,6 +67,13 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
         return
     check_can_change_member(actor=actor, target=membership)
     _ensure_not_last_owner(membership, "be removed")
+    audit_record(
+        event=Event.MEMBER_REMOVED,
+        actor=actor.user,
+        workspace_id=actor.workspace_id,
+        target=membership,
+        target_label=f"{membership.user.email} ({membership.role})",
+    )
     membership.delete()
     logger.info("membership %s removed by user %s", membership.pk, actor.user_id)
 
@@ -66,4 +82,11 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
 def membership_leave(*, membership: Membership) -> None:
     """The member leaves the workspace. Raises LastOwnerError for its last owner."""
     _ensure_not_last_owner(membership, "leave the workspace")
+    audit_record(
+        event=Event.MEMBER_REMOVED,
+        actor=membership.user,
+        workspace_id=membership.workspace_id,
+        target=membership,
+        target_label=f"{membership.user.email} ({membership.role}) left",
+    )
     membership.delete()

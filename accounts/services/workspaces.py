@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import Membership, User, Workspace
 from accounts.permissions import require_manager
+from accounts.services.audit import Event, audit_record
 from config.errors import TooManyRequestsError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def workspace_create(*, owner: User, name: str) -> Workspace:
     workspace.full_clean()
     workspace.save()
     Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
+    audit_record(event=Event.WORKSPACE_CREATED, actor=owner, workspace_id=workspace.pk, target=workspace)
     return workspace
 
 
@@ -60,6 +62,7 @@ def workspace_create_personal(*, user: User) -> Workspace:
     )
     if created:
         Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+        audit_record(event=Event.WORKSPACE_CREATED, actor=user, workspace_id=workspace.pk, target=workspace)
     return workspace
 
 

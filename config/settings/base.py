@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "anymail",
     "csp",
+    "pgtrigger",
     "accounts",
     "documents",
     "retrieval",
@@ -296,6 +297,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"TokenScopeEnum": "accounts.models.ApiTokenScope.Scope"},
 }
 
+# --- audit trail and telemetry retention (config/settings/audit.py) ---------------------------------
+from config.settings.audit import *  # noqa: E402, F403
+from config.settings.audit import RETENTION_PURGE_SECONDS  # noqa: E402
+
 # --- ingestion, extraction, embeddings, upload and workspace limits (config/settings/ingestion.py) ---
 from config.settings.ingestion import *  # noqa: E402, F403
 from config.settings.ingestion import INGEST_SWEEP_SECONDS  # noqa: E402
@@ -313,6 +318,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "retrieval-vector-indexes": {
         "task": "retrieval.tasks.vector_indexes_task",
         "schedule": float(VECTOR_INDEX_SWEEP_SECONDS),
+    },
+    "audit-purge": {"task": "accounts.tasks.audit_purge_task", "schedule": float(RETENTION_PURGE_SECONDS)},
+    "chat-telemetry-purge": {
+        "task": "chat.tasks.chat_telemetry_purge_task",
+        "schedule": float(RETENTION_PURGE_SECONDS),
     },
 }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import IO
 
 from django.db import transaction
 from django.db.models import QuerySet
 
-from accounts.models import Membership
-from config.errors import ConflictError, ForbiddenError
+from accounts.models import Membership, User
+from accounts.services.audit import Event, audit_record
+from config.errors import ApplicationError, ConflictError, ForbiddenError
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.upload import stored_file_delete
 
@@ -75,6 +77,29 @@ def document_delete(*, document: Document, actor: Membership | None = None) -> N
         require_document_editor(document=document, actor=actor)
     names = list(DocumentVersion.objects.filter(document=document).values_list("file", flat=True))
     with transaction.atomic():
+        actor_user = actor.user if actor is not None else None
+        audit_record(
+            event=Event.DOCUMENT_DELETED, actor=actor_user, workspace_id=document.workspace_id, target=document
+        )
         Document.objects.filter(pk=document.pk).delete()
         transaction.on_commit(lambda: stored_file_delete(names))
     logger.info("document %s deleted with %d file(s)", document.pk, len(names))
+
+
+def document_version_open(*, version: DocumentVersion, user: User) -> IO[bytes]:
+    """Open ``version``'s stored file for ``user`` to download (binary, the caller closes it) and record the
+    download on the audit trail. Raises ApplicationError if the stored file is missing (nothing is recorded)."""
+    try:
+        handle = version.file.open("rb")
+    except FileNotFoundError:
+        raise ApplicationError("The stored file is missing.") from None
+    label = f"{version.document.title} (version {version.number})"
+    target = version.document
+    audit_record(
+        event=Event.DOCUMENT_DOWNLOADED,
+        actor=user,
+        workspace_id=version.workspace_id,
+        target=target,
+        target_label=label,
+    )
+    return handle

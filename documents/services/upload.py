@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from accounts.services.audit import Event, audit_record
 from config.errors import ApplicationError, ConflictError, TooManyRequestsError
 from documents.limits import workspace_limits, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
@@ -284,6 +285,7 @@ def document_upload(
             version = _version_create(document, 1, stored, filename, kind, size, sha256, user)
             document.pending_version = version
             document.save(update_fields=["pending_version"])
+            audit_record(event=Event.DOCUMENT_UPLOADED, actor=user, workspace_id=workspace.pk, target=document)
             if enqueue:
                 _enqueue_after_commit(document.pk)
     except IntegrityError:
@@ -327,6 +329,14 @@ def document_version_upload(*, document: Document, user: User | None, file: File
             version = _version_create(locked, number, stored, filename, kind, size, sha256, user)
             Document.objects.filter(pk=locked.pk).update(
                 pending_version=version, status=Document.Status.QUEUED, **INGESTION_RESET
+            )
+            label = f"{locked.title} (version {number})"
+            audit_record(
+                event=Event.DOCUMENT_VERSION,
+                actor=user,
+                workspace_id=locked.workspace_id,
+                target=locked,
+                target_label=label,
             )
             _enqueue_after_commit(locked.pk)
     except BaseException:
