@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
+from accounts.services.audit import audit_record
 
 
 class MembershipInline(admin.TabularInline):
@@ -37,6 +38,7 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             user.is_active = False
             user.save(update_fields=["is_active"])
+            audit_record(event=AuditEvent.Event.ADMIN_ACTION, target=user, target_label=f"deactivated {user.email}")
         self.message_user(request, f"Deactivated {len(users)} user(s).")
 
 

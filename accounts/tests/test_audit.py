@@ -234,8 +234,34 @@ def test_admin_changes_are_recorded(client, bob, workspace):
     client.post(f"/admin/accounts/membership/{bob_m.pk}/delete/", {"post": "yes"})
     (removed,) = _events(event=Event.ADMIN_ACTION, actor_id=staff.pk)
     assert removed.workspace_id == workspace.pk and removed.target_id == str(bob_m.pk)
+    client.post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [bob.pk]})
+    assert _events(event=Event.ADMIN_ACTION, actor_id=staff.pk, target_label="deactivated bob@example.com")
     client.post(f"/admin/accounts/workspace/{workspace.pk}/delete/", {"post": "yes"})
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
     (deleted,) = _events(event=Event.WORKSPACE_DELETED)
     assert deleted.actor_id == staff.pk and deleted.target_label == "Acme"
     assert _events(workspace_id=workspace.pk, event=Event.QUOTA_OVERRIDE_CHANGED)  # the trail outlives it
+
+
+def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, workspace):
+    """What ``ModelAdmin.log_change`` writes for a user's or workspace's change form: a change to a limit field
+    is a quota-override event, any other change an admin action."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    staff = User.objects.create_superuser(email="root@example.com", password="x")
+
+    def change(obj: User | Workspace, fields: list[str]) -> None:
+        message = [{"changed": {"fields": fields}}]
+        LogEntry.objects.log_actions(staff.pk, [obj], CHANGE, change_message=message, single_object=True)
+
+    change(alice, ["Uploads per hour"])
+    change(alice, ["Workspaces max", "Name"])
+    change(workspace, ["Invitations per day"])
+    change(alice, ["Name"])
+    events = [(e.event, e.workspace_id, e.target_type) for e in _events(actor_id=staff.pk, event__startswith="admin.")]
+    assert events == [
+        (Event.QUOTA_OVERRIDE_CHANGED, None, "accounts.User"),
+        (Event.QUOTA_OVERRIDE_CHANGED, None, "accounts.User"),
+        (Event.QUOTA_OVERRIDE_CHANGED, workspace.pk, "accounts.Workspace"),
+        (Event.ADMIN_ACTION, None, "accounts.User"),
+    ]
