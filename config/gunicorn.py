@@ -41,9 +41,9 @@ threads = int(_env("WEB_THREADS", "32"))
 # gthread worker's main loop keeps notifying while threads stream).
 timeout = int(_env("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
-# No access log of gunicorn's own: each request's ``request_finished`` line (config.request_log) says it, with
-# the request id, the user and the status, without the query string. gunicorn's own lines (start-up, worker
-# restarts) go through the same structured ``LOGGING`` as the application's.
+# gunicorn's own lines (start-up, worker restarts) go through the application's structured ``LOGGING``, which
+# leaves its access lines out: each request's ``request_finished`` line (config.request_log) says it, with the
+# request id, the user and the status, without the query string.
 accesslog = None
 logconfig_dict = _logging_config()
 

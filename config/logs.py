@@ -13,6 +13,7 @@ This module imports no Django model or setting: the settings module imports it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -44,6 +45,13 @@ REDACTED_KEYS = frozenset(
     }
 )
 REDACTED = "[redacted]"
+# Paths that carry a secret: invitation tokens, allauth's email-confirmation and password-reset keys.
+SECRET_PATH = re.compile(r"(/(?:invitations|confirm-email|reset/key)/)[^/\s?\"']+")
+
+
+def path_redact(text: str) -> str:
+    """``text`` with the token or key in each secret-bearing path (``SECRET_PATH``) replaced by ``[redacted]``."""
+    return SECRET_PATH.sub(rf"\1{REDACTED}", text)
 
 
 def log_context_bind(**values: object) -> None:
@@ -60,10 +68,14 @@ def add_context_keys(logger: object, method_name: str, event_dict: EventDict) ->
 
 
 def redact_secrets(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: the value of every key in ``REDACTED_KEYS`` (any case) becomes ``"[redacted]"``."""
+    """structlog processor: the value of every key in ``REDACTED_KEYS`` (any case) becomes ``"[redacted]"``, and
+    secret-bearing paths in the event (e.g. Django's "Not Found: /invitations/<token>/") lose their token."""
     for key in event_dict:
         if key.lower() in REDACTED_KEYS:
             event_dict[key] = REDACTED
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        event_dict["event"] = path_redact(event)
     return event_dict
 
 

@@ -20,10 +20,10 @@ from django.http import HttpRequest, HttpResponse
 from django_structlog import signals
 from django_structlog.middlewares import RequestMiddleware
 
+from config.logs import path_redact
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-# Paths that carry a secret: invitation tokens, allauth's email-confirmation and password-reset keys.
-_SECRET_PATH = re.compile(r"(/(?:invitations|confirm-email|reset/key)/)[^/]+")
 
 
 def request_id_for(request: HttpRequest) -> str:
@@ -59,8 +59,7 @@ class RequestLogMiddleware(RequestMiddleware):
     @staticmethod
     def format_request(request: HttpRequest) -> str:
         """``METHOD /path``, without the query string, a token or key in the path replaced by ``[redacted]``."""
-        path = _SECRET_PATH.sub(r"\1[redacted]", request.path)
-        return f"{request.method} {path}"
+        return f"{request.method} {path_redact(request.path)}"
 
     def handle_response(self, request: HttpRequest, response: HttpResponse) -> None:
         request_id = structlog.contextvars.get_contextvars().get("request_id")

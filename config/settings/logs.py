@@ -44,10 +44,13 @@ LOGGING = {
         # Django's own handlers (console when DEBUG, mail_admins) give way to the root's structured one.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # Its 4xx warnings come after the request's context is gone; request_finished says the same, with it.
+        "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},
-        # gunicorn's lines (config/gunicorn.py) go through the root handler too.
+        # gunicorn's lines (config/gunicorn.py) go through the root handler too; its access lines (INFO) are
+        # left out: each request's request_finished line says the same, without the query string.
         "gunicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
-        "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
     },
 }
