@@ -32,8 +32,11 @@ PLANTED_QUESTION = f"How many herons did the keeper count, {uuid.uuid4().hex[:8]
 
 
 @pytest.fixture
-def web_log() -> Iterator[io.StringIO]:
-    """Every line the web side (this process) logs while the test runs, as the JSON formatter writes it."""
+def web_log(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
+    """Every line the web side (this process) logs while the test runs, as the JSON formatter writes it (at INFO:
+    the evaluation commands, run in-process by other tests, quiet the ``documents`` logger)."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="documents")
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(
