@@ -14,6 +14,7 @@ from django.http import Http404
 from accounts.models import Membership, Workspace
 from accounts.selectors import workspace_get_personal
 from config.errors import ForbiddenError
+from config.logs import log_context_bind
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -41,6 +42,7 @@ def membership_get(*, user: User, workspace_id: object) -> Membership:
     membership = Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_pk).first()
     if membership is None:
         raise Http404("No such workspace.")
+    log_context_bind(user_id=user.pk, workspace_id=workspace_pk)
     return membership
 
 
@@ -61,9 +63,11 @@ def workspace_get_for_request(*, user: User, workspace_id: object | None) -> Wor
         workspace_id = user.api_workspace_id
     if workspace_id in (None, ""):
         try:
-            return workspace_get_personal(user=user)
+            workspace = workspace_get_personal(user=user)
         except Workspace.DoesNotExist:
             raise Http404("No such workspace.") from None
+        log_context_bind(user_id=user.pk, workspace_id=workspace.pk)
+        return workspace
     return workspace_get_for_member(user=user, workspace_id=workspace_id)
 
 

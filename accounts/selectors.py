@@ -15,6 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import ApiTokenScope, AuditEvent, Invitation, Membership, User, Workspace
+from config.logs import log_context_bind
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -85,6 +86,7 @@ def workspace_current_or_404(*, request: HttpRequest) -> Workspace:
     workspace = workspace_current(request=request)
     if workspace is None:
         raise Http404("No such workspace.")
+    log_context_bind(workspace_id=workspace.pk)
     return workspace
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 
+import structlog
 from celery import Celery
 from celery.signals import celeryd_after_setup, setup_logging, task_postrun, task_prerun, worker_process_init
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from config.bootstrap import process_setup, process_state
 from config.memory import memory_task_ended, memory_task_started, memory_watchdog_start
@@ -22,6 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("groundwork")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["worker"].add(DjangoStructLogInitStep)
 
 
 @setup_logging.connect
@@ -64,4 +67,6 @@ def _task_started(sender: object = None, task_id: str = "", **kwargs: object) ->
 
 @task_postrun.connect
 def _task_ended(**kwargs: object) -> None:
+    """A task ended: stop watching it, and drop its log context (the next lines are the process's own)."""
     memory_task_ended()
+    structlog.contextvars.clear_contextvars()

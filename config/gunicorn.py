@@ -26,6 +26,13 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _logging_config() -> dict[str, object]:
+    """The application's ``LOGGING`` (``config.settings.logs``), read before Django is set up."""
+    from config.settings.logs import LOGGING
+
+    return LOGGING
+
+
 bind = f"{_env('BIND_HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
 workers = int(_env("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -34,7 +41,11 @@ threads = int(_env("WEB_THREADS", "32"))
 # gthread worker's main loop keeps notifying while threads stream).
 timeout = int(_env("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
-accesslog = "-"
+# gunicorn's own lines (start-up, worker restarts) go through the application's structured ``LOGGING``, which
+# leaves its access lines out: each request's ``request_finished`` line (config.request_log) says it, with the
+# request id, the user and the status, without the query string.
+accesslog = None
+logconfig_dict = _logging_config()
 
 
 def post_fork(server: Arbiter, worker: Worker) -> None:

@@ -1,10 +1,10 @@
 """Groundwork settings: with the topic modules it includes, the only place that reads the environment (see
-.env.example for every variable). This module holds the core, database, Redis and Celery, accounts, email, API,
-static files and logging settings; it includes ``security`` (login limits, trusted proxies, cookies, HSTS, CSP),
+.env.example for every variable). This module holds the core, database, Redis and Celery, accounts, email, API and
+static files settings; it includes ``security`` (login limits, trusted proxies, cookies, HSTS, CSP),
 ``ingestion`` (embeddings, uploads, workspace and document limits, extraction, fairness), ``retrieval`` (BM25,
-RRF, vector search) and ``chat`` (the LLM chain, quotas) with ``from ... import *``, so every setting is still a
-name of ``config.settings.base`` (``config.settings.test`` imports them all from here). ``DEBUG``, which several
-topic modules' defaults follow, is read in ``config.settings.environment``.
+RRF, vector search), ``chat`` (the LLM chain, quotas) and ``logs`` (structured logging) with ``from ... import *``,
+so every setting is still a name of ``config.settings.base`` (``config.settings.test`` imports them all from
+here). ``DEBUG``, which several topic modules' defaults follow, is read in ``config.settings.environment``.
 
 Production differences come from the environment, not from a separate settings module. With no
 ``DATABASE_URL`` / ``REDIS_URL``, the embedded PostgreSQL and Redis of ``config.embedded`` are started.
@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "anymail",
     "csp",
     "pgtrigger",
+    "django_structlog",
     "accounts",
     "documents",
     "retrieval",
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.request_log.RequestLogMiddleware",  # request_id, X-Request-ID, request_started/finished lines
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.security.PermissionsPolicyMiddleware",
@@ -345,17 +347,5 @@ STORAGES = {
     },
 }
 
-# --- logging --------------------------------------------------------------------------------------
-
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "pgserver": {"level": "WARNING"},
-    },
-}
+# --- logging: structlog, django-structlog, LOG_LEVEL, LOG_FORMAT (config/settings/logs.py) -------------
+from config.settings.logs import *  # noqa: E402, F403

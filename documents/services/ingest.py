@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.logs import log_context_bind
 from documents.embeddings import DIMENSIONS, embed_texts
 from documents.limits import workspace_chunks_except, workspace_limits
 from documents.models import Chunk, Document, DocumentVersion
@@ -300,6 +301,7 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
     document = document_claim(document_id=document_id)
     if document is None:
         return "skipped"
+    log_context_bind(workspace_id=document.workspace_id, document_id=document.pk)
     version = document.pending_version
     assert version is not None
     if document.attempts > settings.INGEST_MAX_ATTEMPTS:
