@@ -1,0 +1,17 @@
+#!/bin/sh
+# The image's entrypoint: the first argument chooses the process, further arguments go to it.
+#   web      gunicorn (config/gunicorn.py: WEB_CONCURRENCY processes x WEB_THREADS threads on BIND_HOST:PORT)
+#   worker   a Celery worker (CELERY_CONCURRENCY pool processes), e.g. `worker --queues=ingest`
+#   beat     Celery beat (one per deployment)
+#   migrate  apply the database migrations, then exit (once per release, before web and workers)
+# Anything else runs as given, e.g. `python manage.py createsuperuser`.
+set -e
+role="${1:-web}"
+[ "$#" -gt 0 ] && shift
+case "$role" in
+  web) exec gunicorn -c config/gunicorn.py "$@" config.wsgi ;;
+  worker) exec celery -A config worker --loglevel=INFO --concurrency="${CELERY_CONCURRENCY:-2}" "$@" ;;
+  beat) exec celery -A config beat --loglevel=INFO "$@" ;;
+  migrate) exec python manage.py migrate --noinput "$@" ;;
+  *) exec "$role" "$@" ;;
+esac
