@@ -104,16 +104,35 @@ def pg_tool(name: str, *, server_major: int, candidates: list[str] | None = None
     return usable[0]
 
 
+# psycopg connection parameters (libpq keywords) and the libpq environment variables that carry them
+_LIBPQ_ENV = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "service": "PGSERVICE",
+    "options": "PGOPTIONS",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+}
+
+
 def _connection_env(alias: str = "default") -> tuple[dict[str, str], str]:
-    """libpq environment for the database ``alias`` (PGHOST, PGPORT, PGUSER, PGPASSWORD, SSL options) and its name."""
-    connection = connections[alias]
-    settings_dict = connection.settings_dict
-    _, env = connection.client.settings_to_cmd_args_env(settings_dict, [])
-    env = dict(env or {})
-    for key, value in (("PGHOST", "HOST"), ("PGPORT", "PORT"), ("PGUSER", "USER")):
-        if settings_dict.get(value):
-            env[key] = str(settings_dict[value])
-    return {**os.environ, **env}, str(settings_dict["NAME"])
+    """The environment for libpq programs reaching database ``alias`` as Django does (PGHOST, PGPORT, PGUSER,
+    PGPASSWORD, SSL options, from HOST/PORT/... and OPTIONS alike), and the database name.
+
+    The password travels only in ``PGPASSWORD``, never on a command line."""
+    params = connections[alias].get_connection_params()
+    env = {name: str(params[key]) for key, name in _LIBPQ_ENV.items() if params.get(key) not in (None, "")}
+    clean = {key: value for key, value in os.environ.items() if key not in _LIBPQ_ENV.values()}
+    return {**clean, **env}, str(params.get("dbname") or connections[alias].settings_dict["NAME"])
 
 
 def _server_facts(alias: str = "default") -> dict[str, str | None]:

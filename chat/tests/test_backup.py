@@ -152,3 +152,21 @@ def test_restore_with_force_replaces_a_non_empty_database_and_media(alice, media
     call_command("restore", str(tmp_path / "backup"), "--force")
     assert User.objects.filter(email=alice.email).exists() and not User.objects.filter(email="later@example.com")
     assert sorted(p.name for p in media.rglob("*") if p.is_file()) == ["kept.txt"]
+
+
+def test_a_database_url_style_connection_is_reached_and_its_password_stays_off_the_output(
+    alice, media, tmp_path, capsys
+):
+    """DATABASE_URL (django-environ) puts a socket host into OPTIONS and a password into PASSWORD."""
+    original = dict(connection.settings_dict)
+    connection.settings_dict.update(
+        HOST="", PASSWORD="planted-password-77", OPTIONS={**original["OPTIONS"], "host": original["HOST"]}
+    )
+    try:
+        call_command("backup", str(tmp_path / "backup"))
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(original)
+    assert User.objects.filter(pk=alice.pk).exists()
+    assert "planted-password-77" not in capsys.readouterr().out + (tmp_path / "backup" / "manifest.json").read_text()
