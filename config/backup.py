@@ -96,12 +96,15 @@ def pg_tool(name: str, *, server_major: int, candidates: list[str] | None = None
         result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
         if result.returncode == 0:
             found.append((path, result.stdout.strip()))
-    usable = [(path, version) for path, version in found if _major(version.split("PostgreSQL)")[-1]) >= server_major]
-    usable.sort(key=lambda item: _major(item[1].split("PostgreSQL)")[-1]) != server_major)  # stable: exact first
+    majors = [(path, version, _major(version.split("PostgreSQL)")[-1])) for path, version in found]
+    usable = sorted(
+        ((path, version, major) for path, version, major in majors if major >= server_major),
+        key=lambda item: (item[2] != server_major, item[2]),  # the same major first, else the oldest newer one
+    )
     if not usable:
         seen = "; ".join(f"{p}: {v}" for p, v in found) or "none"
         raise BackupError(f"no {name} for PostgreSQL {server_major} or newer (found: {seen})")
-    return usable[0]
+    return usable[0][0], usable[0][1]
 
 
 # psycopg connection parameters (libpq keywords) and the libpq environment variables that carry them

@@ -33,3 +33,5 @@ def test_an_exact_major_version_wins_over_a_newer_one():
     bundled = _candidates("pg_dump")[0]
     older = _major(on_path)
     assert pg_tool("pg_dump", server_major=older, candidates=[bundled, on_path])[0] == on_path
+    assert pg_tool("pg_dump", server_major=older - 1, candidates=[bundled, on_path])[0] == on_path  # oldest newer
+    assert pg_tool("pg_dump", server_major=16, candidates=[on_path, bundled])[0] == bundled
