@@ -5,6 +5,7 @@ A backup directory holds::
 
     database.dump   pg_dump custom format of the configured database (all schemas, the pgvector extension included)
     media.tar       every file under MEDIA_ROOT, paths relative to it
+    SHA256SUMS      the SHA-256 of the three files, manifest.json included (`sha256sum -c SHA256SUMS` checks them)
     manifest.json   {"format": 1, "created_at", "groundwork": {"commit"}, "postgresql": {"server", "pg_dump",
                     "pgvector"}, "extra": {...}, "files": {"database.dump": {"sha256", "bytes"}, ...}}
 
@@ -38,6 +39,7 @@ from config.settings.paths import BASE_DIR
 DUMP_NAME = "database.dump"
 MEDIA_NAME = "media.tar"
 MANIFEST_NAME = "manifest.json"
+SUMS_NAME = "SHA256SUMS"  # sha256sum format, for `sha256sum -c SHA256SUMS`: the three files, manifest included
 FORMAT = 1
 Progress = Callable[[str], None]
 
@@ -218,20 +220,30 @@ def backup_create(*, directory: Path, extra: dict[str, Any] | None = None, progr
         },
     }
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    files = (DUMP_NAME, MEDIA_NAME, MANIFEST_NAME)
+    (directory / SUMS_NAME).write_text("".join(f"{sha256_file(directory / name)}  {name}\n" for name in files))
     progress(f"Backup written to {directory}")
     return manifest
 
 
 def backup_verify(*, directory: Path) -> dict:
-    """Check a backup directory against its manifest: every listed file present with its size and SHA-256.
+    """Check a backup directory: the manifest against SHA256SUMS, then every file the manifest lists against its
+    size and SHA-256. Any changed byte in any of the files is caught.
 
     Returns the manifest. Raises:
-        BackupError: no readable manifest, an unknown format, or a file missing, of another size or checksum.
+        BackupError: no readable SHA256SUMS or manifest, an unknown format, or a file missing or changed.
     """
     try:
-        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+        sums = dict(line.split()[::-1] for line in (directory / SUMS_NAME).read_text().splitlines())
+        manifest_text = (directory / MANIFEST_NAME).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{directory} is not a complete backup ({SUMS_NAME} and {MANIFEST_NAME}): {exc}") from exc
+    if sums.get(MANIFEST_NAME) != hashlib.sha256(manifest_text).hexdigest():
+        raise BackupError(f"backup damaged: {MANIFEST_NAME} does not match its SHA-256 checksum in {SUMS_NAME}")
+    try:
+        manifest = json.loads(manifest_text)
         files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise BackupError(f"{directory} has no readable {MANIFEST_NAME}: {exc}") from exc
     if manifest.get("format") != FORMAT or set(files) != {DUMP_NAME, MEDIA_NAME}:
         raise BackupError(f"{directory / MANIFEST_NAME} is not a Groundwork backup manifest of format {FORMAT}")

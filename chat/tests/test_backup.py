@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,12 +136,16 @@ def test_a_damaged_media_archive_or_manifest_is_refused(alice, media, tmp_path):
     _flip_a_byte(tmp_path / "backup", tmp_path / "bad-media", "media.tar")
     with pytest.raises(CommandError, match=re.escape("media.tar does not match")):
         call_command("restore", str(tmp_path / "bad-media"))
-    shutil.copytree(tmp_path / "backup", tmp_path / "bad-manifest")
-    (tmp_path / "bad-manifest" / "manifest.json").write_text("{")
-    with pytest.raises(CommandError, match=re.escape("no readable manifest.json")):
+    _flip_a_byte(tmp_path / "backup", tmp_path / "bad-manifest", "manifest.json")
+    with pytest.raises(CommandError, match=re.escape("manifest.json does not match its SHA-256 checksum in")):
         call_command("restore", str(tmp_path / "bad-manifest"))
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "backup", capture_output=True, text=True)
+    assert sums.returncode == 0 and sums.stdout.count(": OK") == 3, sums  # an operator can check with coreutils
+    (tmp_path / "backup" / "SHA256SUMS").unlink()
+    with pytest.raises(CommandError, match="is not a complete backup"):
+        call_command("restore", str(tmp_path / "backup"))
     with pytest.raises(CommandError, match="is not empty: a backup goes into a new or empty directory"):
-        call_command("backup", str(tmp_path / "backup"))
+        call_command("backup", str(tmp_path / "bad-media"))
 
 
 def test_restore_with_force_replaces_a_non_empty_database_and_media(alice, media, tmp_path):
