@@ -117,7 +117,7 @@ def test_request_id_reaches_the_worker_lines_of_the_ingestion(
             None,
         )
 
-    wait_until(lambda: ready_line() is not None, timeout=30, failure=lambda: "no 'ready' line with the request id")
+    wait_until(lambda: ready_line() is not None, timeout=60, failure=lambda: "no 'ready' line with the request id")
     line = ready_line()
     assert line is not None
     assert (line["user_id"], line["workspace_id"], line["document_id"]) == (alice.pk, workspace.pk, document_id)
