@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "anymail",
     "csp",
+    "django_prometheus",
     "accounts",
     "documents",
     "retrieval",
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: HTTP latency by view and status
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.security.PermissionsPolicyMiddleware",
@@ -83,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -318,6 +321,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 
 # --- chat and the LLM chain (config/settings/chat.py) -----------------------------------------------
 from config.settings.chat import *  # noqa: E402, F403
+
+# --- metrics and health probes (config/settings/metrics.py) ------------------------------------------
+from config.settings.metrics import *  # noqa: E402, F403
 
 # --- static files, uploads ------------------------------------------------------------------------
 

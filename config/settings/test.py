@@ -49,3 +49,16 @@ MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
 # Fairness between workspaces (documents.services.scheduling) acts within a test's time frame.
 INGEST_SLICE_SECONDS = 0.2
 INGEST_YIELD_WAIT_SECONDS = 0.2
+
+# The metric files of this run (and of the worker it starts, which inherits the variable): emptied when the test
+# process starts, per TEST_SLOT.
+if not env.bool("GROUNDWORK_TEST_WORKER", default=False):
+    import os
+    import shutil
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(
+        DATA_DIR / ("test-prometheus" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
+    )
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    PROMETHEUS_MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
