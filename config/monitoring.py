@@ -72,9 +72,13 @@ class _ScrapeTimeCollector(Collector):
         from documents.models import Document
 
         documents = GaugeMetricFamily("groundwork_documents", "Documents by ingestion status.", labels=["status"])
-        counts = dict(Document.objects.order_by().values_list("status").annotate(n=Count("id")))
-        for status in Document.Status.values:
-            documents.add_metric([status], counts.get(status, 0))
+        try:
+            counts = dict(Document.objects.order_by().values_list("status").annotate(n=Count("id")))
+        except Exception as exc:  # the database is down: the other series still come, /readyz says why
+            logger.warning("documents by status unavailable: %s", type(exc).__name__)
+        else:
+            for status in Document.Status.values:
+                documents.add_metric([status], counts.get(status, 0))
         yield documents
         queue = GaugeMetricFamily("groundwork_queue_depth", "Tasks waiting in the broker queue.", labels=["queue"])
         try:

@@ -1,6 +1,9 @@
 """Test settings: base plus overrides only. The same real PostgreSQL (a test_ database) and Redis (databases of
 their own, per TEST_SLOT)."""
 
+import os
+import shutil
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
@@ -50,15 +53,11 @@ MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
 INGEST_SLICE_SECONDS = 0.2
 INGEST_YIELD_WAIT_SECONDS = 0.2
 
-# The metric files of this run (and of the worker it starts, which inherits the variable): emptied when the test
-# process starts, per TEST_SLOT.
-if not env.bool("GROUNDWORK_TEST_WORKER", default=False):
-    import os
-    import shutil
-
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(
-        DATA_DIR / ("test-prometheus" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
-    )
-    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    PROMETHEUS_MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+# The metric files of this run, per TEST_SLOT: emptied when the test run starts. Processes it starts (the worker,
+# subprocesses loading these settings) inherit the variable and must not empty it under the running processes.
+_METRICS_DIR = str(DATA_DIR / ("test-prometheus" + (f"-{TEST_SLOT}" if TEST_SLOT else "")))
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != _METRICS_DIR:
+    shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+    os.makedirs(_METRICS_DIR)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+PROMETHEUS_MULTIPROC_DIR = _METRICS_DIR
