@@ -24,6 +24,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from config.metrics import llm_skipped
+
 if TYPE_CHECKING:
     from openai import OpenAI
     from openai.types import CompletionUsage
@@ -257,6 +259,7 @@ def stream_chain(
     for provider in configured_providers() if providers is None else providers:
         if circuit_open(provider):
             fallbacks.append({"provider": provider.name, "error": "circuit open (recent failures)"})
+            llm_skipped(provider=provider.name, reason="circuit_open")
             continue
         started = False
         try:
@@ -269,6 +272,7 @@ def stream_chain(
                 yield event
         except LLMError as exc:
             _record_failure(provider)
+            llm_skipped(provider=provider.name, reason="error")
             logger.warning("LLM provider %s failed: %s; trying the next", provider.name, exc.message)
             fallbacks.append({"provider": provider.name, "error": exc.message})
             if started:

@@ -26,6 +26,7 @@ from chat.llm import AllProvidersFailed, Finished, Restart, Token, complete, con
 from chat.models import Citation, Conversation, Message
 from chat.prompting import HISTORY_MESSAGES, answer_messages, condense_messages, source_block
 from chat.quotas import usage_record
+from config.metrics import answer_observe
 from documents.models import DocumentVersion, page_of
 from retrieval.selectors import SearchHit, search_chunks
 
@@ -292,6 +293,14 @@ def answer_persist(draft: AnswerDraft) -> Message:
         for citation in citations:
             citation.message = message
         Citation.objects.bulk_create(citations)
+    answer_observe(
+        provider=message.provider,
+        fallback=message.fallback_used,
+        seconds=(message.latency_ms or 0) / 1000,
+        first_token_seconds=(message.first_token_ms or 0) / 1000,
+        prompt_tokens=message.prompt_tokens,
+        completion_tokens=message.completion_tokens,
+    )
     tokens = message.prompt_tokens + message.completion_tokens
     if tokens:
         usage_record(user=draft.conversation.user, workspace=draft.conversation.workspace, tokens=tokens)

@@ -13,11 +13,19 @@ import os
 
 import structlog
 from celery import Celery
-from celery.signals import celeryd_after_setup, setup_logging, task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    celeryd_after_setup,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from config.bootstrap import process_setup, process_state
 from config.memory import memory_task_ended, memory_task_started, memory_watchdog_start
+from config.metrics_files import multiproc_dir_prune, process_exited
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -40,7 +48,9 @@ def _configure_logging(**kwargs: object) -> None:
 @celeryd_after_setup.connect
 def _worker_main_process_setup(sender: object, instance: object, **kwargs: object) -> None:
     """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
-    (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one)."""
+    (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one). The metric
+    files of processes that no longer run are removed first (``config.metrics_files``)."""
+    multiproc_dir_prune()
     process_setup(role="worker", processes=int(getattr(instance, "concurrency", 1) or 1))
 
 
@@ -57,6 +67,12 @@ def _pool_process_setup(**kwargs: object) -> None:
         limit_mb=settings.INGEST_TASK_MAX_MEMORY_MB,
         hard_stop_hooks={"documents.tasks.document_ingest_task": document_memory_hard_stop},
     )
+
+
+@worker_process_shutdown.connect
+def _pool_process_exit(pid: int | None = None, **kwargs: object) -> None:
+    """A pool process ends: its live gauges leave ``/metrics`` (its counters stay counted)."""
+    process_exited(pid or os.getpid())
 
 
 @task_prerun.connect

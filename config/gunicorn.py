@@ -48,6 +48,20 @@ accesslog = None
 logconfig_dict = _logging_config()
 
 
+def on_starting(server: Arbiter) -> None:
+    """Before the workers start: drop the metric files of processes that no longer run (``config.monitoring``)."""
+    from config.metrics_files import multiproc_dir_prune
+
+    multiproc_dir_prune()
+
+
+def child_exit(server: Arbiter, worker: Worker) -> None:
+    """A web process ended: its live gauges leave ``/metrics`` (prometheus_client's multiprocess mode)."""
+    from config.metrics_files import process_exited
+
+    process_exited(worker.pid)
+
+
 def post_fork(server: Arbiter, worker: Worker) -> None:
     """Set up each web process as it starts (``config.bootstrap``): it shares the cores with its sibling
     workers for embedding (queries, answer sentences), as Celery's pool processes do; the model loads on

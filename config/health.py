@@ -11,6 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from config.monitoring import queue_check, worker_check
+
 logger = logging.getLogger(__name__)
 
 
@@ -45,13 +47,20 @@ def _check_redis() -> dict[str, object]:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to serve: the database answers with every migration applied, and Redis answers.
+    """Ready to serve: the database answers with every migration applied, Redis answers, and a Celery worker
+    answered a ping within ``READYZ_WORKER_MAX_AGE_SECONDS`` (``worker.age_s``); ``queue.depth`` reports the
+    messages waiting in each broker queue (``{queue: count}``, informative only).
 
     Returns 200 ``{"status": "ok", "checks": {...}}`` or 503 ``{"status": "unavailable", ...}``; each check
     reports ``ok`` and its latency in ms. Error details are logged, not returned.
     """
     checks: dict[str, dict[str, object]] = {}
-    for name, check in (("database", _check_database), ("redis", _check_redis)):
+    for name, check in (
+        ("database", _check_database),
+        ("redis", _check_redis),
+        ("worker", worker_check),
+        ("queue", queue_check),
+    ):
         started = time.perf_counter()
         try:
             result = check()

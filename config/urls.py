@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import api as accounts_api
 from accounts import views as accounts_views
 from chat import api as chat_api
-from config import health
+from config import health, monitoring
 from documents import api as documents_api
 from retrieval import api as retrieval_api
 
@@ -45,6 +45,7 @@ urlpatterns = [
     path("", accounts_views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

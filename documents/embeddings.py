@@ -125,6 +125,9 @@ def get_embedder() -> SentenceTransformer:
         time.perf_counter() - started,
         gc.get_freeze_count(),
     )
+    from config.metrics import model_loaded
+
+    model_loaded(seconds=time.perf_counter() - started)
     return model
 
 

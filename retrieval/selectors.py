@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import Workspace
+from config.metrics import search_observe
 from documents.embeddings import embed_query_async
 from documents.models import Chunk, Document
 from retrieval.bm25 import bm25_search
@@ -104,6 +106,7 @@ def search_chunks(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    clock = time.perf_counter()
     text = query.text if isinstance(query, ParsedQuery) else clean_query(query)
     embedding: Future | None = None
     if mode in ("vector", "hybrid") and has_words(text):
@@ -114,13 +117,15 @@ def search_chunks(
     depth = max(depth or settings.SEARCH_CANDIDATES, k)
     bm25: list[tuple[int, float]] = []
     vector: list[tuple[int, float]] = []
+    timings: dict[str, float] = {}
     if mode in ("bm25", "hybrid") and terms:
+        started = time.perf_counter()
         bm25 = bm25_search(workspace_id=workspace.pk, terms=terms, limit=depth, document_ids=document_ids)
+        timings["bm25"] = time.perf_counter() - started
     if embedding is not None:
-        plan = vector_plan(workspace_id=workspace.pk, limit=depth, document_ids=document_ids)
-        vector = vector_search(
-            workspace_id=workspace.pk, embedding=embedding.result(), limit=depth, document_ids=document_ids, plan=plan
-        )
+        started = time.perf_counter()  # the query's embedding (what is left of it after BM25) and the KNN
+        vector = _vector_hits(workspace_id=workspace.pk, embedding=embedding, limit=depth, document_ids=document_ids)
+        timings["vector"] = time.perf_counter() - started
     if mode == "hybrid":
         ranked = reciprocal_rank_fusion(
             {"bm25": [i for i, _ in bm25], "vector": [i for i, _ in vector]},
@@ -129,7 +134,18 @@ def search_chunks(
         )
     else:
         ranked = bm25 if mode == "bm25" else vector
-    return _hits(ranked[:k], bm25, vector)
+    hits = _hits(ranked[:k], bm25, vector)
+    search_observe(mode=mode, timings={**timings, "total": time.perf_counter() - clock})
+    return hits
+
+
+def _vector_hits(
+    *, workspace_id: int, embedding: Future, limit: int, document_ids: list[int] | None
+) -> list[tuple[int, float]]:
+    plan = vector_plan(workspace_id=workspace_id, limit=limit, document_ids=document_ids)
+    return vector_search(
+        workspace_id=workspace_id, embedding=embedding.result(), limit=limit, document_ids=document_ids, plan=plan
+    )
 
 
 def _hits(

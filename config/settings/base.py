@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "csp",
     "pgtrigger",
     "django_structlog",
+    "django_prometheus",
     "accounts",
     "documents",
     "retrieval",
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: HTTP latency by view and status
     "config.request_log.RequestLogMiddleware",  # request_id, X-Request-ID, request_started/finished lines
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -330,6 +333,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 
 # --- chat and the LLM chain (config/settings/chat.py) -----------------------------------------------
 from config.settings.chat import *  # noqa: E402, F403
+
+# --- metrics and health probes (config/settings/metrics.py) ------------------------------------------
+from config.settings.metrics import *  # noqa: E402, F403
 
 # --- static files, uploads ------------------------------------------------------------------------
 

@@ -1,6 +1,9 @@
 """Test settings: base plus overrides only. The same real PostgreSQL (a test_ database) and Redis (databases of
 their own, per TEST_SLOT)."""
 
+import os
+import shutil
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
@@ -49,3 +52,12 @@ MEDIA_ROOT = DATA_DIR / ("test-media" + (f"-{TEST_SLOT}" if TEST_SLOT else ""))
 # Fairness between workspaces (documents.services.scheduling) acts within a test's time frame.
 INGEST_SLICE_SECONDS = 0.2
 INGEST_YIELD_WAIT_SECONDS = 0.2
+
+# The metric files of this run, per TEST_SLOT: emptied when the test run starts. Processes it starts (the worker,
+# subprocesses loading these settings) inherit the variable and must not empty it under the running processes.
+_METRICS_DIR = str(DATA_DIR / ("test-prometheus" + (f"-{TEST_SLOT}" if TEST_SLOT else "")))
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != _METRICS_DIR:
+    shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+    os.makedirs(_METRICS_DIR)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+PROMETHEUS_MULTIPROC_DIR = _METRICS_DIR

@@ -10,11 +10,38 @@ def test_healthz(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_migrations_and_redis(client):
-    body = client.get("/readyz").json()
-    assert body["status"] == "ok"
+def test_readyz_checks_database_migrations_redis_worker_and_queue(client, celery_worker):
+    response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ok", body
     assert body["checks"]["database"]["ok"] and body["checks"]["database"]["pending_migrations"] == 0
     assert body["checks"]["redis"]["ok"]
+    assert body["checks"]["worker"]["ok"] and 0 <= body["checks"]["worker"]["age_s"] < 60
+    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"].keys() == {"celery"}
+    assert client.get("/readyz").json()["checks"]["worker"]["ok"]  # the answer is remembered: no ping
+
+
+def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
+    settings.READYZ_WORKER_PING_TIMEOUT_SECONDS = 0.3
+    from config.celery import app
+
+    celery_worker.stop()
+    try:
+        app.send_task("documents.tasks.document_sweep_task")  # waits in the queue: no worker consumes it
+        response = client.get("/readyz")
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("celery")
+        celery_worker.start()
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "unavailable"
+    assert body["checks"]["worker"] == {
+        "ok": False,
+        "error": "no worker answered",
+        "ms": body["checks"]["worker"]["ms"],
+    }
+    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"] == {"celery": 1}
 
 
 def test_readyz_is_503_when_redis_is_unreachable(client, settings, tmp_path):

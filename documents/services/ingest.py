@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.logs import log_context_bind
+from config.metrics import ingest_failed, ingest_observe
 from documents.embeddings import DIMENSIONS, embed_texts
 from documents.limits import workspace_chunks_except, workspace_limits
 from documents.models import Chunk, Document, DocumentVersion
@@ -270,9 +271,12 @@ def document_fail(*, document_id: int, message: str, stage: str | None = None) -
     the stage it is in now)."""
     if stage is None:
         stage = Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or ""
-    Document.objects.filter(pk=document_id).exclude(status=Status.READY).update(
-        status=Status.FAILED, error=message[:2000], failed_stage=stage, heartbeat_at=timezone.now()
-    )
+    if (
+        Document.objects.filter(pk=document_id)
+        .exclude(status=Status.READY)
+        .update(status=Status.FAILED, error=message[:2000], failed_stage=stage, heartbeat_at=timezone.now())
+    ):
+        ingest_failed()
     logger.warning("document %s failed in %s: %s", document_id, stage, message)
 
 
@@ -323,6 +327,7 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
         logger.info("document %s yields its worker after %d chunks; another workspace waits", document_id, exc.done)
         document_yield(document_id=document_id)
         return "yielded"
+    ingest_observe(timings=timings, chunks=chunks)
     logger.info(
         "document %s ready: %d chunks; %s",
         document_id,
