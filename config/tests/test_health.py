@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
     from config.celery import app
 
     celery_worker.stop()
+    cache.clear()  # forget a worker answer an earlier test's probe remembered
     try:
         app.send_task("documents.tasks.document_sweep_task")  # waits in the queue: no worker consumes it
         response = client.get("/readyz")
