@@ -303,6 +303,7 @@ from config.settings.ingestion import INGEST_SWEEP_SECONDS  # noqa: E402
 # --- retrieval: BM25, RRF, vector search (config/settings/retrieval.py) ----------------------------
 from config.settings.retrieval import *  # noqa: E402, F403
 from config.settings.retrieval import VECTOR_INDEX_SWEEP_SECONDS  # noqa: E402
+from config.settings.scale import *  # noqa: E402, F403
 
 # Celery beat: periodic tasks, every ..._SWEEP_SECONDS.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
