@@ -20,3 +20,18 @@ if EMBEDDING_REMOTE_TIMEOUT_S <= 0 or EMBEDDING_REMOTE_BATCH_SIZE < 1:
     raise ImproperlyConfigured("EMBEDDING_REMOTE_TIMEOUT_S must be > 0 and EMBEDDING_REMOTE_BATCH_SIZE >= 1")
 if not 0 < EMBEDDING_REMOTE_MIN_COSINE <= 1:
     raise ImproperlyConfigured("EMBEDDING_REMOTE_MIN_COSINE must be in (0, 1]")
+
+# Celery queues: ingestion on "ingest", periodic upkeep (the ingestion sweeper, the vector index task, purges) on
+# "maintenance", so a backlog of documents never delays upkeep and each can get its own workers
+# (`celery -A config worker -Q ingest`, `-Q maintenance`). A task without a route goes to "maintenance".
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_ROUTES = {
+    "documents.tasks.document_ingest_task": {"queue": "ingest"},
+    "documents.tasks.document_sweep_task": {"queue": "maintenance"},
+    "retrieval.tasks.*": {"queue": "maintenance"},
+}
+# The queues a worker started by config/worker_process.py (tests, bench commands) consumes, comma-separated;
+# Procfile's worker consumes the same by default.
+CELERY_WORKER_QUEUES = [q.strip() for q in env.str("CELERY_WORKER_QUEUES", default="ingest,maintenance").split(",")]
+if not all(CELERY_WORKER_QUEUES):
+    raise ImproperlyConfigured("CELERY_WORKER_QUEUES must be a comma-separated list of queue names")
