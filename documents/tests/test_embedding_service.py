@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.bootstrap import process_setup
+from config.bootstrap import ProcessState, process_setup
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
@@ -72,8 +72,10 @@ def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
         ("e500", "failed its start-up check: The embedding service answered HTTP 500."),
     ],
 )
-def test_a_service_of_another_dimension_or_model_is_refused(settings, service, mode, reason):
+def test_a_service_of_another_dimension_or_model_is_refused(settings, service, mode, reason, monkeypatch):
     settings.EMBEDDING_BASE_URL = service.url(mode)
+    # a process not yet set up (earlier tests may have set this one up as a web process)
+    monkeypatch.setattr("config.bootstrap._state", ProcessState(role="command", processes=1, warm=False))
     with pytest.raises(ImproperlyConfigured, match=reason.replace("(", r"\(")):
         embedding_service_check()
     with pytest.raises(ImproperlyConfigured):
