@@ -312,11 +312,14 @@ class WorkerProcess:
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker (prefork, concurrency 1) consuming the test broker; tests using it need
-    ``transactional_db`` so the worker sees their rows. The broker queue is purged first."""
+    ``transactional_db`` so the worker sees their rows. The broker queues are purged first."""
+    from django.conf import settings
+
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in settings.CELERY_WORKER_QUEUES:  # ingest, maintenance: every queue a task is routed to
+            conn.default_channel.queue_purge(queue)
     worker = WorkerProcess(tmp_path_factory.mktemp("celery"), {"INGEST_STALE_SECONDS": "3"})
     worker.start()
     yield worker

@@ -53,11 +53,19 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
             size); each gets ``cores // processes`` torch threads. Values below 1 count as 1. Takes effect when
             the model loads: call before (a forked child inherits the share, and the model, of its parent).
         warm: load the tokenizer and the embedding model now rather than in the first request or task.
+
+    Raises:
+        ImproperlyConfigured: ``EMBEDDING_BASE_URL`` is set and the service fails its start-up check
+            (``documents.embedding_service.embedding_service_check``: dimension and probe vector); the web and
+            worker set-ups turn it into an exit, so a process never starts embedding incomparable vectors.
     """
     global _state
     from documents import embeddings
+    from documents.embedding_service import embedding_service_check
 
     embeddings.share_cores_with(processes)
+    if role != "command" and _state.role == "command":  # once per process tree: a pool process inherits it
+        embedding_service_check()
     _state = ProcessState(role=role, processes=max(1, processes), warm=warm)
     if warm:
         embeddings.get_tokenizer()

@@ -9,6 +9,7 @@ task between ``task_prerun`` and ``task_postrun``.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import structlog
@@ -28,6 +29,7 @@ from config.memory import memory_task_ended, memory_task_started, memory_watchdo
 from config.metrics_files import multiproc_dir_prune, process_exited
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+logger = logging.getLogger(__name__)
 
 app = Celery("groundwork")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -49,9 +51,17 @@ def _configure_logging(**kwargs: object) -> None:
 def _worker_main_process_setup(sender: object, instance: object, **kwargs: object) -> None:
     """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
     (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one). The metric
-    files of processes that no longer run are removed first (``config.metrics_files``)."""
+    files of processes that no longer run are removed first (``config.metrics_files``). A remote embedding
+    service that fails its check stops the worker here (Celery logs and swallows a receiver's ``Exception``, not
+    ``SystemExit``)."""
+    from django.core.exceptions import ImproperlyConfigured
+
     multiproc_dir_prune()
-    process_setup(role="worker", processes=int(getattr(instance, "concurrency", 1) or 1))
+    try:
+        process_setup(role="worker", processes=int(getattr(instance, "concurrency", 1) or 1))
+    except ImproperlyConfigured as exc:
+        logger.critical("refusing to start: %s", exc)
+        raise SystemExit(f"refusing to start: {exc}") from exc
 
 
 @worker_process_init.connect

@@ -66,6 +66,14 @@ def post_fork(server: Arbiter, worker: Worker) -> None:
     """Set up each web process as it starts (``config.bootstrap``): it shares the cores with its sibling
     workers for embedding (queries, answer sentences), as Celery's pool processes do; the model loads on
     the first query."""
+    import sys
+
+    from django.core.exceptions import ImproperlyConfigured
+
     from config.bootstrap import process_setup
 
-    process_setup(role="web", processes=server.cfg.workers)
+    try:
+        process_setup(role="web", processes=server.cfg.workers)
+    except ImproperlyConfigured as exc:  # the remote embedding service failed its check
+        server.log.critical("refusing to start: %s", exc)
+        sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the arbiter halts instead of respawning

@@ -54,9 +54,12 @@ def metrics_allowed(request: HttpRequest) -> bool:
 
 def broker_queue_depths() -> dict[str, int]:
     """Messages waiting in each Celery queue the app routes to (``{queue: count}``); raises on a broker error."""
+    from django.conf import settings
+
     from config.celery import app
 
-    names = {app.conf.task_default_queue} | {q.name for q in (app.conf.task_queues or [])}
+    names = {app.conf.task_default_queue, *settings.CELERY_WORKER_QUEUES}
+    names |= {q.name for q in (app.conf.task_queues or [])}
     with app.connection_for_read() as conn:
         client = conn.default_channel.client  # kombu's Redis transport keeps a queue as a Redis list of its name
         return {name: int(client.llen(name)) for name in sorted(names)}

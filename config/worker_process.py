@@ -25,8 +25,8 @@ class WorkerStartError(RuntimeError):
 
 
 class CeleryWorkerProcess:
-    """``celery -A config worker --pool=prefork`` with ``concurrency`` processes and ``env`` added to this
-    process's environment, logging to ``log`` (a file path) or to this process's stderr.
+    """``celery -A config worker --pool=prefork -Q <CELERY_WORKER_QUEUES>`` with ``concurrency`` processes and
+    ``env`` added to this process's environment, logging to ``log`` (a file path) or to this process's stderr.
 
     ``start()`` returns once the worker answers a Celery ping, so it consumes tasks from then on.
     """
@@ -64,6 +64,8 @@ class CeleryWorkerProcess:
                 f"--loglevel={self.loglevel}",
                 "--without-mingle",
                 "--without-gossip",
+                "-Q",
+                ",".join(settings.CELERY_WORKER_QUEUES),
                 "-n",
                 self.name,
             ],

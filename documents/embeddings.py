@@ -135,6 +135,7 @@ def get_embedder() -> SentenceTransformer:
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
         get_embedder.cache_clear()
+    if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS", "EMBEDDING_BASE_URL"}:
         _clear_query_cache()
 
 
@@ -153,16 +154,39 @@ class TextTooLong(ValueError):
 def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
     """Embed texts: returns ``(n, 384) float32``, each row L2-normalized (so dot product = cosine).
 
+    With ``EMBEDDING_BASE_URL`` set, the texts are embedded by the remote service (``documents.embedding_service``).
+
     Raises:
         TextTooLong: a text has more than ``MAX_TEXT_TOKENS`` word pieces (callers chunk first; queries
             are cut by ``embed_query``).
+        EmbeddingServiceError: the remote service failed or returned other than 384-d vectors.
     """
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     too_long = [i for i, n in enumerate(count_tokens(texts)) if n > MAX_TEXT_TOKENS]
     if too_long:
         raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
+    if settings.EMBEDDING_BASE_URL:
+        return _remote(texts)
     return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
+
+
+def local_embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
+    """``embed_texts`` on this process's model even when ``EMBEDDING_BASE_URL`` is set (the service's probe,
+    comparisons); texts are not length-checked (the model truncates)."""
+    return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
+
+
+def _remote(texts: list[str]) -> np.ndarray:
+    """``(n, 384) float32`` normalized rows from the embedding service. Raises ``EmbeddingServiceError``."""
+    from documents.embedding_service import EmbeddingServiceError, embed_remote
+
+    vectors = embed_remote(texts)
+    if vectors.shape != (len(texts), DIMENSIONS):
+        raise EmbeddingServiceError(
+            f"The embedding service returned {vectors.shape[1]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        )
+    return vectors
 
 
 def _encode(texts: list[str], batch_size: int) -> np.ndarray:
@@ -197,11 +221,30 @@ def embed_query(text: str) -> np.ndarray:
     cache = _query_cache()
     vector = _cached_query(cache, text)
     if vector is None:
+        vector = _remote_query(text) if settings.EMBEDDING_BASE_URL else None
+    if vector is None:
         vector = _on_inference_thread(_forward_query, text)
         with _query_cache_lock:
             cache[text] = vector
             while len(cache) > QUERY_CACHE_SIZE:
                 cache.popitem(last=False)
+    return vector
+
+
+def _remote_query(text: str) -> np.ndarray | None:
+    """The service's vector of a query (cut to the window, read-only), or ``None`` when the service fails: the
+    query is then embedded here, by the same model (the start-up check ensures it), and search goes on."""
+    from documents.embedding_service import EmbeddingServiceError
+
+    ids = get_tokenizer()(text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    if len(ids) > MAX_TEXT_TOKENS:
+        text = str(get_tokenizer().decode(ids[:MAX_TEXT_TOKENS]))
+    try:
+        vector = _remote([text])[0].copy()
+    except EmbeddingServiceError as exc:
+        logger.warning("query embedded locally: %s", exc)
+        return None
+    vector.flags.writeable = False
     return vector
 
 

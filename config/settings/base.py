@@ -135,6 +135,9 @@ def _database() -> dict[str, object]:
         }
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
+    # PgBouncer in transaction pooling (README "Scaling out"): no server-side cursors, no prepared statements.
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    config.setdefault("OPTIONS", {})["prepare_threshold"] = None
     return config
 
 
@@ -313,6 +316,7 @@ from config.settings.ingestion import INGEST_SWEEP_SECONDS  # noqa: E402
 # --- retrieval: BM25, RRF, vector search (config/settings/retrieval.py) ----------------------------
 from config.settings.retrieval import *  # noqa: E402, F403
 from config.settings.retrieval import VECTOR_INDEX_SWEEP_SECONDS  # noqa: E402
+from config.settings.scale import *  # noqa: E402, F403
 
 # Celery beat: periodic tasks, every ..._SWEEP_SECONDS.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

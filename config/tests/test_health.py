@@ -18,7 +18,7 @@ def test_readyz_checks_database_migrations_redis_worker_and_queue(client, celery
     assert body["checks"]["database"]["ok"] and body["checks"]["database"]["pending_migrations"] == 0
     assert body["checks"]["redis"]["ok"]
     assert body["checks"]["worker"]["ok"] and 0 <= body["checks"]["worker"]["age_s"] < 60
-    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"].keys() == {"celery"}
+    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"].keys() == {"ingest", "maintenance"}
     assert client.get("/readyz").json()["checks"]["worker"]["ok"]  # the answer is remembered: no ping
 
 
@@ -33,7 +33,8 @@ def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
         response = client.get("/readyz")
     finally:
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge("celery")
+            for queue in ("ingest", "maintenance"):
+                conn.default_channel.queue_purge(queue)
         celery_worker.start()
     body = response.json()
     assert response.status_code == 503 and body["status"] == "unavailable"
@@ -43,7 +44,10 @@ def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
         "ms": body["checks"]["worker"]["ms"],
     }
     assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
-    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"] == {"celery": 1}
+    assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"] == {
+        "ingest": 0,
+        "maintenance": 1,
+    }  # the sweeper's queue
 
 
 def test_readyz_is_503_when_redis_is_unreachable(client, settings, tmp_path):

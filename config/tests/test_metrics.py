@@ -92,7 +92,7 @@ def test_upload_search_and_answer_move_the_series(alice, api_client_for, celery_
     assert grew("groundwork_answer_first_token_seconds_count", provider="ok") == 1
     assert grew("groundwork_llm_tokens_total", provider="ok", kind="prompt") == 100
     assert total(after, "groundwork_documents", status="ready") >= 1
-    assert ("groundwork_queue_depth", frozenset({("queue", "celery")})) in after
+    assert ("groundwork_queue_depth", frozenset({("queue", "ingest")})) in after
     assert grew("django_http_requests_latency_seconds_by_view_method_count", view="api:search", method="POST") == 1
     assert grew("django_http_responses_total_by_status_view_method_total", view="api:document_list", status="201") == 1
     # no tenant data in any label: not the workspace, the document title, the user's email, nor any id

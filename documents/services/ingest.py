@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from config.logs import log_context_bind
 from config.metrics import ingest_failed, ingest_observe
+from documents.embedding_service import EmbeddingServiceError
 from documents.embeddings import DIMENSIONS, embed_texts
 from documents.limits import workspace_chunks_except, workspace_limits
 from documents.models import Chunk, Document, DocumentVersion
@@ -180,7 +181,10 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
         _stage(document, Status.EMBEDDING, progress_done=start)
     while start < len(order):
         indexes = order[start : start + batch]
-        vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
+        try:
+            vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
+        except EmbeddingServiceError as exc:
+            raise IngestionFailed(f"{exc} Retry the document later.", Status.EMBEDDING) from exc
         start += len(indexes)
         _stage(document, Status.EMBEDDING, progress_done=start)
         if turn is not None and start < len(order) and turn.should_yield():

@@ -1,0 +1,37 @@
+"""Scale-out settings (part of ``config.settings.base``): the optional remote embedding service and the Celery
+queues. See .env.example and README "Scaling out"."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.environment import env
+
+# An OpenAI-compatible /v1/embeddings server serving all-MiniLM-L6-v2 (text-embeddings-inference, vLLM, Ollama),
+# e.g. http://gpu-box:8080/v1. Empty: the model runs in each process. Checked at process start-up against the
+# stored embeddings (documents.embedding_service.embedding_service_check).
+EMBEDDING_BASE_URL = env.str("EMBEDDING_BASE_URL", default="").rstrip("/")
+EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
+EMBEDDING_REMOTE_MODEL = env.str("EMBEDDING_REMOTE_MODEL", default="sentence-transformers/all-MiniLM-L6-v2")
+EMBEDDING_REMOTE_TIMEOUT_S = env.float("EMBEDDING_REMOTE_TIMEOUT_S", default=30.0)
+EMBEDDING_REMOTE_BATCH_SIZE = env.int("EMBEDDING_REMOTE_BATCH_SIZE", default=64)
+EMBEDDING_REMOTE_MIN_COSINE = env.float("EMBEDDING_REMOTE_MIN_COSINE", default=0.99)
+if EMBEDDING_REMOTE_TIMEOUT_S <= 0 or EMBEDDING_REMOTE_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("EMBEDDING_REMOTE_TIMEOUT_S must be > 0 and EMBEDDING_REMOTE_BATCH_SIZE >= 1")
+if not 0 < EMBEDDING_REMOTE_MIN_COSINE <= 1:
+    raise ImproperlyConfigured("EMBEDDING_REMOTE_MIN_COSINE must be in (0, 1]")
+
+# Celery queues: ingestion on "ingest", periodic upkeep (the ingestion sweeper, the vector index task, purges) on
+# "maintenance", so a backlog of documents never delays upkeep and each can get its own workers
+# (`celery -A config worker -Q ingest`, `-Q maintenance`). A task without a route goes to "maintenance".
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_ROUTES = {
+    "documents.tasks.document_ingest_task": {"queue": "ingest"},
+    "documents.tasks.document_sweep_task": {"queue": "maintenance"},
+    "retrieval.tasks.*": {"queue": "maintenance"},
+}
+# The queues a worker started by config/worker_process.py (tests, bench commands) consumes, comma-separated;
+# Procfile's worker consumes the same by default.
+CELERY_WORKER_QUEUES = [q.strip() for q in env.str("CELERY_WORKER_QUEUES", default="ingest,maintenance").split(",")]
+if not all(CELERY_WORKER_QUEUES):
+    raise ImproperlyConfigured("CELERY_WORKER_QUEUES must be a comma-separated list of queue names")

@@ -1,0 +1,139 @@
+"""The optional remote embedding service: an OpenAI-compatible ``POST {EMBEDDING_BASE_URL}/embeddings`` server
+(Hugging Face text-embeddings-inference, vLLM, Ollama) serving the same model as ``documents.embeddings``
+(all-MiniLM-L6-v2, 384-d), so ingestion can run its forward passes on a GPU machine.
+
+``documents.embeddings.embed_texts``/``embed_query`` call ``embed_remote`` when ``EMBEDDING_BASE_URL`` is set;
+callers never see ``httpx`` errors, only ``EmbeddingServiceError``. Every web and worker process checks the
+service once as it starts (``embedding_service_check``, from ``config.bootstrap.process_setup``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import httpx
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+PROBE_SENTENCE = "Groundwork checks that the embedding service agrees with the local model."
+# The local model's vector of PROBE_SENTENCE (fp32, 6 decimals), recorded by ``record_probe_vector``; a test
+# checks that it still equals what the installed model computes.
+PROBE_FILE = Path(__file__).with_name("embedding_probe.json")
+
+
+class EmbeddingServiceError(RuntimeError):
+    """The embedding service timed out, was unreachable, answered an error, or answered something that is not
+    one 384-d vector per text (the message says which, for a document's failure reason)."""
+
+
+def embed_remote(texts: list[str]) -> np.ndarray:
+    """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, d) float32``,
+    each row L2-normalized, in input order (``d`` is what the service returns: the caller checks it).
+
+    Raises:
+        EmbeddingServiceError: timeout (``EMBEDDING_REMOTE_TIMEOUT_S`` per request), connection error, a non-2xx
+            status, a body that is not ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per
+            text, or vectors of differing or zero length.
+    """
+    batch = settings.EMBEDDING_REMOTE_BATCH_SIZE
+    rows: list[np.ndarray] = []
+    with httpx.Client(timeout=settings.EMBEDDING_REMOTE_TIMEOUT_S, headers=_headers()) as client:
+        for start in range(0, len(texts), batch):
+            rows.append(_request(client, texts[start : start + batch]))
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len({r.shape[1] for r in rows}) != 1:
+        raise EmbeddingServiceError("The embedding service returned vectors of differing lengths.")
+    vectors = np.concatenate(rows)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+        raise EmbeddingServiceError("The embedding service returned a zero or non-finite vector.")
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+def _headers() -> dict[str, str]:
+    key = settings.EMBEDDING_API_KEY
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _request(client: httpx.Client, texts: list[str]) -> np.ndarray:
+    url = f"{settings.EMBEDDING_BASE_URL}/embeddings"
+    try:
+        response = client.post(url, json={"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts})
+    except httpx.TimeoutException as exc:
+        raise EmbeddingServiceError(
+            f"The embedding service did not answer within {settings.EMBEDDING_REMOTE_TIMEOUT_S:g} s."
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise EmbeddingServiceError(f"The embedding service could not be reached ({type(exc).__name__}).") from exc
+    if response.status_code >= 400:
+        raise EmbeddingServiceError(f"The embedding service answered HTTP {response.status_code}.")
+    try:
+        data = sorted(response.json()["data"], key=lambda item: item["index"])
+        vectors = np.array([item["embedding"] for item in data], dtype=np.float32)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EmbeddingServiceError("The embedding service's answer is not an embeddings response.") from exc
+    if vectors.ndim != 2 or len(vectors) != len(texts) or vectors.shape[1] == 0:
+        raise EmbeddingServiceError(
+            f"The embedding service returned {vectors.shape[0] if vectors.ndim else 0} vector(s) "
+            f"for {len(texts)} text(s)."
+        )
+    return vectors
+
+
+def probe_vector() -> np.ndarray:
+    """The local model's recorded ``(384,) float32`` vector of ``PROBE_SENTENCE``, normalized."""
+    vector = np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def record_probe_vector() -> None:
+    """Write the local model's vector of ``PROBE_SENTENCE`` to ``PROBE_FILE`` (after a model upgrade)."""
+    from documents.embeddings import local_embed_texts
+
+    vector = local_embed_texts([PROBE_SENTENCE])[0]
+    PROBE_FILE.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
+
+
+def embedding_service_check() -> float | None:
+    """Refuse a service whose vectors would not be comparable with the stored ones; returns the probe's cosine
+    (``None`` when no service is configured).
+
+    Chunks are stored as 384-d vectors of the local model (``documents.embeddings.DIMENSIONS``) and queries are
+    compared with them by cosine, so a service with another dimension, or another model behind the same name
+    (another checkpoint, a missing normalization or pooling step, a truncation), would silently corrupt every
+    new chunk and every search. Two checks, one request: the service embeds ``PROBE_SENTENCE``; its vector must
+    have 384 dimensions and a cosine of at least ``EMBEDDING_REMOTE_MIN_COSINE`` (0.99) with the local model's
+    recorded vector of the same sentence (``PROBE_FILE``: recorded, so the check loads no model and a process
+    that is about to fork stays free of torch's threads). The same model in bf16 or on a GPU scores > 0.999;
+    another sentence model scores far lower.
+
+    Raises:
+        ImproperlyConfigured: the service is unreachable or errs, the dimension differs, or the cosine is too low.
+    """
+    from documents.embeddings import DIMENSIONS
+
+    if not settings.EMBEDDING_BASE_URL:
+        return None
+    where = f"the embedding service at {settings.EMBEDDING_BASE_URL}"
+    try:
+        vector = embed_remote([PROBE_SENTENCE])[0]
+    except EmbeddingServiceError as exc:
+        raise ImproperlyConfigured(f"{where} failed its start-up check: {exc}") from exc
+    if vector.shape != (DIMENSIONS,):
+        raise ImproperlyConfigured(
+            f"{where} returns {vector.shape[0]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        )
+    cosine = float(vector @ probe_vector())
+    if cosine < settings.EMBEDDING_REMOTE_MIN_COSINE:
+        raise ImproperlyConfigured(
+            f"{where} disagrees with the local model (probe cosine {cosine:.4f} < "
+            f"{settings.EMBEDDING_REMOTE_MIN_COSINE}): it does not serve all-MiniLM-L6-v2 as the stored embeddings."
+        )
+    logger.info("%s passed its start-up check (probe cosine %.5f)", where, cosine)
+    return cosine

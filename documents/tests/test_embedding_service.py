@@ -1,0 +1,176 @@
+"""The remote embedding service (``EMBEDDING_BASE_URL``, documents.embedding_service) against a real loopback
+server serving the local model's vectors (documents.testing): a real worker ingests through it and hybrid search
+ranks as with the local model; a service of another dimension or model is refused at start-up; its failures fail
+a document with a reason, and a query falls back to the local model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from config.bootstrap import ProcessState, process_setup
+from config.testing import wait_until
+from config.worker_process import WorkerStartError
+from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
+from documents.embeddings import embed_query, embed_texts, local_embed_texts
+from documents.models import Chunk, Document
+from documents.services.upload import document_upload
+from documents.tasks import document_ingest_task
+from documents.testing import FakeEmbeddingService
+from retrieval.selectors import search_chunks
+
+PASSAGES = {
+    "photosynthesis.md": "Plants convert sunlight, water and carbon dioxide into glucose and oxygen in chloroplasts.",
+    "volcanoes.md": "Magma rises through the crust and erupts as lava; volcanic ash can ground aircraft for days.",
+    "tides.md": "The gravitational pull of the moon and the sun raises ocean tides twice a day on most coasts.",
+    "vaccines.md": "Vaccines train the immune system to recognise a pathogen without causing the disease itself.",
+    "bread.md": "Yeast ferments sugars in dough, releasing carbon dioxide that makes bread rise before baking.",
+}
+QUERIES = ["how does lava erupt", "protection from infectious germs", "carbon dioxide", "why the sea rises"]
+
+
+@pytest.fixture
+def service() -> Iterator[FakeEmbeddingService]:
+    fake = FakeEmbeddingService(hang_s=2.0)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def remote(settings, service) -> FakeEmbeddingService:
+    settings.EMBEDDING_BASE_URL = service.url("ok")
+    settings.EMBEDDING_REMOTE_TIMEOUT_S = 30.0
+    return service
+
+
+def test_the_recorded_probe_is_the_local_models_vector():
+    assert float(local_embed_texts([PROBE_SENTENCE])[0] @ probe_vector()) > 0.9999
+
+
+def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
+    settings.EMBEDDING_REMOTE_BATCH_SIZE = 2
+    texts = list(PASSAGES.values())
+    vectors = embed_texts(texts)
+    assert vectors.shape == (5, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.all(np.sum(vectors * local_embed_texts(texts), axis=1) > 0.9999)  # rows in input order
+    assert [len(body["input"]) for _, body in remote.requests] == [2, 2, 1]
+    assert {body["model"] for _, body in remote.requests} == {settings.EMBEDDING_REMOTE_MODEL}
+    assert embedding_service_check() == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("d256", "returns 256-d vectors; the stored embeddings are 384-d"),
+        ("wrong", "disagrees with the local model (probe cosine"),
+        ("e500", "failed its start-up check: The embedding service answered HTTP 500."),
+    ],
+)
+def test_a_service_of_another_dimension_or_model_is_refused(settings, service, mode, reason, monkeypatch):
+    settings.EMBEDDING_BASE_URL = service.url(mode)
+    # a process not yet set up (earlier tests may have set this one up as a web process)
+    monkeypatch.setattr("config.bootstrap._state", ProcessState(role="command", processes=1, warm=False))
+    with pytest.raises(ImproperlyConfigured, match=reason.replace("(", r"\(")):
+        embedding_service_check()
+    with pytest.raises(ImproperlyConfigured):
+        process_setup(role="web")
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("hang", "did not answer within 1 s"),
+        ("e500", "answered HTTP 500"),
+        ("malformed", "is not an embeddings response"),
+        ("d256", "returned 256-d vectors"),
+    ],
+)
+def test_service_failures_are_one_error_with_a_reason(settings, service, mode, reason):
+    settings.EMBEDDING_BASE_URL = service.url(mode)
+    settings.EMBEDDING_REMOTE_TIMEOUT_S = 1.0 if mode == "hang" else 30.0
+    with pytest.raises(EmbeddingServiceError, match=reason):
+        embed_texts(["a sentence"])
+
+
+def test_an_unreachable_service_is_one_error(settings, service):
+    settings.EMBEDDING_BASE_URL = service.url("ok")
+    service.close()
+    with pytest.raises(EmbeddingServiceError, match="could not be reached"):
+        embed_texts(["a sentence"])
+
+
+def test_a_query_falls_back_to_the_local_model_when_the_service_fails(settings, service):
+    settings.EMBEDDING_BASE_URL = service.url("e500")
+    vector = embed_query("a question nobody asked before 7f3a")
+    assert service.requests  # the service was asked first
+    assert float(vector @ local_embed_texts(["a question nobody asked before 7f3a"])[0]) > 0.9999
+
+
+@pytest.mark.django_db
+def test_a_failing_service_fails_the_document_with_the_reason(settings, service, workspace):
+    settings.EMBEDDING_BASE_URL = service.url("e500")
+    upload = document_upload(
+        workspace=workspace, user=None, file=ContentFile(b"Some text."), filename="a.txt", title="A", enqueue=False
+    )
+    assert document_ingest_task.run(upload.document.pk) == "failed"
+    document = Document.objects.get(pk=upload.document.pk)
+    assert (document.status, document.error) == (
+        "failed",
+        "The embedding service answered HTTP 500. Retry the document later.",
+    )
+    assert document.error == "The embedding service answered HTTP 500. Retry the document later."
+
+
+@pytest.fixture
+def remote_worker(celery_worker, service, tmp_path) -> Iterator[object]:
+    """A worker of this module's own embedding through the service; the session worker is stopped meanwhile."""
+    celery_worker.stop()
+    worker = type(celery_worker)(tmp_path, {"EMBEDDING_BASE_URL": service.url("ok")})
+    try:
+        worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        celery_worker.start()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_service_a_document_ingests_and_hybrid_search_ranks_as_locally(
+    remote_worker, service, settings, alice, api_client_for
+):
+    client = api_client_for(alice)
+    ids = []
+    for name, text in PASSAGES.items():
+        response = client.post(
+            "/api/v1/documents/", {"file": SimpleUploadedFile(name, text.encode())}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    ready = Document.objects.filter(pk__in=ids, status__in=("ready", "failed"))
+    wait_until(lambda: ready.count() == len(ids), timeout=120, failure=lambda: remote_worker.log.read_text()[-3000:])
+    assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"ready"}
+    ingested = [text for _, body in service.requests for text in body["input"] if text != PROBE_SENTENCE]
+    chunks = list(Chunk.objects.filter(document_id__in=ids))
+    assert len(ingested) >= len(chunks) == len(PASSAGES)  # every chunk was embedded by the service
+    stored = np.array([np.asarray(chunk.embedding) for chunk in chunks], dtype=np.float32)
+    assert np.all((stored @ local_embed_texts(ingested).T).max(axis=1) > 0.9999)  # the local model's vectors
+
+    workspace = alice.personal_workspace
+    local = {q: [h.chunk.pk for h in search_chunks(workspace=workspace, query=q, k=3)] for q in QUERIES}
+    settings.EMBEDDING_BASE_URL = service.url("ok")
+    asked = len(service.requests)
+    through_service = {q: [h.chunk.pk for h in search_chunks(workspace=workspace, query=q, k=3)] for q in QUERIES}
+    assert len(service.requests) == asked + len(QUERIES)  # the queries were embedded by the service
+    assert through_service == local
+
+
+def test_a_worker_refuses_to_start_with_a_service_of_another_dimension(celery_worker, service, tmp_path):
+    worker = type(celery_worker)(tmp_path, {"EMBEDDING_BASE_URL": service.url("d256")})
+    with pytest.raises(WorkerStartError, match=r"refusing to start: .* returns 256-d vectors"):
+        worker.start(timeout=60)
