@@ -206,17 +206,28 @@ def _a_task_over_the_ceiling() -> int:
 def test_a_pool_process_that_went_over_the_ceiling_is_replaced_after_its_task(settings):
     """billiard (the pool Celery runs) replaces the process once the task's result is delivered, through its
     own per-child memory check; the result still arrives."""
+    from billiard.exceptions import TimeoutError as PoolTimeout
     from billiard.pool import Pool
 
     # billiard reads the peak RSS, which a forked child starts from this process's: a limit well above it
     limit_kib = max(settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD, 2 * resident_bytes() // 1024)
     settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD = limit_kib
-    pool = Pool(processes=1, max_memory_per_child=limit_kib)
-    try:
-        before = pool.apply(os.getpid)
-        assert pool.apply(os.getpid) == before  # under its limit a process is reused
-        stopped = pool.apply(_a_task_over_the_ceiling)
-        assert stopped == before
-        assert pool.apply(os.getpid) not in (before, -1)
-    finally:
-        pool.terminate()
+    # A process forked while another of this process's threads holds a lock can hang before it runs anything
+    # (fork in a threaded process; the test process has several threads): such a pool is given up and a fresh
+    # one tried, so a hung fork fails the attempt, not the run.
+    for _attempt in range(3):
+        pool = Pool(processes=1, max_memory_per_child=limit_kib)
+        try:
+            before = pool.apply_async(os.getpid).get(timeout=60)
+        except PoolTimeout:
+            pool.terminate()
+            continue
+        try:
+            assert pool.apply_async(os.getpid).get(timeout=60) == before  # under its limit a process is reused
+            stopped = pool.apply_async(_a_task_over_the_ceiling).get(timeout=60)
+            assert stopped == before
+            assert pool.apply_async(os.getpid).get(timeout=60) not in (before, -1)
+            return
+        finally:
+            pool.terminate()
+    pytest.fail("three billiard pools in a row never ran a task")
