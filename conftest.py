@@ -324,3 +324,26 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def start_own_worker(celery_worker, tmp_path):
+    """Start workers of the test's own: ``start_own_worker({"SETTING": "value"})`` returns a started
+    ``WorkerProcess`` with those settings in its environment. The session worker is stopped meanwhile, so that it
+    takes none of the test's tasks, and started again after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(env_overrides: dict[str, str]) -> WorkerProcess:
+        if not started:
+            celery_worker.stop()
+        worker = WorkerProcess(tmp_path / f"own-worker-{len(started)}", env_overrides)
+        worker.log_dir.mkdir()
+        started.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+    if started:
+        celery_worker.start()

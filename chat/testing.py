@@ -15,18 +15,18 @@ Each provider URL picks a behaviour by its first path segment: ``http://127.0.0.
 - ``slow``: like ``ok``, but waits ``first_token_s`` before the first token and ``token_s`` between tokens
   (a model's own pace, for benchmarks).
 
-``requests`` records ``(mode, json body)`` of every request.
+``requests`` records ``(mode, json body)`` of every request (``config.loopback``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from config.loopback import LoopbackServer
 
 SOURCE = re.compile(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', re.S)
 
@@ -36,36 +36,12 @@ def _first_sentence(text: str) -> str:
     return (match.group(1) if match else text.strip())[:400]
 
 
-class FakeLLM:
+class FakeLLM(LoopbackServer):
     def __init__(
         self, hang_s: float = 3.0, first_token_s: float = 0.2, token_s: float = 0.05, host: str = "127.0.0.1"
     ) -> None:
         self.hang_s, self.first_token_s, self.token_s = hang_s, first_token_s, token_s
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                mode = self.path.strip("/").split("/")[0]
-                fake.requests.append((mode, body))
-                # the client stopped reading: its choice
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    fake.handle(self, mode, body)
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, mode: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{mode}/v1"
+        super().__init__(host)
 
     def provider(self, mode: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -78,26 +54,13 @@ class FakeLLM:
             **extra,
         }
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def count(self, mode: str) -> int:
-        return sum(1 for m, _ in self.requests if m == mode)
-
     # --- behaviours ---------------------------------------------------------------------------------
 
     def handle(self, h: BaseHTTPRequestHandler, mode: str, body: dict[str, Any]) -> None:
         if mode in ("e500", "e429"):
             status = 500 if mode == "e500" else 429
-            payload = json.dumps({"error": {"message": f"fake {status}", "type": "server_error"}}).encode()
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(payload)))
-            if status == 429:
-                h.send_header("Retry-After", "0")
-            h.end_headers()
-            h.wfile.write(payload)
+            error = {"error": {"message": f"fake {status}", "type": "server_error"}}
+            self.send_json(h, status, error, {"Retry-After": "0"} if status == 429 else None)
             return
         if mode == "hang":
             time.sleep(self.hang_s)

@@ -135,7 +135,7 @@ def _database() -> dict[str, object]:
         }
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
-    # PgBouncer in transaction pooling (README "Scaling out"): no server-side cursors, no prepared statements.
+    # PgBouncer in transaction pooling (docs/operations.md "Scaling out"): no server-side cursors, prepared statements.
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
     config.setdefault("OPTIONS", {})["prepare_threshold"] = None
     return config

@@ -1,5 +1,5 @@
 """Scale-out settings (part of ``config.settings.base``): the optional remote embedding service and the Celery
-queues. See .env.example and README "Scaling out"."""
+queues. See .env.example and docs/operations.md "Scaling out"."""
 
 from __future__ import annotations
 

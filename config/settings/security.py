@@ -1,6 +1,6 @@
 """Security settings (part of ``config.settings.base``): password-guessing limits and the trusted proxies the
 client address comes from, cookies, HTTPS and HSTS, the Content-Security-Policy and the Permissions-Policy.
-Production values come from the environment (README "Deploying"); see .env.example for every variable."""
+Production values come from the environment (docs/operations.md "Deploying"); see .env.example for every variable."""
 
 from __future__ import annotations
 

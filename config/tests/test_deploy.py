@@ -9,7 +9,7 @@ from config.settings.paths import BASE_DIR
 
 def test_check_deploy_finds_no_issue():
     """HSTS for subdomains and preload are opt-in (they bind every subdomain of the operator's domain for a
-    year), so the settings silence those two warnings only while they are off: README "Deploying"."""
+    year), so the settings silence those two warnings only while they are off: docs/operations.md "Deploying"."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))},
         "DJANGO_SETTINGS_MODULE": "config.settings.base",

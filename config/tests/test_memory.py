@@ -5,8 +5,10 @@ thing in a real worker."""
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
+import subprocess
 import sys
 import time
 from types import FrameType
@@ -203,36 +205,46 @@ def _a_task_over_the_ceiling() -> int:
         memory_task_ended()
 
 
-@pytest.mark.skip(
-    reason="in the whole suite since the issue-14 merges, the replacement process billiard forks from the threaded"
-    " test process hangs (passes alone); the real-worker tests in documents/tests/test_memory_ceiling.py cover"
-    " the replacement. To fix next: run this pool in a clean subprocess."
-)
-def test_a_pool_process_that_went_over_the_ceiling_is_replaced_after_its_task(settings):
-    """billiard (the pool Celery runs) replaces the process once the task's result is delivered, through its
-    own per-child memory check; the result still arrives."""
-    from billiard.exceptions import TimeoutError as PoolTimeout
+def _pids_through_a_replacement(limit_kib: int) -> list[int]:
+    """In a fresh single-threaded process (see the test): a one-process billiard pool with ``limit_kib`` per
+    child runs ``os.getpid`` twice, the task over the ceiling, then ``os.getpid`` again; the four results."""
     from billiard.pool import Pool
 
-    # billiard reads the peak RSS, which a forked child starts from this process's: a limit well above it
+    pool = Pool(processes=1, max_memory_per_child=limit_kib)
+    try:
+        tasks = (os.getpid, os.getpid, _a_task_over_the_ceiling, os.getpid)
+        return [pool.apply_async(task).get(timeout=60) for task in tasks]
+    finally:
+        pool.terminate()
+
+
+_REPLACEMENT_DRIVER = """
+import json, sys
+from django.conf import settings
+settings.configure(CELERY_WORKER_MAX_MEMORY_PER_CHILD=int(sys.argv[1]))
+from config.tests.test_memory import _pids_through_a_replacement
+print(json.dumps(_pids_through_a_replacement(int(sys.argv[1]))))
+"""
+
+
+def test_a_pool_process_that_went_over_the_ceiling_is_replaced_after_its_task(settings):
+    """billiard (the pool Celery runs) replaces the process once the task's result is delivered, through its
+    own per-child memory check; the result still arrives.
+
+    The pool runs in a fresh process, as a worker's does: forked from this threaded test process, a pool process
+    could inherit a lock another thread held (seen in whole runs, a hang before the first task)."""
+    # billiard reads the peak RSS, which a forked child starts from its parent's: a limit well above the driver's
     limit_kib = max(settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD, 2 * resident_bytes() // 1024)
-    settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD = limit_kib
-    # A process forked while another of this process's threads holds a lock can hang before it runs anything
-    # (fork in a threaded process; the test process has several threads): such a pool is given up and a fresh
-    # one tried, so a hung fork fails the attempt, not the run.
-    for _attempt in range(3):
-        pool = Pool(processes=1, max_memory_per_child=limit_kib)
-        try:
-            before = pool.apply_async(os.getpid).get(timeout=60)
-        except PoolTimeout:
-            pool.terminate()
-            continue
-        try:
-            assert pool.apply_async(os.getpid).get(timeout=60) == before  # under its limit a process is reused
-            stopped = pool.apply_async(_a_task_over_the_ceiling).get(timeout=60)
-            assert stopped == before
-            assert pool.apply_async(os.getpid).get(timeout=60) not in (before, -1)
-            return
-        finally:
-            pool.terminate()
-    pytest.fail("three billiard pools in a row never ran a task")
+    driver = subprocess.run(
+        [sys.executable, "-c", _REPLACEMENT_DRIVER, str(limit_kib)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=settings.BASE_DIR,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    first, again, stopped, after = json.loads(driver.stdout.strip().splitlines()[-1])
+    assert again == first  # under its limit a process is reused
+    assert stopped == first  # the task over the ceiling was stopped in that process, and its result arrived
+    assert after not in (first, -1)  # then a new process took over

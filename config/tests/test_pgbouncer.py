@@ -1,4 +1,4 @@
-"""What PgBouncer's transaction pooling needs (README "Scaling out"): no server-side cursors, no prepared
+"""What PgBouncer's transaction pooling needs (docs/operations.md "Scaling out"): no server-side cursors, no prepared
 statements, and no session setting left behind by a search (``SET LOCAL`` only)."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ search read ~3 buffers per chunk (TOAST index and TOAST heap) instead of a quart
 (PostgreSQL docs, "TOAST" and ALTER TABLE ... SET STORAGE.)
 
 Only the catalog changes: rows written before keep their TOASTed vectors until rewritten (re-ingestion, or
-``VACUUM FULL documents_chunk`` in a maintenance window; see README, Deploying).
+``VACUUM FULL documents_chunk`` in a maintenance window; see docs/operations.md, Deploying).
 """
 
 from django.db import migrations

@@ -128,16 +128,9 @@ def test_a_failing_service_fails_the_document_with_the_reason(settings, service,
 
 
 @pytest.fixture
-def remote_worker(celery_worker, service, tmp_path) -> Iterator[object]:
-    """A worker of this module's own embedding through the service; the session worker is stopped meanwhile."""
-    celery_worker.stop()
-    worker = type(celery_worker)(tmp_path, {"EMBEDDING_BASE_URL": service.url("ok")})
-    try:
-        worker.start()
-        yield worker
-    finally:
-        worker.stop()
-        celery_worker.start()
+def remote_worker(start_own_worker, service):
+    """A worker of this module's own embedding through the service (the session worker is stopped meanwhile)."""
+    return start_own_worker({"EMBEDDING_BASE_URL": service.url("ok")})
 
 
 @pytest.mark.django_db(transaction=True)

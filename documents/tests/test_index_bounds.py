@@ -4,17 +4,13 @@ adds a bounded amount to its text and ``tsvector``, and documents over the chara
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents.hostile import distinct_words
-from documents.models import Chunk, Document
-from documents.services.ingest import document_ingest
-from documents.services.upload import document_upload
+from documents.models import Chunk
 from documents.tests import samples
+from documents.tests.ingestion import ingest_here, wait_finished
 from retrieval.models import Posting
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,21 +23,6 @@ def _issue_markdown() -> bytes:
     return (heading + "\n\n" + body + "\n").encode()[:45_000]
 
 
-def _wait_done(document_id: int, timeout: float = 120) -> Document:
-    deadline = time.monotonic() + timeout
-    while not Document.objects.filter(pk=document_id, status__in=("ready", "failed")).exists():
-        if time.monotonic() > deadline:
-            pytest.fail(f"document {document_id} still {Document.objects.get(pk=document_id).status}")
-        time.sleep(0.05)  # the polling interval: the status decides, not the clock
-    return Document.objects.get(pk=document_id)
-
-
-def _ingest(workspace, alice, name: str, data: bytes) -> Document:
-    result = document_upload(workspace=workspace, user=alice, file=ContentFile(data), filename=name, enqueue=False)
-    document_ingest(document_id=result.document.pk)
-    return Document.objects.get(pk=result.document.pk)
-
-
 @pytest.mark.usefixtures("celery_worker")
 def test_a_heading_of_two_thousand_words_no_longer_multiplies_the_index(alice, api_client_for):
     data = _issue_markdown()
@@ -51,7 +32,7 @@ def test_a_heading_of_two_thousand_words_no_longer_multiplies_the_index(alice, a
         "/api/v1/documents/", {"file": SimpleUploadedFile("amplify.md", data)}, format="multipart"
     )
     assert response.status_code == 201, response.content
-    document = _wait_done(response.json()["id"])
+    document = wait_finished(response.json()["id"])
 
     assert document.status == "ready", document.error
     assert document.chunk_count < 100  # 635 before
@@ -67,7 +48,7 @@ def test_heading_paths_are_clipped_and_the_context_bounded(alice, workspace, set
     deep = "\n\n".join(f"{'#' * level} Level {level}" for level in range(2, 7))
     text = f"# {long_heading}\n\n{deep}\n\n" + "\n\n".join([samples.REAL_TEXT] * 4) + "\n"
 
-    document = _ingest(workspace, alice, "clipped.md", text.encode())
+    document = ingest_here(workspace, alice, "clipped.md", text.encode())
 
     assert document.status == "ready", document.error
     chunks = list(Chunk.objects.filter(document=document))
@@ -102,7 +83,7 @@ def test_a_document_over_a_cap_fails_with_the_reason(
     else:
         data = "\n\n".join([samples.REAL_TEXT] * 6).encode()
 
-    document = _ingest(workspace, alice, name, data)
+    document = ingest_here(workspace, alice, name, data)
 
     assert document.status == "failed"
     assert document.failed_stage == stage

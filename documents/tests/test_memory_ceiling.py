@@ -11,10 +11,8 @@ import re
 import sys
 import threading
 import zlib
-from collections.abc import Iterator
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config.memory import MemoryCeilingExceeded
 from config.testing import wait_until
@@ -23,6 +21,7 @@ from documents.models import Document
 from documents.tasks import document_ingest_task
 from documents.tests import samples
 from documents.tests.factories import DocumentVersionFactory
+from documents.tests.ingestion import upload, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,36 +33,9 @@ def _log_match(worker, pattern: re.Pattern[str], after: int = 0) -> re.Match[str
 
 
 @pytest.fixture
-def low_ceiling_worker(celery_worker, tmp_path) -> Iterator[object]:
-    """A worker of this module's own with a ceiling of CEILING_MB; the session worker is stopped meanwhile, so
-    that it takes none of these tasks."""
-    celery_worker.stop()
-    worker = type(celery_worker)(tmp_path, {"INGEST_STALE_SECONDS": "3", "INGEST_TASK_MAX_MEMORY_MB": str(CEILING_MB)})
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        celery_worker.start()
-
-
-def _upload(client, name: str, data: bytes) -> int:
-    response = client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
-def _done(worker, document_id: int, timeout: float = 120) -> Document:
-    done = Document.objects.filter(pk=document_id, status__in=("ready", "failed"))
-    wait_until(
-        done.exists,
-        timeout=timeout,
-        failure=lambda: (
-            f"document {document_id} still {Document.objects.get(pk=document_id).status}:\n"
-            + worker.log.read_text()[-3000:]
-        ),
-    )
-    return Document.objects.get(pk=document_id)
+def low_ceiling_worker(start_own_worker):
+    """A worker of this module's own with a ceiling of CEILING_MB (the session worker is stopped meanwhile)."""
+    return start_own_worker({"INGEST_STALE_SECONDS": "3", "INGEST_TASK_MAX_MEMORY_MB": str(CEILING_MB)})
 
 
 def _pdf_flate_bomb(megabytes: int) -> bytes:
@@ -100,7 +72,7 @@ def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker
     reach it, so the watchdog fails the document itself and kills the process, which billiard replaces."""
     worker, limit = low_ceiling_worker, CEILING_MB
     client = api_client_for(alice)
-    bomb = _done(worker, _upload(client, "bomb.pdf", _pdf_flate_bomb(2000)))
+    bomb = wait_finished(upload(client, "bomb.pdf", _pdf_flate_bomb(2000)), worker=worker)
     assert (bomb.status, bomb.error) == ("failed", memory_failure_message(limit_mb=limit))
     killed = _log_match(worker, re.compile(r"went over the memory ceiling .* killing pool process (\d+)", re.S))
     assert killed is not None, worker.log.read_text()[-3000:]
@@ -111,7 +83,7 @@ def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker
         failure=lambda: "the pool process was not replaced:\n" + worker.log.read_text()[-3000:],
     )
 
-    normal = _done(worker, _upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()))
+    normal = wait_finished(upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()), worker=worker)
     assert normal.status == "ready", normal.error
     assert Document.objects.get(pk=bomb.pk).status == "failed"  # its redelivered ticket changed nothing
     assert "Timed out waiting for UP" not in worker.log.read_text()  # the new process was given time to start

@@ -5,14 +5,11 @@ upload API, a document whose ingestion outlasts the soft limit ends ``failed`` w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.testing import wait_until
 from documents.models import Document
 from documents.tests import samples
+from documents.tests.ingestion import upload, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,46 +19,18 @@ TOO_LONG = "Ingestion took too long and was stopped."
 
 
 @pytest.fixture
-def short_limit_worker(celery_worker, tmp_path) -> Iterator[object]:
-    """A worker of this module's own whose tasks stop after SOFT_LIMIT_S; the session worker is stopped
-    meanwhile, so that it takes none of these tasks.
+def short_limit_worker(start_own_worker):
+    """A worker of this module's own whose tasks stop after SOFT_LIMIT_S (the session worker is stopped meanwhile).
 
     Only the worker has the short limits: the uploading process (this one) keeps the defaults, and the worker's
     own settings must decide (Celery would otherwise stamp the sender's limits into each message)."""
-    celery_worker.stop()
-    worker = type(celery_worker)(
-        tmp_path,
+    return start_own_worker(
         {
             "INGEST_STALE_SECONDS": "3",
             "CELERY_TASK_SOFT_TIME_LIMIT": str(SOFT_LIMIT_S),
             "CELERY_TASK_TIME_LIMIT": str(HARD_LIMIT_S),
-        },
+        }
     )
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        celery_worker.start()
-
-
-def _upload(client, name: str, data: bytes) -> int:
-    response = client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
-def _done(worker, document_id: int, timeout: float = 120) -> Document:
-    done = Document.objects.filter(pk=document_id, status__in=("ready", "failed"))
-    wait_until(
-        done.exists,
-        timeout=timeout,
-        failure=lambda: (
-            f"document {document_id} still {Document.objects.get(pk=document_id).status}:\n"
-            + worker.log.read_text()[-3000:]
-        ),
-    )
-    return Document.objects.get(pk=document_id)
 
 
 def _long_text(paragraphs: int = 1500) -> bytes:
@@ -86,13 +55,13 @@ def test_a_document_over_the_time_ceiling_fails_with_the_reason_and_the_worker_g
     client = api_client_for(alice)
     pool = _pool_pids(worker)
 
-    slow = _done(worker, _upload(client, "long.txt", _long_text()))
+    slow = wait_finished(upload(client, "long.txt", _long_text()), worker=worker)
     assert (slow.status, slow.error) == ("failed", TOO_LONG), worker.log.read_text()[-3000:]
     assert slow.failed_stage in ("chunking", "embedding")  # stopped mid-work (on a busy machine, maybe earlier)
     assert f"Soft time limit ({SOFT_LIMIT_S}s) exceeded" in worker.log.read_text()
     assert not slow.chunks.exists()
 
-    normal = _done(worker, _upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()))
+    normal = wait_finished(upload(client, "notes.md", f"# Notes\n\n{samples.REAL_TEXT}\n".encode()), worker=worker)
     assert normal.status == "ready", normal.error
     assert normal.chunks.exists()
     assert _pool_pids(worker) == pool  # the same pool process took both: the soft stop did not cost it

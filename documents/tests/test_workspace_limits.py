@@ -5,10 +5,7 @@ real Celery worker, the ingestion path, the admin and the Documents page."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -17,30 +14,14 @@ from accounts.models import User
 from accounts.selectors import workspace_get_personal
 from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Chunk, Document, WorkspaceLimitOverride
-from documents.services.ingest import document_ingest
-from documents.services.upload import document_upload
 from documents.tests import samples
+from documents.tests.ingestion import ingest_here, wait_finished
 
 LONG_TEXT = "\n\n".join([samples.REAL_TEXT] * 6)
 
 
 def _upload(client, name: str, data: bytes, **extra):
     return client.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data), **extra}, format="multipart")
-
-
-def _wait_done(document_id: int, timeout: float = 120) -> Document:
-    deadline = time.monotonic() + timeout
-    while not Document.objects.filter(pk=document_id, status__in=("ready", "failed")).exists():
-        if time.monotonic() > deadline:
-            pytest.fail(f"document {document_id} still {Document.objects.get(pk=document_id).status}")
-        time.sleep(0.05)  # the polling interval: the status decides, not the clock
-    return Document.objects.get(pk=document_id)
-
-
-def _ingest(workspace, user, name: str, data: bytes) -> Document:
-    result = document_upload(workspace=workspace, user=user, file=ContentFile(data), filename=name, enqueue=False)
-    document_ingest(document_id=result.document.pk)
-    return Document.objects.get(pk=result.document.pk)
 
 
 @pytest.mark.django_db
@@ -119,8 +100,8 @@ def test_the_per_document_caps_follow_the_workspace(alice, workspace, tmp_path, 
         data = LONG_TEXT.encode()
     WorkspaceLimitOverride.objects.create(workspace=workspace, **overrides)
 
-    capped = _ingest(workspace, alice, name, data)
-    free = _ingest(workspace_get_personal(user=alice), alice, name, data)  # the defaults apply there
+    capped = ingest_here(workspace, alice, name, data)
+    free = ingest_here(workspace_get_personal(user=alice), alice, name, data)  # the defaults apply there
 
     assert capped.status == "failed" and capped.failed_stage == stage and words in capped.error
     assert not Chunk.objects.filter(document=capped).exists()
@@ -132,8 +113,8 @@ def test_an_override_raises_a_per_document_cap_above_the_setting(alice, workspac
     settings.DOCUMENT_MAX_CHARS = 2000
     WorkspaceLimitOverride.objects.create(workspace=workspace, document_max_chars=1_000_000)
 
-    assert _ingest(workspace, alice, "long.txt", LONG_TEXT.encode()).status == "ready"
-    refused = _ingest(workspace_get_personal(user=alice), alice, "long.txt", LONG_TEXT.encode())
+    assert ingest_here(workspace, alice, "long.txt", LONG_TEXT.encode()).status == "ready"
+    refused = ingest_here(workspace_get_personal(user=alice), alice, "long.txt", LONG_TEXT.encode())
     assert refused.status == "failed" and "more than 2,000 characters" in refused.error
 
 
@@ -142,13 +123,13 @@ def test_an_override_raises_a_per_document_cap_above_the_setting(alice, workspac
 def test_a_document_past_the_workspace_chunk_cap_fails_with_the_reason(alice, workspace, api_client_for):
     """The worker runs in its own process: the workspace's override row (in the database) is what it obeys."""
     client = api_client_for(alice)
-    first = _wait_done(_upload(client, "first.txt", LONG_TEXT.encode(), workspace=workspace.pk).json()["id"])
+    first = wait_finished(_upload(client, "first.txt", LONG_TEXT.encode(), workspace=workspace.pk).json()["id"])
     assert first.status == "ready", first.error
     assert first.chunk_count >= 2
     WorkspaceLimitOverride.objects.create(workspace=workspace, chunks_max=first.chunk_count)  # full now
 
     second = _upload(client, "second.txt", (LONG_TEXT + "\n\nA second copy.").encode(), workspace=workspace.pk)
-    second_doc = _wait_done(second.json()["id"])
+    second_doc = wait_finished(second.json()["id"])
 
     assert second_doc.status == "failed" and second_doc.failed_stage == "chunking"
     assert f"limit of {first.chunk_count:,} chunks" in second_doc.error
@@ -158,13 +139,13 @@ def test_a_document_past_the_workspace_chunk_cap_fails_with_the_reason(alice, wo
 
     # Reprocessing a document replaces its own chunks: they do not count against it.
     assert client.post(f"/api/v1/documents/{first.pk}/reprocess/").status_code == 202
-    assert _wait_done(first.pk).status == "ready"
+    assert wait_finished(first.pk).status == "ready"
 
     # Deleting the first document makes room; the failed one goes through when retried.
     assert client.delete(f"/api/v1/documents/{first.pk}/").status_code == 204
     retried = client.post("/api/v1/documents/retry-failed/", {"workspace": workspace.pk}, format="json")
     assert retried.json() == {"queued": 1}
-    assert _wait_done(second_doc.pk).status == "ready"
+    assert wait_finished(second_doc.pk).status == "ready"
 
 
 @pytest.mark.django_db
