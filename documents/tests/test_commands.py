@@ -59,7 +59,7 @@ def test_bench_fairness_times_probes_in_another_workspace_during_a_flood(tmp_pat
     assert result["flood_refused_at_upload"] > 0  # binary junk never reaches a worker
     assert result["flood_ready"] + result["flood_failed"] == result["flood_documents"]
     assert result["probes"] and all(p["status"] == "ready" for p in result["probes"])
-    assert result["worst_delay_s"] == round(max(p["delay_s"] for p in result["probes"]), 2) >= 0
+    assert result["worst_delay_s"] == round(max(p["delay_s"] for p in result["probes"]), 2)  # the worst probe's
     assert result["idle_probe_s"] > 0 and result["peak_worker_rss_MB"] > 50
     assert not Document.objects.exists()  # both scratch workspaces are gone
     assert not Workspace.objects.filter(name__startswith="fairness ").exists()
