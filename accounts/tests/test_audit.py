@@ -141,16 +141,48 @@ def _events(**filters: object) -> list[AuditEvent]:
 
 
 def test_sign_in_and_out_are_recorded_with_the_request(client, alice):
-    headers = {"HTTP_USER_AGENT": "AuditTest/1.0", "HTTP_X_REQUEST_ID": "req-123"}
-    client.post("/accounts/login/", {"login": alice.email, "password": "wrong one"}, **headers)
-    client.post("/accounts/login/", {"login": alice.email, "password": PASSWORD}, **headers)
-    client.post("/accounts/logout/", **headers)
+    """Each row carries its request's id, the one of the ``X-Request-ID`` response header and the log lines; a
+    client's own ``X-Request-ID`` (no trusted proxy: ``TRUSTED_PROXY_COUNT = 0``) is not taken."""
+    headers = {"HTTP_USER_AGENT": "AuditTest/1.0", "HTTP_X_REQUEST_ID": "forged-123"}
+    responses = [
+        client.post("/accounts/login/", {"login": alice.email, "password": "wrong one"}, **headers),
+        client.post("/accounts/login/", {"login": alice.email, "password": PASSWORD}, **headers),
+        client.post("/accounts/logout/", **headers),
+    ]
     failed, login, logout = (_events(event=e)[-1] for e in (Event.LOGIN_FAILED, Event.LOGIN, Event.LOGOUT))
     assert failed.actor_id is None and failed.actor_email == alice.email
     assert login.actor_id == logout.actor_id == alice.pk
-    for row in (failed, login, logout):
-        assert (row.ip, row.user_agent, row.request_id) == ("127.0.0.1", "AuditTest/1.0", "req-123")
+    for row, response in zip((failed, login, logout), responses, strict=True):
+        assert (row.ip, row.user_agent, row.request_id) == ("127.0.0.1", "AuditTest/1.0", response["X-Request-ID"])
+    assert len({failed.request_id, login.request_id, logout.request_id}) == 3
+    assert "forged-123" not in str(AuditEvent.objects.values_list())
     assert "wrong one" not in str(AuditEvent.objects.values_list())
+
+
+def test_a_trusted_proxys_request_id_and_client_address_are_recorded(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    response = client.post(
+        "/accounts/login/",
+        {"login": alice.email, "password": PASSWORD},
+        HTTP_X_REQUEST_ID="edge-42",
+        HTTP_X_FORWARDED_FOR="203.0.113.5",
+    )
+    (login,) = _events(event=Event.LOGIN)
+    assert response["X-Request-ID"] == login.request_id == "edge-42" and login.ip == "203.0.113.5"
+
+
+def test_the_client_address_is_resolved_once_for_the_login_limits_the_logs_and_the_trail(client, alice, settings):
+    """``config.request_log.client_ip`` serves the login limits (allauth's adapter), the log lines and the audit
+    rows alike. With two trusted proxies, the address the outer one saw; with a single forwarded hop (the request
+    skipped the outer proxy), the peer's address, where allauth's own resolution failed the log-in."""
+    settings.TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    credentials = {"login": alice.email, "password": PASSWORD}
+    chain = "192.0.2.66, 203.0.113.5, 10.0.0.2"  # a client-written entry, then what the two proxies appended
+    assert client.post("/accounts/login/", credentials, HTTP_X_FORWARDED_FOR=chain).status_code == 302
+    client.post("/accounts/logout/")
+    short = client.post("/accounts/login/", credentials, HTTP_X_FORWARDED_FOR="198.51.100.7", REMOTE_ADDR="10.0.0.9")
+    assert short.status_code == 302
+    assert [e.ip for e in _events(event=Event.LOGIN)] == ["203.0.113.5", "10.0.0.9"]
 
 
 def test_signup_password_and_email_changes_are_recorded(client, settings):
