@@ -275,16 +275,17 @@ def test_admin_changes_are_recorded(client, bob, workspace):
     assert _events(workspace_id=workspace.pk, event=Event.QUOTA_OVERRIDE_CHANGED)  # the trail outlives it
 
 
-def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, workspace):
-    """What ``ModelAdmin.log_change`` writes for a user's or workspace's change form: a change to a limit field
-    is a quota-override event, any other change an admin action."""
-    from django.contrib.admin.models import CHANGE, LogEntry
+def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, workspace, rf):
+    """What the change forms of users and workspaces log (``ModelAdmin.log_change`` with the changed fields'
+    names): a change to a limit field is a quota-override event, any other change an admin action."""
+    from django.contrib import admin
 
     staff = User.objects.create_superuser(email="root@example.com", password="x")
+    request = rf.post("/admin/")
+    request.user = staff
 
     def change(obj: User | Workspace, fields: list[str]) -> None:
-        message = [{"changed": {"fields": fields}}]
-        LogEntry.objects.log_actions(staff.pk, [obj], CHANGE, change_message=message, single_object=True)
+        admin.site.get_model_admin(type(obj)).log_change(request, obj, [{"changed": {"fields": fields}}])
 
     change(alice, ["Uploads per hour"])
     change(alice, ["Workspaces max", "Name"])
@@ -297,3 +298,44 @@ def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, works
         (Event.QUOTA_OVERRIDE_CHANGED, workspace.pk, "accounts.Workspace"),
         (Event.ADMIN_ACTION, None, "accounts.User"),
     ]
+
+
+def test_a_bulk_delete_in_the_admin_records_one_event_per_object(client, bob, charlie, workspace):
+    """The admin's ``delete_selected`` action logs two objects or more with ``bulk_create`` (no ``post_save``):
+    each deleted object still gets its own event, through the admin site's log hooks."""
+    from chat.models import QuotaOverride
+
+    staff = User.objects.create_superuser(email="root@example.com", password="x")
+    client.force_login(staff)
+    Membership.objects.create(user=charlie, workspace=workspace, role=Membership.Role.MEMBER)
+    memberships = list(Membership.objects.filter(workspace=workspace, user__in=[bob, charlie]))
+    overrides = [
+        QuotaOverride.objects.create(workspace=workspace, questions_per_day=5),
+        QuotaOverride.objects.create(user=bob, questions_per_day=3),
+    ]
+    for url, rows in (("/admin/accounts/membership/", memberships), ("/admin/chat/quotaoverride/", overrides)):
+        bulk = {"action": "delete_selected", "_selected_action": [row.pk for row in rows], "post": "yes"}
+        assert client.post(url, bulk).status_code == 302
+        assert not type(rows[0]).objects.filter(pk__in=[row.pk for row in rows]).exists()
+
+    removed = _events(event=Event.ADMIN_ACTION, actor_id=staff.pk)
+    assert sorted((e.target_type, e.target_id, e.workspace_id) for e in removed) == sorted(
+        ("accounts.Membership", str(m.pk), workspace.pk) for m in memberships
+    )
+    quota = _events(event=Event.QUOTA_OVERRIDE_CHANGED, actor_id=staff.pk)
+    assert sorted((e.target_id, e.workspace_id) for e in quota) == sorted(
+        [(str(overrides[0].pk), workspace.pk), (str(overrides[1].pk), None)]
+    )
+    assert all(e.target_label.startswith("deleted ") and e.ip == "127.0.0.1" for e in removed + quota)
+
+
+def test_every_admin_of_the_site_is_audited():
+    """Ours and third-party ones (auth's Group, allauth's email addresses, knox's tokens) alike."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    from accounts.admin_site import AuditedAdminMixin
+
+    registered = [admin.site.get_model_admin(m) for m in apps.get_models() if admin.site.is_registered(m)]
+    assert len(registered) > 15
+    assert all(isinstance(model_admin, AuditedAdminMixin) for model_admin in registered)
