@@ -8,6 +8,7 @@ A backup directory holds::
     SHA256SUMS      the SHA-256 of the three files, manifest.json included (`sha256sum -c SHA256SUMS` checks them)
     manifest.json   {"format": 1, "created_at", "groundwork": {"commit"}, "postgresql": {"server", "pg_dump",
                     "pgvector"}, "extra": {...}, "files": {"database.dump": {"sha256", "bytes"}, ...}}
+                    (the commit: :func:`git_commit`)
 
 The PostgreSQL client programs are chosen by :func:`pg_tool`: the one whose major version equals the server's
 (pgserver's bundled 16 for the embedded server), else the oldest newer one; the connection comes from Django's
@@ -54,12 +55,9 @@ def _silent(message: str) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    """The hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """The hex SHA-256 of a file (``hashlib.file_digest``: read in blocks, never whole)."""
     with path.open("rb") as f:
-        while block := f.read(2**20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _major(version: str) -> int:
@@ -151,7 +149,11 @@ def _server_facts(alias: str = "default") -> dict[str, str | None]:
     return {"server": server, "pgvector": row[0] if row else None}
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit of the running code: ``GIT_COMMIT`` (set in the image at build time, which has no ``.git``), else
+    ``git rev-parse HEAD`` in a checkout, else None."""
+    if settings.GIT_COMMIT:
+        return str(settings.GIT_COMMIT)
     try:
         result = subprocess.run(
             ["git", "-C", str(BASE_DIR), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
@@ -210,7 +212,7 @@ def backup_create(*, directory: Path, extra: dict[str, Any] | None = None, progr
     manifest = {
         "format": FORMAT,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "groundwork": {"commit": _git_commit()},
+        "groundwork": {"commit": git_commit()},
         "postgresql": {"server": facts["server"], "pg_dump": pg_dump_version, "pgvector": facts["pgvector"]},
         "database": name,
         "media_files": count,
