@@ -117,6 +117,32 @@ def test_filters_pagination_and_csv_use_the_same_filters(client_for, alice, bob,
     assert _export(client, workspace, since=tomorrow) == []
 
 
+def test_the_date_filters_are_a_time_range_the_workspace_index_bounds(alice, workspace):
+    """``since``/``until`` (inclusive days) are a ``created_at`` range, not a per-row date cast: the
+    ``(workspace_id, -created_at)`` index's condition holds both the workspace and the times."""
+    from datetime import UTC, date, datetime
+
+    from django.db import connection
+
+    from accounts.selectors import audit_event_list
+
+    for moment in ("2026-01-31T23:59:59", "2026-02-01T00:00:00", "2026-02-28T23:59:59.999999", "2026-03-01T00:00:00"):
+        created_at = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        AuditEvent.objects.create(event=Event.LOGIN, workspace_id=workspace.pk, created_at=created_at)
+    events = audit_event_list(workspace_id=workspace.pk, since=date(2026, 2, 1), until=date(2026, 2, 28))
+    assert [e.created_at.isoformat() for e in events] == [
+        "2026-02-28T23:59:59.999999+00:00",
+        "2026-02-01T00:00:00+00:00",
+    ]
+    sql, params = events.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: make the planner show the index it can use
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert "audit_workspace_time" in plan and any("created_at >=" in line for line in conditions), plan
+
+
 def test_the_purge_removes_only_expired_rows(alice, settings):
     settings.AUDIT_RETENTION_DAYS = 365
     now = timezone.now()
