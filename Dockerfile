@@ -42,6 +42,10 @@ RUN DEBUG=false SECRET_KEY=build-only DATABASE_URL=postgres://unused/unused REDI
     && chown groundwork:groundwork /data /data/media \
     && chmod 0755 deploy/entrypoint.sh
 
+# The code's commit, for backup manifests (the build context has no .git):
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t groundwork .
+ARG GIT_COMMIT=""
+ENV GIT_COMMIT=$GIT_COMMIT
 USER groundwork
 EXPOSE 8000
 # Probes the web process's /healthz (compose.yaml gives the worker and beat checks of their own).

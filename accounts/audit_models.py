@@ -6,6 +6,8 @@ import pgtrigger
 from django.db import models
 from django.utils import timezone
 
+from config.request_log import REQUEST_ID_MAX_LENGTH
+
 
 class AuditEvent(models.Model):
     """Who did what, to what, in which workspace, from where; written by ``accounts.services.audit.audit_record``.
@@ -49,7 +51,7 @@ class AuditEvent(models.Model):
     target_label = models.CharField(max_length=200, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=REQUEST_ID_MAX_LENGTH, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

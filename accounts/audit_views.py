@@ -16,8 +16,9 @@ from django.shortcuts import render
 from accounts.forms import AuditFilterForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import AuditEvent, Membership
-from accounts.permissions import membership_get
+from accounts.permissions import membership_get, require_manager
 from accounts.selectors import audit_event_list
+from config.errors import ForbiddenError
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ["time", "event", "actor_id", "actor_email", "target_type", "target_id", "target", "ip", "user_agent"]
@@ -25,10 +26,12 @@ CSV_COLUMNS += ["request_id"]
 
 
 def _manager_of(request: AuthenticatedHttpRequest, workspace_id: int) -> Membership:
-    """The reader's membership: 404 for outsiders (``membership_get``), 403 for plain members."""
+    """The reader's membership: 404 for outsiders (``membership_get``), 403 for plain members (``require_manager``)."""
     membership = membership_get(user=request.user, workspace_id=workspace_id)
-    if not membership.can_manage:
-        raise PermissionDenied("Only workspace owners and admins can read the audit trail.")
+    try:
+        require_manager(membership)
+    except ForbiddenError as exc:
+        raise PermissionDenied(exc.message) from exc
     return membership
 
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 Role = Membership.Role
-MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
 
 
 def membership_get(*, user: User, workspace_id: object) -> Membership:
@@ -72,8 +71,9 @@ def workspace_get_for_request(*, user: User, workspace_id: object | None) -> Wor
 
 
 def require_manager(membership: Membership) -> None:
-    """Owners and admins manage members and invitations. Raises ForbiddenError for plain members."""
-    if membership.role not in MANAGER_ROLES:
+    """Owners and admins (``Membership.can_manage``) manage members and invitations and read the audit trail.
+    Raises ForbiddenError for plain members."""
+    if not membership.can_manage:
         raise ForbiddenError("Only workspace owners and admins can do that.")
 
 

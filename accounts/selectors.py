@@ -6,7 +6,7 @@ Access checks are in ``accounts.permissions``, writes in ``accounts.services``. 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
@@ -135,15 +135,18 @@ def audit_event_list(
     until: date | None = None,
 ) -> QuerySet[AuditEvent]:
     """The audit events of one workspace, newest first, filtered by ``event`` (an ``AuditEvent.Event`` value;
-    empty: all), ``actor`` (part of the actor's email, case-insensitive; empty: all) and the UTC dates ``since``
-    and ``until`` (both inclusive; None: open). The caller checks that the reader may see the workspace."""
+    empty: all), ``actor`` (part of the actor's email, case-insensitive; empty: all) and the dates ``since`` and
+    ``until`` (both inclusive, in the site's ``TIME_ZONE`` as the page shows times; None: open). The dates become
+    a ``created_at`` range, which the ``(workspace_id, -created_at)`` index bounds. The caller checks that the
+    reader may see the workspace."""
     events = AuditEvent.objects.filter(workspace_id=workspace_id)
     if event:
         events = events.filter(event=event)
     if actor:
         events = events.filter(actor_email__icontains=actor)
+    zone = timezone.get_current_timezone()
     if since is not None:
-        events = events.filter(created_at__date__gte=since)
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=zone))
     if until is not None:
-        events = events.filter(created_at__date__lte=until)
+        events = events.filter(created_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone))
     return events.order_by("-created_at", "-id")

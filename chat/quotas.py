@@ -8,26 +8,17 @@ workspace says otherwise. Exceeding one answers 429 with ``Retry-After`` (second
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import F, Sum
 
 from accounts.models import User, Workspace
 from chat.models import QuotaOverride, UsageDay
+from config.clock import seconds_until_next_utc_day, utc_now
 from config.errors import TooManyRequestsError
 
 logger = logging.getLogger(__name__)
-
-
-def _today() -> datetime:
-    return datetime.now(UTC)
-
-
-def seconds_until_tomorrow(now: datetime | None = None) -> int:
-    now = now or _today()
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
-    return max(1, int((tomorrow - now).total_seconds()))
 
 
 def limits_for(*, user: User, workspace: Workspace) -> dict[str, int]:
@@ -50,7 +41,7 @@ def limits_for(*, user: User, workspace: Workspace) -> dict[str, int]:
 def usage_today(*, user: User, workspace: Workspace) -> dict[str, int]:
     """Questions and tokens used today by the user, across all their workspaces (a new workspace is no fresh
     quota), and by the whole workspace."""
-    day = _today().date()
+    day = utc_now().date()
     mine = UsageDay.objects.filter(user=user, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
     everyone = UsageDay.objects.filter(workspace=workspace, day=day).aggregate(q=Sum("questions"), t=Sum("tokens"))
     return {
@@ -72,7 +63,7 @@ def quota_check(*, user: User, workspace: Workspace) -> None:
     }
     for key, label in labels.items():
         if used[key] >= limits[key]:
-            retry = seconds_until_tomorrow()
+            retry = seconds_until_next_utc_day()
             logger.warning(
                 "chat quota %s reached: user %s, workspace %s (%d of %d)",
                 key,
@@ -89,7 +80,7 @@ def quota_check(*, user: User, workspace: Workspace) -> None:
 
 def usage_record(*, user: User, workspace: Workspace, questions: int = 0, tokens: int = 0) -> None:
     """Add to today's counters (atomic increments; safe across processes)."""
-    day = _today().date()
+    day = utc_now().date()
     UsageDay.objects.get_or_create(workspace=workspace, user=user, day=day)
     UsageDay.objects.filter(workspace=workspace, user=user, day=day).update(
         questions=F("questions") + questions, tokens=F("tokens") + tokens
@@ -98,7 +89,7 @@ def usage_record(*, user: User, workspace: Workspace, questions: int = 0, tokens
 
 def usage_summary(*, workspace: Workspace, days: int = 7) -> list[UsageDay]:
     """The workspace's usage rows of the last ``days`` days, newest first (for owners)."""
-    since = _today().date() - timedelta(days=days - 1)
+    since = utc_now().date() - timedelta(days=days - 1)
     return list(
         UsageDay.objects.filter(workspace=workspace, day__gte=since)
         .select_related("user")

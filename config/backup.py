@@ -8,6 +8,7 @@ A backup directory holds::
     SHA256SUMS      the SHA-256 of the three files, manifest.json included (`sha256sum -c SHA256SUMS` checks them)
     manifest.json   {"format": 1, "created_at", "groundwork": {"commit"}, "postgresql": {"server", "pg_dump",
                     "pgvector"}, "extra": {...}, "files": {"database.dump": {"sha256", "bytes"}, ...}}
+                    (the commit: :func:`git_commit`)
 
 The PostgreSQL client programs are chosen by :func:`pg_tool`: the one whose major version equals the server's
 (pgserver's bundled 16 for the embedded server), else the oldest newer one; the connection comes from Django's
@@ -26,6 +27,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,12 +55,9 @@ def _silent(message: str) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    """The hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """The hex SHA-256 of a file (``hashlib.file_digest``: read in blocks, never whole)."""
     with path.open("rb") as f:
-        while block := f.read(2**20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _major(version: str) -> int:
@@ -150,7 +149,11 @@ def _server_facts(alias: str = "default") -> dict[str, str | None]:
     return {"server": server, "pgvector": row[0] if row else None}
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit of the running code: ``GIT_COMMIT`` (set in the image at build time, which has no ``.git``), else
+    ``git rev-parse HEAD`` in a checkout, else None."""
+    if settings.GIT_COMMIT:
+        return str(settings.GIT_COMMIT)
     try:
         result = subprocess.run(
             ["git", "-C", str(BASE_DIR), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
@@ -209,7 +212,7 @@ def backup_create(*, directory: Path, extra: dict[str, Any] | None = None, progr
     manifest = {
         "format": FORMAT,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "groundwork": {"commit": _git_commit()},
+        "groundwork": {"commit": git_commit()},
         "postgresql": {"server": facts["server"], "pg_dump": pg_dump_version, "pgvector": facts["pgvector"]},
         "database": name,
         "media_files": count,
@@ -267,16 +270,38 @@ def _database_is_empty(alias: str = "default") -> bool:
         return cursor.fetchone()[0] == 0
 
 
-def _restore_media(archive: Path, media_root: Path, progress: Progress) -> int:
-    """Replace MEDIA_ROOT's contents with the archive's files; returns their number."""
+def _media_stage(archive: Path, media_root: Path, progress: Progress) -> tuple[Path, int]:
+    """Extract the archive into a new hidden folder inside MEDIA_ROOT: on its file system (MEDIA_ROOT may be a
+    mounted volume, which cannot be renamed), so :func:`_media_swap` needs renames only. Returns the folder and the
+    number of files.
+
+    Raises:
+        BackupError: the archive could not be extracted (the folder is removed; MEDIA_ROOT is as it was).
+    """
     media_root.mkdir(parents=True, exist_ok=True)
-    for child in media_root.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        tar.extractall(media_root, members=members, filter="data")
-    progress(f"  media: {len(members)} files into {media_root}")
-    return len(members)
+    staged = Path(tempfile.mkdtemp(prefix=".restore-", dir=media_root))
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            tar.extractall(staged, members=members, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise BackupError(f"{archive.name} could not be extracted (nothing was restored): {exc}") from exc
+    progress(f"  media: {len(members)} files extracted")
+    return staged, len(members)
+
+
+def _media_swap(staged: Path, media_root: Path) -> None:
+    """Replace MEDIA_ROOT's contents with the ``staged`` folder's, by renames: the old entries are moved aside into
+    another hidden folder, the staged ones moved up, then the old ones deleted."""
+    replaced = Path(tempfile.mkdtemp(prefix=".replaced-", dir=media_root))
+    for child in list(media_root.iterdir()):
+        if child not in (staged, replaced):
+            child.rename(replaced / child.name)
+    for child in list(staged.iterdir()):
+        child.rename(media_root / child.name)
+    staged.rmdir()
+    shutil.rmtree(replaced)
 
 
 def backup_restore(*, directory: Path, force: bool = False, progress: Progress = _silent) -> dict:
@@ -285,11 +310,13 @@ def backup_restore(*, directory: Path, force: bool = False, progress: Progress =
     The checksums are verified first. The database must be empty (no tables, views or sequences) and MEDIA_ROOT
     empty or absent, unless ``force``: then existing objects are dropped (``pg_restore --clean --if-exists``) and
     MEDIA_ROOT's contents replaced. The database is restored in one transaction (all or nothing), without the
-    source's owners and grants. Returns the manifest.
+    source's owners and grants. The media files are extracted first, beside the live ones, and swapped in by renames
+    once the database is restored: a failure of either step leaves both database and MEDIA_ROOT as they were.
+    Returns the manifest.
 
     Raises:
-        BackupError: a damaged backup, a non-empty target without ``force``, no suitable pg_restore, or
-            pg_restore failed (the database is then unchanged).
+        BackupError: a damaged backup, a non-empty target without ``force``, no suitable pg_restore, the media
+            archive could not be extracted, or pg_restore failed (database and media are then unchanged).
     """
     progress(f"Verifying checksums of {directory}")
     manifest = backup_verify(directory=directory)
@@ -301,16 +328,21 @@ def backup_restore(*, directory: Path, force: bool = False, progress: Progress =
         where = f"database {name}" if not database_empty else f"MEDIA_ROOT {media_root}"
         raise BackupError(f"{where} is not empty: restore into an empty one, or pass --force to replace it")
     pg_restore, version = pg_tool("pg_restore", server_major=_major(str(facts["server"])))
-    progress(f"Restoring database {name} (PostgreSQL {facts['server']}) with {pg_restore} ({version})")
-    started = time.monotonic()
-    connections["default"].close()
-    args = [pg_restore, "--no-owner", "--no-acl", "--single-transaction", "--exit-on-error", "--dbname", name]
-    _run(
-        args + (["--clean", "--if-exists"] if force else []) + [str(directory / DUMP_NAME)], env=env, what="pg_restore"
-    )
+    progress(f"Extracting media files next to {media_root}")
+    staged, _ = _media_stage(directory / MEDIA_NAME, media_root, progress)
+    try:
+        progress(f"Restoring database {name} (PostgreSQL {facts['server']}) with {pg_restore} ({version})")
+        started = time.monotonic()
+        connections["default"].close()
+        args = [pg_restore, "--no-owner", "--no-acl", "--single-transaction", "--exit-on-error", "--dbname", name]
+        args += ["--clean", "--if-exists"] if force else []
+        _run([*args, str(directory / DUMP_NAME)], env=env, what="pg_restore")
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     progress(f"  database: {time.monotonic() - started:.1f} s")
-    progress(f"Restoring media files into {media_root}")
-    _restore_media(directory / MEDIA_NAME, media_root, progress)
+    progress(f"Replacing the media files in {media_root}")
+    _media_swap(staged, media_root)
     progress(
         f"Restored the backup of {manifest['created_at']}; run `manage.py migrate` if it came from an older release"
     )

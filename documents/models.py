@@ -10,6 +10,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from accounts.models import null_or_positive
 from config.models import BaseModel
 from documents.embeddings import DIMENSIONS
 
@@ -189,10 +190,6 @@ LIMIT_OVERRIDE_FIELDS = (
 )
 
 
-def _null_or_positive(field: str) -> models.Q:
-    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": 1})
-
-
 class WorkspaceLimitOverride(BaseModel):
     """A workspace's own limits, set by staff in the admin; each empty field keeps the settings' default
     (``documents.limits.workspace_limits`` is the one place that combines the two)."""
@@ -219,7 +216,7 @@ class WorkspaceLimitOverride(BaseModel):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=_null_or_positive(field), name=f"limit_override_{field}_positive")
+            models.CheckConstraint(condition=null_or_positive(field), name=f"limit_override_{field}_positive")
             for field in LIMIT_OVERRIDE_FIELDS
         ]
 

@@ -5,9 +5,12 @@ its ``transaction.atomic``): the change and its record commit together or not at
 an action that was rolled back nor misses one that was committed. A failure to record is therefore not
 swallowed: it fails the action too (fail closed, the usual choice for a security log).
 
-The request (client address, user agent, request id) is read from allauth's per-request context
-(``allauth.core.context.request``, set by ``AccountMiddleware`` for every request), so services record it without
-taking the request as an argument; outside a request (Celery tasks, management commands) those fields stay empty.
+The request (client address, as on the log lines: ``config.request_log.client_ip``; user agent) is read from
+allauth's per-request context (``allauth.core.context.request``, set by ``AccountMiddleware`` for every request), so
+services record it without taking the request as an argument; outside a request (Celery tasks, management commands)
+those fields stay empty. The request id is the one bound to the log context by ``config.request_log`` (the request's
+``X-Request-ID`` response header and log lines; in a Celery task, the id of the request that sent it), so an audit
+row can be found in the logs.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import structlog
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.audit_models import AuditEvent
+from config.request_log import client_ip
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -33,21 +38,16 @@ Event = AuditEvent.Event
 
 
 def _request_fields(request: HttpRequest | None) -> dict[str, object]:
-    from allauth.account.adapter import get_adapter
     from allauth.core import context
 
+    request_id = str(structlog.contextvars.get_contextvars().get("request_id") or "")
     request = request if request is not None else context.request
     if request is None:
-        return {}
-    try:
-        ip: str | None = get_adapter(request).get_client_ip(request)
-    except Exception:  # (allauth raises PermissionDenied on a malformed forwarded header)
-        ip = None
-    request_id = request.headers.get("X-Request-ID", "") or getattr(request, "request_id", "")
+        return {"request_id": request_id}
     return {
-        "ip": ip or None,
+        "ip": client_ip(request),
         "user_agent": request.headers.get("User-Agent", "")[:300],
-        "request_id": str(request_id)[:64],
+        "request_id": request_id,
     }
 
 

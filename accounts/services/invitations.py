@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import Invitation, InvitationDayCount, Membership, User, Workspace
 from accounts.permissions import check_can_change_member, require_manager
 from accounts.services.audit import Event, audit_record
+from config.clock import seconds_until_next_utc_day
 from config.errors import ApplicationError, ConflictError, NotFoundError, TooManyRequestsError
 
 logger = logging.getLogger(__name__)
@@ -26,12 +27,6 @@ Role = Membership.Role
 
 class InvitationLimitError(TooManyRequestsError):
     code = "invitation_limit"
-
-
-def _seconds_until_next_utc_day() -> int:
-    now = timezone.now().astimezone(UTC)
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=UTC)
-    return max(1, int((tomorrow - now).total_seconds()))
 
 
 def _token_hash(token: str) -> str:
@@ -100,7 +95,7 @@ def _invitation_count_claim(*, workspace: Workspace, actor: Membership) -> None:
         logger.warning("invitation refused for workspace %s (user %s): %d today", workspace.pk, actor.user_id, limit)
         raise InvitationLimitError(
             f"This workspace has sent its {limit} invitations for today. More can be sent after midnight UTC.",
-            headers={"Retry-After": str(_seconds_until_next_utc_day())},
+            headers={"Retry-After": str(seconds_until_next_utc_day())},
         )
 
 

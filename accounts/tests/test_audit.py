@@ -117,6 +117,32 @@ def test_filters_pagination_and_csv_use_the_same_filters(client_for, alice, bob,
     assert _export(client, workspace, since=tomorrow) == []
 
 
+def test_the_date_filters_are_a_time_range_the_workspace_index_bounds(alice, workspace):
+    """``since``/``until`` (inclusive days) are a ``created_at`` range, not a per-row date cast: the
+    ``(workspace_id, -created_at)`` index's condition holds both the workspace and the times."""
+    from datetime import UTC, date, datetime
+
+    from django.db import connection
+
+    from accounts.selectors import audit_event_list
+
+    for moment in ("2026-01-31T23:59:59", "2026-02-01T00:00:00", "2026-02-28T23:59:59.999999", "2026-03-01T00:00:00"):
+        created_at = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        AuditEvent.objects.create(event=Event.LOGIN, workspace_id=workspace.pk, created_at=created_at)
+    events = audit_event_list(workspace_id=workspace.pk, since=date(2026, 2, 1), until=date(2026, 2, 28))
+    assert [e.created_at.isoformat() for e in events] == [
+        "2026-02-28T23:59:59.999999+00:00",
+        "2026-02-01T00:00:00+00:00",
+    ]
+    sql, params = events.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: make the planner show the index it can use
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert "audit_workspace_time" in plan and any("created_at >=" in line for line in conditions), plan
+
+
 def test_the_purge_removes_only_expired_rows(alice, settings):
     settings.AUDIT_RETENTION_DAYS = 365
     now = timezone.now()
@@ -141,16 +167,48 @@ def _events(**filters: object) -> list[AuditEvent]:
 
 
 def test_sign_in_and_out_are_recorded_with_the_request(client, alice):
-    headers = {"HTTP_USER_AGENT": "AuditTest/1.0", "HTTP_X_REQUEST_ID": "req-123"}
-    client.post("/accounts/login/", {"login": alice.email, "password": "wrong one"}, **headers)
-    client.post("/accounts/login/", {"login": alice.email, "password": PASSWORD}, **headers)
-    client.post("/accounts/logout/", **headers)
+    """Each row carries its request's id, the one of the ``X-Request-ID`` response header and the log lines; a
+    client's own ``X-Request-ID`` (no trusted proxy: ``TRUSTED_PROXY_COUNT = 0``) is not taken."""
+    headers = {"HTTP_USER_AGENT": "AuditTest/1.0", "HTTP_X_REQUEST_ID": "forged-123"}
+    responses = [
+        client.post("/accounts/login/", {"login": alice.email, "password": "wrong one"}, **headers),
+        client.post("/accounts/login/", {"login": alice.email, "password": PASSWORD}, **headers),
+        client.post("/accounts/logout/", **headers),
+    ]
     failed, login, logout = (_events(event=e)[-1] for e in (Event.LOGIN_FAILED, Event.LOGIN, Event.LOGOUT))
     assert failed.actor_id is None and failed.actor_email == alice.email
     assert login.actor_id == logout.actor_id == alice.pk
-    for row in (failed, login, logout):
-        assert (row.ip, row.user_agent, row.request_id) == ("127.0.0.1", "AuditTest/1.0", "req-123")
+    for row, response in zip((failed, login, logout), responses, strict=True):
+        assert (row.ip, row.user_agent, row.request_id) == ("127.0.0.1", "AuditTest/1.0", response["X-Request-ID"])
+    assert len({failed.request_id, login.request_id, logout.request_id}) == 3
+    assert "forged-123" not in str(AuditEvent.objects.values_list())
     assert "wrong one" not in str(AuditEvent.objects.values_list())
+
+
+def test_a_trusted_proxys_request_id_and_client_address_are_recorded(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    response = client.post(
+        "/accounts/login/",
+        {"login": alice.email, "password": PASSWORD},
+        HTTP_X_REQUEST_ID="edge-42",
+        HTTP_X_FORWARDED_FOR="203.0.113.5",
+    )
+    (login,) = _events(event=Event.LOGIN)
+    assert response["X-Request-ID"] == login.request_id == "edge-42" and login.ip == "203.0.113.5"
+
+
+def test_the_client_address_is_resolved_once_for_the_login_limits_the_logs_and_the_trail(client, alice, settings):
+    """``config.request_log.client_ip`` serves the login limits (allauth's adapter), the log lines and the audit
+    rows alike. With two trusted proxies, the address the outer one saw; with a single forwarded hop (the request
+    skipped the outer proxy), the peer's address, where allauth's own resolution failed the log-in."""
+    settings.TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    credentials = {"login": alice.email, "password": PASSWORD}
+    chain = "192.0.2.66, 203.0.113.5, 10.0.0.2"  # a client-written entry, then what the two proxies appended
+    assert client.post("/accounts/login/", credentials, HTTP_X_FORWARDED_FOR=chain).status_code == 302
+    client.post("/accounts/logout/")
+    short = client.post("/accounts/login/", credentials, HTTP_X_FORWARDED_FOR="198.51.100.7", REMOTE_ADDR="10.0.0.9")
+    assert short.status_code == 302
+    assert [e.ip for e in _events(event=Event.LOGIN)] == ["203.0.113.5", "10.0.0.9"]
 
 
 def test_signup_password_and_email_changes_are_recorded(client, settings):
@@ -243,16 +301,17 @@ def test_admin_changes_are_recorded(client, bob, workspace):
     assert _events(workspace_id=workspace.pk, event=Event.QUOTA_OVERRIDE_CHANGED)  # the trail outlives it
 
 
-def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, workspace):
-    """What ``ModelAdmin.log_change`` writes for a user's or workspace's change form: a change to a limit field
-    is a quota-override event, any other change an admin action."""
-    from django.contrib.admin.models import CHANGE, LogEntry
+def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, workspace, rf):
+    """What the change forms of users and workspaces log (``ModelAdmin.log_change`` with the changed fields'
+    names): a change to a limit field is a quota-override event, any other change an admin action."""
+    from django.contrib import admin
 
     staff = User.objects.create_superuser(email="root@example.com", password="x")
+    request = rf.post("/admin/")
+    request.user = staff
 
     def change(obj: User | Workspace, fields: list[str]) -> None:
-        message = [{"changed": {"fields": fields}}]
-        LogEntry.objects.log_actions(staff.pk, [obj], CHANGE, change_message=message, single_object=True)
+        admin.site.get_model_admin(type(obj)).log_change(request, obj, [{"changed": {"fields": fields}}])
 
     change(alice, ["Uploads per hour"])
     change(alice, ["Workspaces max", "Name"])
@@ -265,3 +324,44 @@ def test_limit_fields_changed_in_the_admin_count_as_quota_overrides(alice, works
         (Event.QUOTA_OVERRIDE_CHANGED, workspace.pk, "accounts.Workspace"),
         (Event.ADMIN_ACTION, None, "accounts.User"),
     ]
+
+
+def test_a_bulk_delete_in_the_admin_records_one_event_per_object(client, bob, charlie, workspace):
+    """The admin's ``delete_selected`` action logs two objects or more with ``bulk_create`` (no ``post_save``):
+    each deleted object still gets its own event, through the admin site's log hooks."""
+    from chat.models import QuotaOverride
+
+    staff = User.objects.create_superuser(email="root@example.com", password="x")
+    client.force_login(staff)
+    Membership.objects.create(user=charlie, workspace=workspace, role=Membership.Role.MEMBER)
+    memberships = list(Membership.objects.filter(workspace=workspace, user__in=[bob, charlie]))
+    overrides = [
+        QuotaOverride.objects.create(workspace=workspace, questions_per_day=5),
+        QuotaOverride.objects.create(user=bob, questions_per_day=3),
+    ]
+    for url, rows in (("/admin/accounts/membership/", memberships), ("/admin/chat/quotaoverride/", overrides)):
+        bulk = {"action": "delete_selected", "_selected_action": [row.pk for row in rows], "post": "yes"}
+        assert client.post(url, bulk).status_code == 302
+        assert not type(rows[0]).objects.filter(pk__in=[row.pk for row in rows]).exists()
+
+    removed = _events(event=Event.ADMIN_ACTION, actor_id=staff.pk)
+    assert sorted((e.target_type, e.target_id, e.workspace_id) for e in removed) == sorted(
+        ("accounts.Membership", str(m.pk), workspace.pk) for m in memberships
+    )
+    quota = _events(event=Event.QUOTA_OVERRIDE_CHANGED, actor_id=staff.pk)
+    assert sorted((e.target_id, e.workspace_id) for e in quota) == sorted(
+        [(str(overrides[0].pk), workspace.pk), (str(overrides[1].pk), None)]
+    )
+    assert all(e.target_label.startswith("deleted ") and e.ip == "127.0.0.1" for e in removed + quota)
+
+
+def test_every_admin_of_the_site_is_audited():
+    """Ours and third-party ones (auth's Group, allauth's email addresses, knox's tokens) alike."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    from accounts.admin_site import AuditedAdminMixin
+
+    registered = [admin.site.get_model_admin(m) for m in apps.get_models() if admin.site.is_registered(m)]
+    assert len(registered) > 15
+    assert all(isinstance(model_admin, AuditedAdminMixin) for model_admin in registered)

@@ -133,7 +133,7 @@ def test_one_trusted_proxy_keys_on_the_address_it_appended(db, settings, monkeyp
 
     assert settings.REST_FRAMEWORK["NUM_PROXIES"] == settings.ALLAUTH_TRUSTED_PROXY_COUNT == 0
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
-    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token_create": "2/min"})
     client = api_client_for(None)
 

@@ -7,10 +7,12 @@ with one flipped byte, and a restore into a non-empty database without --force, 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from django.db import connection
 from accounts.models import User, Workspace
 from accounts.selectors import workspace_get_personal
 from chat.tests.factories import VOLCANO, ask
+from config.backup import MANIFEST_NAME, MEDIA_NAME, SUMS_NAME, sha256_file
 from documents.models import Document, DocumentVersion
 from documents.services.ingest import document_ingest
 from documents.services.upload import document_upload
@@ -107,9 +110,11 @@ def test_a_restored_backup_answers_the_same_question_with_the_same_citations(
     assert any(c["page_start"] == 2 for c in before["citations"]), before  # the PDF's second page is cited
     files = {v.pk: Path(v.file.path).read_bytes() for v in DocumentVersion.objects.all()}
 
+    settings.GIT_COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # as in the image (no .git there)
     call_command("backup", str(tmp_path / "backup"))
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
-    assert manifest["postgresql"]["pgvector"] and manifest["postgresql"]["server"] and manifest["groundwork"]["commit"]
+    assert manifest["postgresql"]["pgvector"] and manifest["postgresql"]["server"]
+    assert manifest["groundwork"]["commit"] == "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
     assert manifest["extra"]["embedding_model"]["dimensions"] == 384 and manifest["media_files"] == len(files)
     with pytest.raises(CommandError, match="is not empty"):  # the live database still holds everything
         call_command("restore", str(tmp_path / "backup"))
@@ -156,7 +161,44 @@ def test_restore_with_force_replaces_a_non_empty_database_and_media(alice, media
     (media / "documents" / "later.txt").write_text("after the backup")
     call_command("restore", str(tmp_path / "backup"), "--force")
     assert User.objects.filter(email=alice.email).exists() and not User.objects.filter(email="later@example.com")
-    assert sorted(p.name for p in media.rglob("*") if p.is_file()) == ["kept.txt"]
+    assert sorted(str(p.relative_to(media)) for p in media.rglob("*")) == ["documents", "documents/kept.txt"]
+
+
+def _replace_media_archive(directory: Path, members: list[tuple[str, bytes]]) -> None:
+    """Give the backup in ``directory`` another media.tar (these members, in order) with matching checksums: a
+    backup whose archive passes verification but fails to extract part-way."""
+    with tarfile.open(directory / MEDIA_NAME, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    archive = directory / MEDIA_NAME
+    manifest["files"][MEDIA_NAME] = {"sha256": sha256_file(archive), "bytes": archive.stat().st_size}
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    sums = dict(line.split()[::-1] for line in (directory / SUMS_NAME).read_text().splitlines())
+    sums.update({name: sha256_file(directory / name) for name in (MEDIA_NAME, MANIFEST_NAME)})
+    (directory / SUMS_NAME).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
+
+
+def test_a_media_archive_failing_to_extract_leaves_the_database_and_the_media_as_they_were(alice, media, tmp_path):
+    """The second member escapes the target folder (the extraction's ``data`` filter refuses it, after the first
+    was written): nothing is restored, neither the database nor a single media file."""
+    (media / "documents").mkdir(parents=True)
+    (media / "documents" / "kept.txt").write_text("in the backup")
+    call_command("backup", str(tmp_path / "backup"))
+    _replace_media_archive(tmp_path / "backup", [("documents/new.txt", b"restored"), ("../escaped.txt", b"out")])
+    User.objects.create_user(email="later@example.com", password="x-later-1234")
+    (media / "documents" / "later.txt").write_text("after the backup")
+
+    with pytest.raises(CommandError, match=re.escape("media.tar could not be extracted")):
+        call_command("restore", str(tmp_path / "backup"), "--force")
+    assert User.objects.filter(email="later@example.com").exists()  # the database was not restored
+    assert sorted(str(p.relative_to(media)) for p in media.rglob("*")) == [
+        "documents",
+        "documents/kept.txt",
+        "documents/later.txt",
+    ]
 
 
 def test_a_database_url_style_connection_is_reached_and_its_password_stays_off_the_output(

@@ -56,3 +56,32 @@ def test_only_expired_telemetry_is_cleared(alice, settings):
     assert Conversation.objects.filter(pk=conversation.pk).exists()
     assert list(UsageDay.objects.values_list("questions", flat=True)) == [2]
     assert chat_telemetry_purge_task() == {"messages": 0, "usage_days": 0}  # nothing left to clear
+
+
+def test_a_single_telemetry_field_is_enough_and_messages_are_cleared_in_batches(alice, settings):
+    """Each of the five fields alone marks a message as having telemetry; the purge clears them ``batch_size`` at a
+    time, one UPDATE per batch (a first run on an old installation is not one huge transaction)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.retention import TELEMETRY_CLEARED, chat_telemetry_purge_expired
+
+    settings.CHAT_TELEMETRY_RETENTION_DAYS = 30
+    conversation = Conversation.objects.create(workspace=alice.personal_workspace, user=alice, title="Old")
+
+    def message(content: str, **telemetry: object) -> Message:
+        fields = {**TELEMETRY_CLEARED, **telemetry}
+        return Message.objects.create(conversation=conversation, role="assistant", content=content, **fields)
+
+    single = [message(field, **{field: value}) for field, value in list(TELEMETRY.items())[:2]]
+    message("nothing to clear")  # between two batches
+    single += [message(field, **{field: value}) for field, value in list(TELEMETRY.items())[2:]]
+    Message.objects.filter(conversation=conversation).update(created_at=timezone.now() - timedelta(days=31))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert chat_telemetry_purge_expired(batch_size=2) == {"messages": 5, "usage_days": 0}
+    assert sum(q["sql"].startswith("UPDATE") for q in queries.captured_queries) == 3
+    for row in single:
+        row.refresh_from_db()
+        assert {field: getattr(row, field) for field in TELEMETRY_CLEARED} == TELEMETRY_CLEARED, row.content
+    assert chat_telemetry_purge_expired(batch_size=2) == {"messages": 0, "usage_days": 0}
