@@ -174,7 +174,7 @@ def test_docker_compose_config_rejects_a_broken_compose_file(tmp_path, broken, m
     assert message in result.stderr
 
 
-def _entrypoint(tmp_path: Path, *args: str) -> str:
+def _entrypoint(tmp_path: Path, *args: str, **env: str) -> str:
     """Run deploy/entrypoint.sh with stand-ins for gunicorn, celery and python that print their arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -182,7 +182,7 @@ def _entrypoint(tmp_path: Path, *args: str) -> str:
         stub = bin_dir / program
         stub.write_text(f'#!/bin/sh\necho {program} "$@"\n')
         stub.chmod(0o755)
-    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CELERY_CONCURRENCY": "3"}
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CELERY_CONCURRENCY": "3", **env}
     result = subprocess.run(
         ["sh", str(DEPLOY / "entrypoint.sh"), *args], env=environment, capture_output=True, text=True, check=True
     )
@@ -192,8 +192,14 @@ def _entrypoint(tmp_path: Path, *args: str) -> str:
 def test_the_entrypoint_runs_each_process_type(tmp_path):
     assert _entrypoint(tmp_path) == "gunicorn -c config/gunicorn.py config.wsgi"
     assert _entrypoint(tmp_path, "web", "--workers=4") == "gunicorn -c config/gunicorn.py --workers=4 config.wsgi"
-    assert _entrypoint(tmp_path, "worker", "--queues=ingest") == (
-        "celery -A config worker --loglevel=INFO --concurrency=3 --queues=ingest"
+    assert _entrypoint(tmp_path, "worker") == (
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q ingest,maintenance"
+    )
+    assert _entrypoint(tmp_path, "worker", "--queues=ingest") == (  # the last one given wins
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q ingest,maintenance --queues=ingest"
+    )
+    assert _entrypoint(tmp_path, "worker", CELERY_WORKER_QUEUES="maintenance") == (
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q maintenance"
     )
     assert _entrypoint(tmp_path, "beat") == "celery -A config beat --loglevel=INFO"
     assert _entrypoint(tmp_path, "migrate") == "python manage.py migrate --noinput"
