@@ -37,19 +37,29 @@ def _client_address(request: HttpRequest) -> str | None:
         return None
 
 
-def metrics_allowed(request: HttpRequest) -> bool:
-    """The caller presents ``METRICS_TOKEN`` as a Bearer token, or comes from ``METRICS_ALLOWED_CIDRS``."""
+def metrics_access_allowed(*, address: str | None, authorization: str) -> bool:
+    """The access rule of every metrics endpoint (``/metrics`` here, the worker's ``WORKER_METRICS_PORT``): a
+    caller presenting ``Authorization: Bearer <METRICS_TOKEN>`` (``authorization``: the header's value, "" when
+    absent) is let in, a wrong bearer token never is; without one, only a client ``address`` (an IP address
+    string; None when unknown) in ``METRICS_ALLOWED_CIDRS``."""
     from django.conf import settings
 
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if settings.METRICS_TOKEN and scheme.lower() == "bearer":
         return hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
-    address = _client_address(request)
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
     return any(ip in network for network in settings.METRICS_ALLOWED_CIDRS)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """``metrics_access_allowed`` for a request to ``/metrics`` (the client address as the trusted proxies give
+    it)."""
+    return metrics_access_allowed(
+        address=_client_address(request), authorization=request.headers.get("Authorization", "")
+    )
 
 
 def broker_queue_depths() -> dict[str, int]:

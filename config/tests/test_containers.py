@@ -139,6 +139,15 @@ def test_compose_app_services_share_one_image_env_file_and_media_volume():
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
 
 
+def test_compose_worker_serves_its_metrics_inside_the_network_only():
+    """The worker's metric files stay in its container: it serves them itself (config.worker_metrics) on a port
+    that Prometheus reaches in the compose network, never published on the host."""
+    worker = _compose()["services"]["worker"]
+    assert worker["environment"]["WORKER_METRICS_PORT"] == "${WORKER_METRICS_PORT:-9808}"
+    assert "ports" not in worker
+    assert worker["environment"]["DATABASE_URL"] == _compose()["services"]["web"]["environment"]["DATABASE_URL"]
+
+
 def _check_compose(*args: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose not installed (apt-get install docker-compose; .ci/run installs it)")
@@ -155,6 +164,7 @@ def test_docker_compose_config_accepts_compose_yaml_and_resolves_it():
     assert resolved["services"]["web"]["environment"]["DATABASE_URL"] == (
         "postgres://groundwork:check-compose-only@db:5432/groundwork"
     )
+    assert resolved["services"]["worker"]["environment"]["WORKER_METRICS_PORT"] == "9808"
 
 
 @pytest.mark.parametrize(

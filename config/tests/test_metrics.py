@@ -1,10 +1,14 @@
 """/metrics from the outside: one upload through a real worker, one search and one answer move the ingestion,
-search and answer series; the endpoint refuses callers without the token or an allowed address; the
-deploy/ dashboard and alert rules only use series that /metrics serves."""
+search and answer series; the endpoint refuses callers without the token or an allowed address; a worker with
+``WORKER_METRICS_PORT`` serves its own series under the same rule; the deploy/ dashboard and alert rules only
+use series that /metrics serves."""
 
 import ipaddress
 import json
 import re
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,7 @@ from chat.testing import FakeLLM
 from config import metrics
 from config.testing import wait_until
 from documents.models import Document
+from documents.tests.ingestion import upload, wait_finished
 
 DEPLOY = Path(django_settings.BASE_DIR) / "deploy"
 TEXT = (
@@ -133,6 +138,63 @@ def test_loopback_only_by_default_and_proxied_callers_by_their_own_address(setti
     # a reverse proxy on the same host: the address it forwarded decides, not its own loopback address
     assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 403
     scrape(HTTP_X_FORWARDED_FOR="127.0.0.1")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(url: str, authorization: str | None = None) -> tuple[int, str]:
+    """``(status, body)`` of a GET; connection errors propagate."""
+    request = urllib.request.Request(url, headers={"Authorization": authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _answers(url: str) -> bool:
+    try:
+        _get(url)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serves_its_own_metrics_behind_the_metrics_access_rule(start_own_worker, alice, api_client_for):
+    """A worker whose metric files no web process reads (its own container) serves them on WORKER_METRICS_PORT:
+    what its pool process counted during an ingestion shows there. The caller here (127.0.0.1) is outside the
+    worker's METRICS_ALLOWED_CIDRS, so only the token lets it in."""
+    port, token = _free_port(), "worker-metrics-token"
+    worker = start_own_worker(
+        {
+            "WORKER_METRICS_PORT": str(port),
+            "BIND_HOST": "127.0.0.1",
+            "METRICS_TOKEN": token,
+            "METRICS_ALLOWED_CIDRS": "10.0.0.0/8",
+        }
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    wait_until(
+        lambda: _answers(url), timeout=30, failure=lambda: f"nothing on {url}:\n{worker.log.read_text()[-3000:]}"
+    )
+    assert _get(url) == (403, "Forbidden\n")
+    assert _get(url, "Bearer wrong")[0] == 403
+    status, text = _get(url, f"Bearer {token}")
+    assert status == 200
+    before = samples(text)
+    document = wait_finished(upload(api_client_for(alice), "bread.txt", TEXT.encode()), worker=worker)
+    assert document.status == "ready", document.error
+    status, text = _get(url, f"Bearer {token}")
+    assert status == 200
+    after = samples(text)
+    grown = total(after, "groundwork_chunks_embedded_total") - total(before, "groundwork_chunks_embedded_total")
+    assert grown == document.chunk_count > 0
+    assert total(after, "groundwork_ingest_documents_total", outcome="ready") >= 1
 
 
 def _expr_metric_names(expr: str) -> set[str]:
