@@ -53,7 +53,7 @@ def _configure_logging(**kwargs: object) -> None:
 def _worker_main_process_setup(sender: object, instance: object, **kwargs: object) -> None:
     """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
     (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one). The metric
-    files of processes that no longer run are removed first (``config.metrics_files``). A remote embedding
+    files of processes that no longer run are tidied first (``config.metrics_files``). A remote embedding
     service that fails its check stops the worker here (Celery logs and swallows a receiver's ``Exception``, not
     ``SystemExit``)."""
     from django.core.exceptions import ImproperlyConfigured

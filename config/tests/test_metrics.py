@@ -5,8 +5,11 @@ use series that /metrics serves."""
 
 import ipaddress
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,11 +19,13 @@ import yaml
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.selectors import workspace_get_personal
 from chat.testing import FakeLLM
 from config import metrics
+from config.metrics_files import multiproc_dir_prune
 from config.testing import wait_until
 from documents.models import Document
 from documents.tests.ingestion import upload, wait_finished
@@ -138,6 +143,58 @@ def test_loopback_only_by_default_and_proxied_callers_by_their_own_address(setti
     # a reverse proxy on the same host: the address it forwarded decides, not its own loopback address
     assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 403
     scrape(HTTP_X_FORWARDED_FOR="127.0.0.1")
+
+
+_WRITER = """
+import sys
+from prometheus_client import Counter, Gauge
+Counter("jobs", "Jobs done.").inc(int(sys.argv[1]))
+Gauge("busy", "Busy processes.", multiprocess_mode="livesum").set(1)
+print("written", flush=True)
+sys.stdin.read()  # runs until its stdin closes
+"""
+
+
+def _writer(folder: Path, jobs: int) -> subprocess.Popen[str]:
+    """A process writing ``jobs`` to a counter and 1 to a live gauge in ``folder``, running until stdin closes."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(jobs)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "written\n"
+    return writer
+
+
+def _end(writer: subprocess.Popen[str]) -> None:
+    assert writer.stdin is not None
+    writer.stdin.close()
+    assert writer.wait(30) == 0
+
+
+def _folder_samples(folder: Path) -> dict:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))
+    return samples(generate_latest(registry).decode())
+
+
+def test_a_start_beside_running_processes_keeps_the_dead_processes_counts(tmp_path):
+    """A worker or gunicorn starting while a sibling serves on: the summed counters must not drop (Prometheus
+    would read a reset); only the dead process's live gauge goes. Once nothing that wrote runs, all goes."""
+    _end(_writer(tmp_path, jobs=1))  # a process that ended (a restarted worker's old pool process)
+    running = _writer(tmp_path, jobs=2)  # a sibling still serving
+    try:
+        assert total(_folder_samples(tmp_path), "jobs_total") == 3
+        assert multiproc_dir_prune(tmp_path) == 1
+        after = _folder_samples(tmp_path)
+        assert total(after, "jobs_total") == 3  # counted on, no reset
+        assert total(after, "busy") == 1  # the live gauge of the running one only
+    finally:
+        _end(running)
+    assert multiproc_dir_prune(tmp_path) == 3  # nothing runs: both counters and the last live gauge
+    assert not list(tmp_path.glob("*.db"))
 
 
 def _free_port() -> int:
