@@ -254,6 +254,35 @@ def test_a_worker_serves_its_own_metrics_behind_the_metrics_access_rule(start_ow
     assert total(after, "groundwork_ingest_documents_total", outcome="ready") >= 1
 
 
+@pytest.mark.django_db
+def test_every_429_is_counted_once_by_its_code(alice, api_client_for, monkeypatch, settings):
+    """A DRF throttle and a quota (a ``TooManyRequestsError``) each count one rejection where the 429 is
+    answered; an error that is built but never raised counts nothing."""
+    from rest_framework.throttling import ScopedRateThrottle
+
+    from config.errors import TooManyRequestsError
+
+    before = samples(scrape())
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token_create": "1/min"})  # read at import
+    anonymous = api_client_for(None)
+    tries = [anonymous.post("/api/v1/auth/token/", {"email": alice.email, "password": "x"}, format="json")]
+    tries.append(anonymous.post("/api/v1/auth/token/", {"email": alice.email, "password": "x"}, format="json"))
+    assert [r.status_code for r in tries] == [400, 429] and tries[1].json()["code"] == "throttled"
+    settings.WORKSPACES_PER_USER_MAX = 0
+    refused = api_client_for(alice).post("/api/v1/workspaces/", {"name": "Research"}, format="json")
+    assert refused.status_code == 429 and refused.json()["code"] == "workspace_limit"
+    TooManyRequestsError("built, never raised")
+    after = samples(scrape())
+
+    def grew(**labels: str) -> float:
+        name = "groundwork_rejections_total"
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert grew(kind="throttled") == 1
+    assert grew(kind="workspace_limit") == 1
+    assert grew() == 2
+
+
 def _expr_metric_names(expr: str) -> set[str]:
     """The metric names an expression reads (ours and django-prometheus's; node_exporter's are external)."""
     return set(re.findall(r"\b((?:groundwork|django)_[a-z0-9_]+)", expr))
