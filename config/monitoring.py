@@ -122,7 +122,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def worker_check() -> dict[str, object]:
     """A Celery worker answered a ping within ``READYZ_WORKER_MAX_AGE_SECONDS`` (remembered in the cache, so
-    probes ping at most once per period); ``age_s`` is how long ago. Pings when the last answer is too old."""
+    probes ping at most once per period); ``age_s`` is how long ago. Pings when the last answer is too old (or
+    none is remembered); an old answer is not ok when this ping gets none."""
     from django.conf import settings
     from django.core.cache import cache
 
@@ -130,12 +131,11 @@ def worker_check() -> dict[str, object]:
 
     now = time.time()
     seen = cache.get(WORKER_SEEN_KEY)
-    stale = seen is None or now - seen > settings.READYZ_WORKER_MAX_AGE_SECONDS
-    if stale and app.control.ping(timeout=settings.READYZ_WORKER_PING_TIMEOUT_SECONDS, limit=1):
+    if seen is None or now - seen > settings.READYZ_WORKER_MAX_AGE_SECONDS:
+        if not app.control.ping(timeout=settings.READYZ_WORKER_PING_TIMEOUT_SECONDS, limit=1):
+            return {"ok": False, "error": "no worker answered"}
         seen = time.time()
         cache.set(WORKER_SEEN_KEY, seen, timeout=settings.READYZ_WORKER_MAX_AGE_SECONDS)
-    if seen is None:
-        return {"ok": False, "error": "no worker answered"}
     return {"ok": True, "age_s": round(now - seen, 1) if now > seen else 0.0}
 
 
