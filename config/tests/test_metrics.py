@@ -288,6 +288,20 @@ def _expr_metric_names(expr: str) -> set[str]:
     return set(re.findall(r"\b((?:groundwork|django)_[a-z0-9_]+)", expr))
 
 
+# Read at scrape time by every web target alike (config.monitoring._ScrapeTimeCollector): summed over targets
+# they would count each document or message once per web process scraped.
+SCRAPE_TIME_SERIES = ("groundwork_documents", "groundwork_queue_depth", "groundwork_llm_circuit_open")
+_AGGREGATION = re.compile(r"\b(sum|max|min|avg|count)\b(?: by \([^)]*\))? ?\(")
+
+
+def _innermost_aggregation(expr: str, name: str) -> set[str]:
+    """The aggregation operators applied first to each use of the series ``name`` in ``expr``."""
+    return {
+        ([m.group(1) for m in _AGGREGATION.finditer(expr[: use.start()])] or ["none"])[-1]
+        for use in re.finditer(rf"\b{name}\b", expr)
+    }
+
+
 @pytest.mark.django_db
 def test_deploy_dashboard_and_alerts_use_only_served_series():
     # every labelled series once, so each name appears in the scrape
@@ -331,4 +345,6 @@ def test_deploy_dashboard_and_alerts_use_only_served_series():
     for expr in exprs:
         assert expr.count("(") == expr.count(")"), expr
         assert _expr_metric_names(expr) <= served, (expr, _expr_metric_names(expr) - served)
+        for name in SCRAPE_TIME_SERIES:
+            assert _innermost_aggregation(expr, name) <= {"max"}, (name, expr)
     assert all(_expr_metric_names(e) or "node_filesystem" in e for e in exprs)
