@@ -280,9 +280,10 @@ class WorkerProcess:
     """A real Celery worker (``config.worker_process``, concurrency 1) on the test database and test broker;
     ``start()`` again after ``stop()``/``kill()`` starts a new one, logging to ``worker-<n>.log``."""
 
-    def __init__(self, log_dir, env_overrides: dict[str, str]):
+    def __init__(self, log_dir, env_overrides: dict[str, str], queues: list[str] | None = None):
         self.log_dir = log_dir
         self.env_overrides = env_overrides
+        self.queues = queues  # None: CELERY_WORKER_QUEUES; []: no -Q (config.worker_process)
         self.worker: CeleryWorkerProcess | None = None
         self.starts = 0
 
@@ -290,7 +291,9 @@ class WorkerProcess:
         self.starts += 1
         self.log = self.log_dir / f"worker-{self.starts}.log"
         env = {"DJANGO_SETTINGS_MODULE": "config.settings.test", "GROUNDWORK_TEST_WORKER": "1", **self.env_overrides}
-        self.worker = CeleryWorkerProcess(env=env, log=self.log, loglevel="INFO", prefix=f"test{self.starts}")
+        self.worker = CeleryWorkerProcess(
+            env=env, log=self.log, loglevel="INFO", prefix=f"test{self.starts}", queues=self.queues
+        )
         self.worker.start(timeout)
 
     @property
@@ -329,14 +332,14 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def start_own_worker(celery_worker, tmp_path):
     """Start workers of the test's own: ``start_own_worker({"SETTING": "value"})`` returns a started
-    ``WorkerProcess`` with those settings in its environment. The session worker is stopped meanwhile, so that it
-    takes none of the test's tasks, and started again after the test."""
+    ``WorkerProcess`` with those settings in its environment (``queues=[]``: started without ``-Q``). The session
+    worker is stopped meanwhile, so that it takes none of the test's tasks, and started again after the test."""
     started: list[WorkerProcess] = []
 
-    def start(env_overrides: dict[str, str]) -> WorkerProcess:
+    def start(env_overrides: dict[str, str], *, queues: list[str] | None = None) -> WorkerProcess:
         if not started:
             celery_worker.stop()
-        worker = WorkerProcess(tmp_path / f"own-worker-{len(started)}", env_overrides)
+        worker = WorkerProcess(tmp_path / f"own-worker-{len(started)}", env_overrides, queues)
         worker.log_dir.mkdir()
         started.append(worker)
         worker.start()

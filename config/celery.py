@@ -4,7 +4,8 @@ The worker's process set-up is connected here, with the application, not as a si
 tasks module: the main process records the pool size before the pool forks, and each pool process then sets
 itself up (``config.bootstrap.process_setup``), loading the embedding model unless
 ``EMBEDDING_PRELOAD_IN_WORKER`` is off, and starts its memory watchdog (``config.memory``), which watches every
-task between ``task_prerun`` and ``task_postrun``.
+task between ``task_prerun`` and ``task_postrun``. Once the worker is ready, its main process serves its
+metrics when ``WORKER_METRICS_PORT`` is set (``config.worker_metrics``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from celery.signals import (
     task_prerun,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
 )
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
@@ -51,7 +53,7 @@ def _configure_logging(**kwargs: object) -> None:
 def _worker_main_process_setup(sender: object, instance: object, **kwargs: object) -> None:
     """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
     (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one). The metric
-    files of processes that no longer run are removed first (``config.metrics_files``). A remote embedding
+    files of processes that no longer run are tidied first (``config.metrics_files``). A remote embedding
     service that fails its check stops the worker here (Celery logs and swallows a receiver's ``Exception``, not
     ``SystemExit``)."""
     from django.core.exceptions import ImproperlyConfigured
@@ -62,6 +64,26 @@ def _worker_main_process_setup(sender: object, instance: object, **kwargs: objec
     except ImproperlyConfigured as exc:
         logger.critical("refusing to start: %s", exc)
         raise SystemExit(f"refusing to start: {exc}") from exc
+
+
+@worker_ready.connect
+def _worker_metrics_start(**kwargs: object) -> None:
+    """The worker's main process, its pool started: serve the worker's metrics if ``WORKER_METRICS_PORT`` is set.
+    A port that cannot be bound is logged, and the worker runs on without it."""
+    from django.conf import settings
+
+    if not settings.WORKER_METRICS_PORT:
+        return
+    from config.worker_metrics import worker_metrics_serve
+
+    try:
+        worker_metrics_serve(
+            host=settings.WORKER_METRICS_HOST,
+            port=settings.WORKER_METRICS_PORT,
+            folder=settings.PROMETHEUS_MULTIPROC_DIR,
+        )
+    except OSError as exc:
+        logger.error("worker metrics not served on port %d: %s", settings.WORKER_METRICS_PORT, exc)
 
 
 @worker_process_init.connect

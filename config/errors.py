@@ -37,15 +37,8 @@ class ForbiddenError(ApplicationError):
 
 
 class TooManyRequestsError(ApplicationError):
-    """A quota or rate limit refused the request; each one is counted (``groundwork_rejections_total`` by code)."""
+    """A quota or rate limit refused the request (the API answers 429; ``config.metrics.RejectionCountMiddleware``
+    counts every 429 response by its code)."""
 
     status_code = 429
     code = "quota_exceeded"
-
-    def __init__(
-        self, message: str, *, extra: dict[str, object] | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        from config.metrics import rejection_count
-
-        super().__init__(message, extra=extra, headers=headers)
-        rejection_count(kind=self.code)

@@ -49,7 +49,8 @@ logconfig_dict = _logging_config()
 
 
 def on_starting(server: Arbiter) -> None:
-    """Before the workers start: drop the metric files of processes that no longer run (``config.monitoring``)."""
+    """Before the workers start: tidy the metric files of processes that no longer run
+    (``config.metrics_files``)."""
     from config.metrics_files import multiproc_dir_prune
 
     multiproc_dir_prune()

@@ -11,9 +11,13 @@ names and label sets live here only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 # Seconds: from a millisecond BM25 lookup to a multi-minute ingestion stage.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -58,7 +62,9 @@ LLM_SKIPPED = Counter(
     ["provider", "reason"],
 )
 REJECTIONS = Counter(
-    "groundwork_rejections_total", "Requests refused by a quota or rate limit, by kind (the error code).", ["kind"]
+    "groundwork_rejections_total",
+    "429 responses (a quota or rate limit refused the request), by kind (the API error code, else rate_limited).",
+    ["kind"],
 )
 MODEL_LOAD_SECONDS = Gauge(
     "groundwork_embedding_model_load_seconds",
@@ -115,6 +121,26 @@ def llm_skipped(*, provider: str, reason: str) -> None:
 def rejection_count(*, kind: str) -> None:
     """A quota or rate limit refused a request (``kind``: the error's stable code)."""
     REJECTIONS.labels(kind=kind).inc()
+
+
+UNCODED_REJECTION = "rate_limited"
+
+
+class RejectionCountMiddleware:
+    """Counts every 429 response once, where it is produced: a quota (``TooManyRequestsError``) or a DRF throttle
+    by the ``code`` of the API error body (``quota_exceeded``, ``throttled``, ...), any other (allauth's rate
+    limits on its pages) as ``rate_limited``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 429:
+            data = getattr(response, "data", None)  # a DRF Response, shaped by config.api.exception_handler
+            code = data.get("code") if isinstance(data, dict) else None
+            rejection_count(kind=code if isinstance(code, str) and code else UNCODED_REJECTION)
+        return response
 
 
 def model_loaded(*, seconds: float) -> None:

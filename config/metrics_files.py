@@ -8,18 +8,32 @@ a single-process client. So the files are handled here by name (prometheus_clien
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from config.settings.paths import metrics_dir
 
 
-def multiproc_dir_prune() -> int:
-    """Remove the metric files of processes no longer running, so a restart starts clean while processes that
-    still run (a sibling web or worker started at the same time) keep theirs. Returns the files removed."""
+def _writer_pid(path: Path) -> int | None:
+    pid = path.stem.rsplit("_", 1)[-1]
+    return int(pid) if pid.isdigit() else None
+
+
+def multiproc_dir_prune(folder: Path | None = None) -> int:
+    """A web or worker process set starts: tidy ``folder`` (default ``PROMETHEUS_MULTIPROC_DIR``). Returns the
+    files removed.
+
+    The live gauges of processes no longer running are always removed, as ``process_exited`` would have. Their
+    counters and histograms are removed only when no process that wrote to the folder still runs (a restart of
+    everything starts clean): while a sibling web or worker serves on, ``/metrics`` adds the dead processes'
+    counts to the living ones', and removing them would make every summed counter drop, which Prometheus reads
+    as a reset (``rate()``/``increase()`` jump)."""
     import psutil
 
+    files = [(path, _writer_pid(path)) for path in (folder or metrics_dir()).glob("*.db")]
+    running = {pid for _, pid in files if pid is not None and psutil.pid_exists(pid)}
     removed = 0
-    for path in metrics_dir().glob("*.db"):
-        pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+    for path, pid in files:
+        if pid is not None and pid not in running and (not running or path.name.startswith("gauge_live")):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

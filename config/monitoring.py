@@ -37,19 +37,29 @@ def _client_address(request: HttpRequest) -> str | None:
         return None
 
 
-def metrics_allowed(request: HttpRequest) -> bool:
-    """The caller presents ``METRICS_TOKEN`` as a Bearer token, or comes from ``METRICS_ALLOWED_CIDRS``."""
+def metrics_access_allowed(*, address: str | None, authorization: str) -> bool:
+    """The access rule of every metrics endpoint (``/metrics`` here, the worker's ``WORKER_METRICS_PORT``): a
+    caller presenting ``Authorization: Bearer <METRICS_TOKEN>`` (``authorization``: the header's value, "" when
+    absent) is let in, a wrong bearer token never is; without one, only a client ``address`` (an IP address
+    string; None when unknown) in ``METRICS_ALLOWED_CIDRS``."""
     from django.conf import settings
 
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if settings.METRICS_TOKEN and scheme.lower() == "bearer":
         return hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
-    address = _client_address(request)
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
     return any(ip in network for network in settings.METRICS_ALLOWED_CIDRS)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """``metrics_access_allowed`` for a request to ``/metrics`` (the client address as the trusted proxies give
+    it)."""
+    return metrics_access_allowed(
+        address=_client_address(request), authorization=request.headers.get("Authorization", "")
+    )
 
 
 def broker_queue_depths() -> dict[str, int]:
@@ -112,7 +122,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def worker_check() -> dict[str, object]:
     """A Celery worker answered a ping within ``READYZ_WORKER_MAX_AGE_SECONDS`` (remembered in the cache, so
-    probes ping at most once per period); ``age_s`` is how long ago. Pings when the last answer is too old."""
+    probes ping at most once per period); ``age_s`` is how long ago. Pings when the last answer is too old (or
+    none is remembered); an old answer is not ok when this ping gets none."""
     from django.conf import settings
     from django.core.cache import cache
 
@@ -120,12 +131,11 @@ def worker_check() -> dict[str, object]:
 
     now = time.time()
     seen = cache.get(WORKER_SEEN_KEY)
-    stale = seen is None or now - seen > settings.READYZ_WORKER_MAX_AGE_SECONDS
-    if stale and app.control.ping(timeout=settings.READYZ_WORKER_PING_TIMEOUT_SECONDS, limit=1):
+    if seen is None or now - seen > settings.READYZ_WORKER_MAX_AGE_SECONDS:
+        if not app.control.ping(timeout=settings.READYZ_WORKER_PING_TIMEOUT_SECONDS, limit=1):
+            return {"ok": False, "error": "no worker answered"}
         seen = time.time()
         cache.set(WORKER_SEEN_KEY, seen, timeout=settings.READYZ_WORKER_MAX_AGE_SECONDS)
-    if seen is None:
-        return {"ok": False, "error": "no worker answered"}
     return {"ok": True, "age_s": round(now - seen, 1) if now > seen else 0.0}
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -25,8 +26,10 @@ class WorkerStartError(RuntimeError):
 
 
 class CeleryWorkerProcess:
-    """``celery -A config worker --pool=prefork -Q <CELERY_WORKER_QUEUES>`` with ``concurrency`` processes and
-    ``env`` added to this process's environment, logging to ``log`` (a file path) or to this process's stderr.
+    """``celery -A config worker --pool=prefork -Q <queues>`` with ``concurrency`` processes and ``env`` added to
+    this process's environment, logging to ``log`` (a file path) or to this process's stderr. ``queues``: None
+    (default) for ``CELERY_WORKER_QUEUES``; empty for no ``-Q`` at all (a plain ``celery worker``: it consumes
+    every queue of ``CELERY_TASK_QUEUES``).
 
     ``start()`` returns once the worker answers a Celery ping, so it consumes tasks from then on.
     """
@@ -39,8 +42,10 @@ class CeleryWorkerProcess:
         log: Path | None = None,
         loglevel: str = "WARNING",
         prefix: str = "worker",
+        queues: Sequence[str] | None = None,
     ) -> None:
         self.concurrency = concurrency
+        self.queues = queues
         self.env = env or {}
         self.log = log
         self.loglevel = loglevel
@@ -51,6 +56,7 @@ class CeleryWorkerProcess:
     def start(self, timeout: float = 120) -> None:
         """Start the worker and wait until it answers a ping. Raises ``WorkerStartError``."""
         output: IO[bytes] | None = self.log.open("wb") if self.log else None
+        queues = settings.CELERY_WORKER_QUEUES if self.queues is None else self.queues
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -64,8 +70,7 @@ class CeleryWorkerProcess:
                 f"--loglevel={self.loglevel}",
                 "--without-mingle",
                 "--without-gossip",
-                "-Q",
-                ",".join(settings.CELERY_WORKER_QUEUES),
+                *(["-Q", ",".join(queues)] if queues else []),
                 "-n",
                 self.name,
             ],

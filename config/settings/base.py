@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: HTTP latency by view and status
     "config.request_log.RequestLogMiddleware",  # request_id, X-Request-ID, request_started/finished lines
+    "config.metrics.RejectionCountMiddleware",  # every 429, by its code (groundwork_rejections_total)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.security.PermissionsPolicyMiddleware",

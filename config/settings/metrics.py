@@ -1,5 +1,6 @@
 """Metrics and health settings (part of ``config.settings.base``): who may read ``/metrics``, where the processes
-keep their metric files, and how fresh a worker's answer must be for ``/readyz``. See .env.example."""
+keep their metric files, the worker's own metrics port, and how fresh a worker's answer must be for ``/readyz``.
+See .env.example."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ except ValueError as exc:
 PROMETHEUS_MULTIPROC_DIR = str(metrics_dir())
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+
+# The Celery worker's own metrics endpoint, http://BIND_HOST:WORKER_METRICS_PORT/metrics (config.worker_metrics),
+# under the same rule as /metrics (METRICS_TOKEN or METRICS_ALLOWED_CIDRS). For workers that do not share
+# PROMETHEUS_MULTIPROC_DIR with a web process (their own container or machine); 0: off.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_HOST = env.str("BIND_HOST", default="127.0.0.1")
+if not 0 <= WORKER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured("WORKER_METRICS_PORT must be a TCP port (0: off)")
 
 # /readyz needs a Celery worker that answered a ping within this many seconds (the answer is remembered in the
 # cache, so probes ping at most once per this period); it waits READYZ_WORKER_PING_TIMEOUT_SECONDS for one.

@@ -4,6 +4,7 @@ queues. See .env.example and docs/operations.md "Scaling out"."""
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.settings.environment import env
 
@@ -24,14 +25,21 @@ if not 0 < EMBEDDING_REMOTE_MIN_COSINE <= 1:
 # Celery queues: ingestion on "ingest", periodic upkeep (the ingestion sweeper, the vector index task, purges) on
 # "maintenance", so a backlog of documents never delays upkeep and each can get its own workers
 # (`celery -A config worker -Q ingest`, `-Q maintenance`). A task without a route goes to "maintenance".
-CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+# Both are declared: a worker started without -Q consumes every declared queue (Celery's task_queues), not only
+# the default one.
+INGEST_QUEUE = "ingest"
+MAINTENANCE_QUEUE = "maintenance"
+CELERY_TASK_QUEUES = (Queue(INGEST_QUEUE), Queue(MAINTENANCE_QUEUE))
+CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE_QUEUE
 CELERY_TASK_ROUTES = {
-    "documents.tasks.document_ingest_task": {"queue": "ingest"},
-    "documents.tasks.document_sweep_task": {"queue": "maintenance"},
-    "retrieval.tasks.*": {"queue": "maintenance"},
+    "documents.tasks.document_ingest_task": {"queue": INGEST_QUEUE},
+    "documents.tasks.document_sweep_task": {"queue": MAINTENANCE_QUEUE},
+    "retrieval.tasks.*": {"queue": MAINTENANCE_QUEUE},
 }
 # The queues a worker started by config/worker_process.py (tests, bench commands) consumes, comma-separated;
-# Procfile's worker consumes the same by default.
+# Procfile's and the image's worker (deploy/entrypoint.sh) consume the same by default.
 CELERY_WORKER_QUEUES = [q.strip() for q in env.str("CELERY_WORKER_QUEUES", default="ingest,maintenance").split(",")]
-if not all(CELERY_WORKER_QUEUES):
-    raise ImproperlyConfigured("CELERY_WORKER_QUEUES must be a comma-separated list of queue names")
+if not all(CELERY_WORKER_QUEUES) or not set(CELERY_WORKER_QUEUES) <= {q.name for q in CELERY_TASK_QUEUES}:
+    raise ImproperlyConfigured(
+        "CELERY_WORKER_QUEUES must be a comma-separated list of the queues ingest and maintenance"
+    )

@@ -139,6 +139,15 @@ def test_compose_app_services_share_one_image_env_file_and_media_volume():
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
 
 
+def test_compose_worker_serves_its_metrics_inside_the_network_only():
+    """The worker's metric files stay in its container: it serves them itself (config.worker_metrics) on a port
+    that Prometheus reaches in the compose network, never published on the host."""
+    worker = _compose()["services"]["worker"]
+    assert worker["environment"]["WORKER_METRICS_PORT"] == "${WORKER_METRICS_PORT:-9808}"
+    assert "ports" not in worker
+    assert worker["environment"]["DATABASE_URL"] == _compose()["services"]["web"]["environment"]["DATABASE_URL"]
+
+
 def _check_compose(*args: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose not installed (apt-get install docker-compose; .ci/run installs it)")
@@ -155,6 +164,7 @@ def test_docker_compose_config_accepts_compose_yaml_and_resolves_it():
     assert resolved["services"]["web"]["environment"]["DATABASE_URL"] == (
         "postgres://groundwork:check-compose-only@db:5432/groundwork"
     )
+    assert resolved["services"]["worker"]["environment"]["WORKER_METRICS_PORT"] == "9808"
 
 
 @pytest.mark.parametrize(
@@ -174,7 +184,7 @@ def test_docker_compose_config_rejects_a_broken_compose_file(tmp_path, broken, m
     assert message in result.stderr
 
 
-def _entrypoint(tmp_path: Path, *args: str) -> str:
+def _entrypoint(tmp_path: Path, *args: str, **env: str) -> str:
     """Run deploy/entrypoint.sh with stand-ins for gunicorn, celery and python that print their arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -182,7 +192,7 @@ def _entrypoint(tmp_path: Path, *args: str) -> str:
         stub = bin_dir / program
         stub.write_text(f'#!/bin/sh\necho {program} "$@"\n')
         stub.chmod(0o755)
-    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CELERY_CONCURRENCY": "3"}
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CELERY_CONCURRENCY": "3", **env}
     result = subprocess.run(
         ["sh", str(DEPLOY / "entrypoint.sh"), *args], env=environment, capture_output=True, text=True, check=True
     )
@@ -192,8 +202,14 @@ def _entrypoint(tmp_path: Path, *args: str) -> str:
 def test_the_entrypoint_runs_each_process_type(tmp_path):
     assert _entrypoint(tmp_path) == "gunicorn -c config/gunicorn.py config.wsgi"
     assert _entrypoint(tmp_path, "web", "--workers=4") == "gunicorn -c config/gunicorn.py --workers=4 config.wsgi"
-    assert _entrypoint(tmp_path, "worker", "--queues=ingest") == (
-        "celery -A config worker --loglevel=INFO --concurrency=3 --queues=ingest"
+    assert _entrypoint(tmp_path, "worker") == (
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q ingest,maintenance"
+    )
+    assert _entrypoint(tmp_path, "worker", "--queues=ingest") == (  # the last one given wins
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q ingest,maintenance --queues=ingest"
+    )
+    assert _entrypoint(tmp_path, "worker", CELERY_WORKER_QUEUES="maintenance") == (
+        "celery -A config worker --loglevel=INFO --concurrency=3 -Q maintenance"
     )
     assert _entrypoint(tmp_path, "beat") == "celery -A config beat --loglevel=INFO"
     assert _entrypoint(tmp_path, "migrate") == "python manage.py migrate --noinput"

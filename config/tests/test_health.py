@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -25,12 +27,16 @@ def test_readyz_checks_database_migrations_redis_worker_and_queue(client, celery
 def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
     settings.READYZ_WORKER_PING_TIMEOUT_SECONDS = 0.3
     from config.celery import app
+    from config.monitoring import WORKER_SEEN_KEY
 
     celery_worker.stop()
     cache.clear()  # forget a worker answer an earlier test's probe remembered
     try:
         app.send_task("documents.tasks.document_sweep_task")  # waits in the queue: no worker consumes it
         response = client.get("/readyz")
+        # an answer older than the period, still in the cache (its key outlived it): the ping decides
+        cache.set(WORKER_SEEN_KEY, time.time() - settings.READYZ_WORKER_MAX_AGE_SECONDS - 5, timeout=600)
+        stale = client.get("/readyz")
     finally:
         with app.connection_for_write() as conn:
             for queue in ("ingest", "maintenance"):
@@ -42,6 +48,11 @@ def test_readyz_is_503_when_no_worker_answers(client, celery_worker, settings):
         "ok": False,
         "error": "no worker answered",
         "ms": body["checks"]["worker"]["ms"],
+    }
+    assert stale.status_code == 503
+    assert stale.json()["checks"]["worker"] == {
+        **body["checks"]["worker"],
+        "ms": stale.json()["checks"]["worker"]["ms"],
     }
     assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
     assert body["checks"]["queue"]["ok"] and body["checks"]["queue"]["depth"] == {
