@@ -2,7 +2,8 @@
 service) played by a thread of this process.
 
 Each base URL picks a behaviour by its first path segment, ``http://127.0.0.1:PORT/<mode>/v1``; a subclass says
-what each mode answers in ``handle``. ``requests`` records ``(mode, json body)`` of every request.
+what each mode answers in ``handle``. ``requests`` records ``(mode, json body)`` of every request, ``connections``
+counts the TCP connections clients opened (keep-alive: one connection serves many requests).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class LoopbackServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.connections = 0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +28,10 @@ class LoopbackServer:
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:  # once per connection (handle_one_request runs once per request)
+                owner.connections += 1
+                super().setup()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from pathlib import Path
 
 import httpx
@@ -31,20 +33,24 @@ class EmbeddingServiceError(RuntimeError):
     one 384-d vector per text (the message says which, for a document's failure reason)."""
 
 
-def embed_remote(texts: list[str]) -> np.ndarray:
+def embed_remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndarray:
     """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, d) float32``,
     each row L2-normalized, in input order (``d`` is what the service returns: the caller checks it).
 
+    ``timeout_s``: seconds each request may take to connect and between bytes (default
+    ``EMBEDDING_REMOTE_TIMEOUT_S``, for ingestion; a search query passes ``EMBEDDING_REMOTE_QUERY_TIMEOUT_S``).
+    Requests go through the process's one client, so its keep-alive connections are reused.
+
     Raises:
-        EmbeddingServiceError: timeout (``EMBEDDING_REMOTE_TIMEOUT_S`` per request), connection error, a non-2xx
-            status, a body that is not ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per
-            text, or vectors of differing or zero length.
+        EmbeddingServiceError: timeout, connection error, a non-2xx status, a body that is not
+            ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per text, or vectors of
+            differing or zero length.
     """
+    timeout = settings.EMBEDDING_REMOTE_TIMEOUT_S if timeout_s is None else timeout_s
     batch = settings.EMBEDDING_REMOTE_BATCH_SIZE
     rows: list[np.ndarray] = []
-    with httpx.Client(timeout=settings.EMBEDDING_REMOTE_TIMEOUT_S, headers=_headers()) as client:
-        for start in range(0, len(texts), batch):
-            rows.append(_request(client, texts[start : start + batch]))
+    for start in range(0, len(texts), batch):
+        rows.append(_request(texts[start : start + batch], timeout_s=timeout))
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     if len({r.shape[1] for r in rows}) != 1:
@@ -56,19 +62,35 @@ def embed_remote(texts: list[str]) -> np.ndarray:
     return (vectors / norms).astype(np.float32, copy=False)
 
 
+_client: httpx.Client | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """The process's one HTTP client (thread-safe; its pool keeps connections alive between calls, so a query
+    pays no TCP/TLS handshake). A forked child (a gunicorn worker, a Celery pool process) makes its own rather
+    than share its parent's sockets. Timeout and headers are given per request (they follow the settings)."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = httpx.Client()
+            _client_pid = os.getpid()
+        return _client
+
+
 def _headers() -> dict[str, str]:
     key = settings.EMBEDDING_API_KEY
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _request(client: httpx.Client, texts: list[str]) -> np.ndarray:
+def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
     url = f"{settings.EMBEDDING_BASE_URL}/embeddings"
+    body = {"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts}
     try:
-        response = client.post(url, json={"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts})
+        response = _http().post(url, json=body, headers=_headers(), timeout=timeout_s)
     except httpx.TimeoutException as exc:
-        raise EmbeddingServiceError(
-            f"The embedding service did not answer within {settings.EMBEDDING_REMOTE_TIMEOUT_S:g} s."
-        ) from exc
+        raise EmbeddingServiceError(f"The embedding service did not answer within {timeout_s:g} s.") from exc
     except httpx.HTTPError as exc:
         raise EmbeddingServiceError(f"The embedding service could not be reached ({type(exc).__name__}).") from exc
     if response.status_code >= 400:

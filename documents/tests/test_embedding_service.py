@@ -5,6 +5,7 @@ a document with a reason, and a query falls back to the local model."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,7 +18,7 @@ from config.bootstrap import ProcessState, process_setup
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
-from documents.embeddings import embed_query, embed_texts, local_embed_texts
+from documents.embeddings import embed_query, embed_query_async, embed_texts, local_embed_texts
 from documents.models import Chunk, Document
 from documents.services.upload import document_upload
 from documents.tasks import document_ingest_task
@@ -45,6 +46,7 @@ def service() -> Iterator[FakeEmbeddingService]:
 def remote(settings, service) -> FakeEmbeddingService:
     settings.EMBEDDING_BASE_URL = service.url("ok")
     settings.EMBEDDING_REMOTE_TIMEOUT_S = 30.0
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 30.0  # the service's first answer loads this process's model
     return service
 
 
@@ -110,6 +112,47 @@ def test_a_query_falls_back_to_the_local_model_when_the_service_fails(settings, 
     vector = embed_query("a question nobody asked before 7f3a")
     assert service.requests  # the service was asked first
     assert float(vector @ local_embed_texts(["a question nobody asked before 7f3a"])[0]) > 0.9999
+
+
+def test_a_repeated_query_asks_the_service_once(remote):
+    first = embed_query("which rocks come from volcanoes 51c0")
+    assert embed_query("which rocks come from volcanoes 51c0") is first  # remembered
+    assert remote.count("ok") == 1
+
+
+def test_the_process_reuses_one_connection_to_the_service(remote):
+    embed_texts(["a passage"])
+    embed_texts(["another passage"])
+    embed_query("how do tides work 8e21")
+    assert remote.count("ok") == 3
+    assert remote.connections == 1  # the process's client keeps its connection alive between calls
+
+
+def test_a_query_falls_back_after_the_short_query_timeout(settings, service, caplog):
+    """A query waits EMBEDDING_REMOTE_QUERY_TIMEOUT_S, not the ingestion timeout, then is embedded here."""
+    settings.EMBEDDING_BASE_URL = service.url("hang")  # answers after 2 s: within the ingestion timeout
+    settings.EMBEDDING_REMOTE_TIMEOUT_S = 30.0
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 0.5
+    with caplog.at_level(logging.WARNING, logger="documents.embeddings"):
+        vector = embed_query("a slow question 0d5e")
+    assert service.count("hang") == 1
+    assert "query embedded locally: The embedding service did not answer within 0.5 s" in caplog.text
+    assert float(vector @ local_embed_texts(["a slow question 0d5e"])[0]) > 0.9999
+
+
+def test_a_remote_query_in_flight_leaves_the_inference_thread_free(settings, service):
+    """The round trip of a search's query runs on an I/O thread: the process's other embeddings (a fallback,
+    answer sentences) go on meanwhile instead of queueing behind it."""
+    settings.EMBEDDING_BASE_URL = service.url("hang")
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 10.0
+    service.hang_s = 60.0  # until released
+    local_embed_texts(["load the model first"])
+    pending = embed_query_async("a question in flight 3b9a")
+    wait_until(lambda: service.count("hang") == 1, timeout=10, failure=lambda: str(service.requests))
+    local_embed_texts(["another request's sentence"])  # the inference thread is free
+    assert not pending.done()  # still waiting for the service, not fallen back
+    service.release.set()
+    assert float(pending.result(timeout=30) @ local_embed_texts(["a question in flight 3b9a"])[0]) > 0.9999
 
 
 @pytest.mark.django_db
