@@ -2,7 +2,8 @@
 
 Every long-running process calls ``process_setup`` once, in the process itself (after any fork):
 
-- the web (``config/gunicorn.py``'s ``post_fork``): ``role="web"``, ``processes`` = gunicorn's workers;
+- the web (``config/gunicorn.py``): ``role="web"``, ``processes`` = gunicorn's workers, in the arbiter before it
+  forks (``on_starting``) and again in each worker (``post_fork``);
 - Celery (``config/celery.py``'s signal handlers): ``role="worker"``, ``processes`` = the pool size, in the
   worker's main process before the pool forks and again in each pool process, which warms the model;
 - commands that measure what a web process does (``bench_search``) call it as the web does.
@@ -56,8 +57,10 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
 
     Raises:
         ImproperlyConfigured: ``EMBEDDING_BASE_URL`` is set and the service fails its start-up check
-            (``documents.embedding_service.embedding_service_check``: dimension and probe vector); the web and
-            worker set-ups turn it into an exit, so a process never starts embedding incomparable vectors.
+            (``documents.embedding_service.embedding_service_check``: dimension and probe vector). The check runs
+            once per process tree, in the first set-up of a web or worker role: gunicorn's arbiter and Celery's
+            main process, which turn it into an exit before they fork, so no process starts embedding
+            incomparable vectors; their children inherit the state and are not checked again.
     """
     global _state
     from documents import embeddings

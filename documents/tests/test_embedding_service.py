@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.bootstrap import ProcessState, process_setup
+from config import gunicorn
+from config.bootstrap import ProcessState, process_setup, process_state
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
@@ -82,6 +84,46 @@ def test_a_service_of_another_dimension_or_model_is_refused(settings, service, m
         embedding_service_check()
     with pytest.raises(ImproperlyConfigured):
         process_setup(role="web")
+
+
+class Arbiter:
+    """What config/gunicorn.py's hooks use of gunicorn's Arbiter; ``halt`` exits as the real one does."""
+
+    def __init__(self, workers: int) -> None:
+        self.cfg = SimpleNamespace(workers=workers)
+        self.log = logging.getLogger("gunicorn.error")
+
+    def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
+        raise SystemExit(exit_status)
+
+
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """This process as gunicorn's arbiter starts: not set up yet (restored afterwards)."""
+    monkeypatch.setattr("config.bootstrap._state", ProcessState(role="command", processes=1, warm=False))
+    monkeypatch.setattr("documents.embeddings._sibling_processes", 1)
+
+
+def test_gunicorn_checks_the_service_once_in_the_arbiter_and_a_respawned_worker_never_exits(
+    settings, service, fresh_process
+):
+    """A worker exiting with status 3 halts gunicorn: the check must not run in workers, where an outage during
+    a respawn would stop the whole web tier."""
+    settings.EMBEDDING_BASE_URL = service.url("ok")
+    arbiter = Arbiter(workers=2)
+    gunicorn.on_starting(arbiter)
+    assert service.count("ok") == 1
+    settings.EMBEDDING_BASE_URL = service.url("e500")  # the service is down while a worker is respawned
+    gunicorn.post_fork(arbiter, None)
+    assert service.count("e500") == 0
+    assert process_state() == ProcessState(role="web", processes=2, warm=False)
+
+
+def test_gunicorn_refuses_to_start_with_a_service_of_another_dimension(settings, service, fresh_process):
+    settings.EMBEDDING_BASE_URL = service.url("d256")
+    with pytest.raises(SystemExit) as exited:
+        gunicorn.on_starting(Arbiter(workers=2))
+    assert exited.value.code == 3
 
 
 @pytest.mark.parametrize(
