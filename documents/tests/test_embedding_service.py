@@ -6,6 +6,7 @@ a document with a reason, and a query falls back to the local model."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -233,6 +234,9 @@ def test_with_the_service_a_document_ingests_and_hybrid_search_ranks_as_locally(
     ready = Document.objects.filter(pk__in=ids, status__in=("ready", "failed"))
     wait_until(lambda: ready.count() == len(ids), timeout=120, failure=lambda: remote_worker.log.read_text()[-3000:])
     assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"ready"}
+    log = remote_worker.log.read_text()
+    assert re.search(r"worker process \d+ set up: .*, tokenizer loaded \(the embedding service embeds\)", log), log
+    assert "model loaded" not in log  # the pool process never loaded the local model (~550 MB)
     ingested = [text for _, body in service.requests for text in body["input"] if text != PROBE_SENTENCE]
     chunks = list(Chunk.objects.filter(document_id__in=ids))
     assert len(ingested) >= len(chunks) == len(PASSAGES)  # every chunk was embedded by the service
