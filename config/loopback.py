@@ -21,6 +21,7 @@ class LoopbackServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.connections = 0
+        self.headers: list[dict[str, str]] = []  # of every request, in order
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +39,7 @@ class LoopbackServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 mode = self.path.strip("/").split("/")[0]
                 owner.requests.append((mode, body))
+                owner.headers.append(dict(self.headers))
                 # the client stopped reading: its choice
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     owner.handle(self, mode, body)

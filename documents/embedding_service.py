@@ -14,11 +14,14 @@ import logging
 import os
 import threading
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logs import url_redact
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +87,19 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def _endpoint() -> tuple[str, tuple[str, str] | None]:
+    """The embeddings URL without credentials (httpx logs every request's URL), and the credentials of the base
+    URL (``https://user:password@host/v1``), if any, to send as HTTP Basic auth as httpx would have."""
+    parts = urlsplit(settings.EMBEDDING_BASE_URL)
+    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username or parts.password else None
+    return f"{url_redact(settings.EMBEDDING_BASE_URL)}/embeddings", auth
+
+
 def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
-    url = f"{settings.EMBEDDING_BASE_URL}/embeddings"
+    url, auth = _endpoint()
     body = {"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts}
     try:
-        response = _http().post(url, json=body, headers=_headers(), timeout=timeout_s)
+        response = _http().post(url, json=body, headers=_headers(), auth=auth, timeout=timeout_s)
     except httpx.TimeoutException as exc:
         raise EmbeddingServiceError(f"The embedding service did not answer within {timeout_s:g} s.") from exc
     except httpx.HTTPError as exc:
@@ -142,7 +153,7 @@ def embedding_service_check() -> float | None:
 
     if not settings.EMBEDDING_BASE_URL:
         return None
-    where = f"the embedding service at {settings.EMBEDDING_BASE_URL}"
+    where = f"the embedding service at {url_redact(settings.EMBEDDING_BASE_URL)}"  # no credentials in logs
     try:
         vector = embed_remote([PROBE_SENTENCE])[0]
     except EmbeddingServiceError as exc:

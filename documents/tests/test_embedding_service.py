@@ -5,6 +5,7 @@ a document with a reason, and a query falls back to the local model."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from config import gunicorn
 from config.bootstrap import ProcessState, process_setup, process_state
+from config.logs import url_redact
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
@@ -85,6 +87,21 @@ def test_a_service_of_another_dimension_or_model_is_refused(settings, service, m
         embedding_service_check()
     with pytest.raises(ImproperlyConfigured):
         process_setup(role="web")
+
+
+def test_the_services_credentials_stay_out_of_logs_and_errors(settings, service, caplog):
+    base = service.url("ok").replace("http://", "http://user:s3cret@")
+    settings.EMBEDDING_BASE_URL = base
+    with caplog.at_level(logging.INFO):  # httpx logs each request's URL
+        embedding_service_check()
+        settings.EMBEDDING_BASE_URL = base.replace("/ok/", "/d256/")
+        with pytest.raises(ImproperlyConfigured) as refused:
+            embedding_service_check()
+    assert f"the embedding service at {service.url('ok')} passed its start-up check" in caplog.text
+    assert service.headers[0]["Authorization"] == "Basic " + base64.b64encode(b"user:s3cret").decode()
+    assert str(refused.value).startswith(f"the embedding service at {service.url('d256')} returns 256-d")
+    assert "s3cret" not in caplog.text + str(refused.value)
+    assert url_redact("https://u:p@[::1]:8443/v1?key=k#f") == "https://[::1]:8443/v1"
 
 
 class Arbiter:
