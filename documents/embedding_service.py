@@ -1,10 +1,11 @@
 """The optional remote embedding service: an OpenAI-compatible ``POST {EMBEDDING_BASE_URL}/embeddings`` server
 (Hugging Face text-embeddings-inference, vLLM, Ollama) serving the same model as ``documents.embeddings``
-(all-MiniLM-L6-v2, 384-d), so ingestion can run its forward passes on a GPU machine.
+(``MODEL_NAME``, ``DIMENSIONS``-d), so ingestion can run its forward passes on a GPU machine.
 
 ``documents.embeddings.embed_texts``/``embed_query`` call ``embed_remote`` when ``EMBEDDING_BASE_URL`` is set;
-callers never see ``httpx`` errors, only ``EmbeddingServiceError``. Every web and worker process checks the
-service once as it starts (``embedding_service_check``, from ``config.bootstrap.process_setup``).
+callers never see ``httpx`` errors, only ``EmbeddingServiceError``. The service is checked once as the web tier
+or a worker starts (``embedding_service_check``, from ``config.bootstrap.process_setup`` in gunicorn's arbiter
+and Celery's main process).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config.logs import url_redact
+from documents.embeddings import DIMENSIONS, MODEL_NAME, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +38,20 @@ class EmbeddingServiceError(RuntimeError):
     one 384-d vector per text (the message says which, for a document's failure reason)."""
 
 
+class EmbeddingDimensionsDiffer(EmbeddingServiceError):
+    """The service's vectors have ``dimensions`` dimensions, not the stored embeddings' ``DIMENSIONS``: it serves
+    another model."""
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__(
+            f"The embedding service returned {dimensions}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        )
+        self.dimensions = dimensions
+
+
 def embed_remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndarray:
-    """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, d) float32``,
-    each row L2-normalized, in input order (``d`` is what the service returns: the caller checks it).
+    """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, 384) float32``,
+    each row L2-normalized (``documents.embeddings.unit_rows``), in input order.
 
     ``timeout_s``: seconds each request may take to connect and between bytes (default
     ``EMBEDDING_REMOTE_TIMEOUT_S``, for ingestion; a search query passes ``EMBEDDING_REMOTE_QUERY_TIMEOUT_S``).
@@ -46,8 +59,9 @@ def embed_remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndar
 
     Raises:
         EmbeddingServiceError: timeout, connection error, a non-2xx status, a body that is not
-            ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per text, or vectors of
-            differing or zero length.
+            ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per text, or a zero or
+            non-finite vector.
+        EmbeddingDimensionsDiffer: vectors of other than ``DIMENSIONS`` dimensions.
     """
     timeout = settings.EMBEDDING_REMOTE_TIMEOUT_S if timeout_s is None else timeout_s
     batch = settings.EMBEDDING_REMOTE_BATCH_SIZE
@@ -55,14 +69,11 @@ def embed_remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndar
     for start in range(0, len(texts), batch):
         rows.append(_request(texts[start : start + batch], timeout_s=timeout))
     if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    if len({r.shape[1] for r in rows}) != 1:
-        raise EmbeddingServiceError("The embedding service returned vectors of differing lengths.")
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
     vectors = np.concatenate(rows)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+    if not np.all(np.isfinite(vectors)) or not np.all(np.any(vectors, axis=1)):
         raise EmbeddingServiceError("The embedding service returned a zero or non-finite vector.")
-    return (vectors / norms).astype(np.float32, copy=False)
+    return unit_rows(vectors)
 
 
 _client: httpx.Client | None = None
@@ -97,7 +108,7 @@ def _endpoint() -> tuple[str, tuple[str, str] | None]:
 
 def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
     url, auth = _endpoint()
-    body = {"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts}
+    body = {"model": settings.EMBEDDING_REMOTE_MODEL or MODEL_NAME, "input": texts}
     try:
         response = _http().post(url, json=body, headers=_headers(), auth=auth, timeout=timeout_s)
     except httpx.TimeoutException as exc:
@@ -116,13 +127,14 @@ def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
             f"The embedding service returned {vectors.shape[0] if vectors.ndim else 0} vector(s) "
             f"for {len(texts)} text(s)."
         )
+    if vectors.shape[1] != DIMENSIONS:
+        raise EmbeddingDimensionsDiffer(vectors.shape[1])
     return vectors
 
 
 def probe_vector() -> np.ndarray:
     """The local model's recorded ``(384,) float32`` vector of ``PROBE_SENTENCE``, normalized."""
-    vector = np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32)
-    return vector / np.linalg.norm(vector)
+    return unit_rows(np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32))
 
 
 def record_probe_vector() -> None:
@@ -149,24 +161,22 @@ def embedding_service_check() -> float | None:
     Raises:
         ImproperlyConfigured: the service is unreachable or errs, the dimension differs, or the cosine is too low.
     """
-    from documents.embeddings import DIMENSIONS
-
     if not settings.EMBEDDING_BASE_URL:
         return None
     where = f"the embedding service at {url_redact(settings.EMBEDDING_BASE_URL)}"  # no credentials in logs
     try:
         vector = embed_remote([PROBE_SENTENCE])[0]
+    except EmbeddingDimensionsDiffer as exc:
+        raise ImproperlyConfigured(
+            f"{where} returns {exc.dimensions}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        ) from exc
     except EmbeddingServiceError as exc:
         raise ImproperlyConfigured(f"{where} failed its start-up check: {exc}") from exc
-    if vector.shape != (DIMENSIONS,):
-        raise ImproperlyConfigured(
-            f"{where} returns {vector.shape[0]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
-        )
     cosine = float(vector @ probe_vector())
     if cosine < settings.EMBEDDING_REMOTE_MIN_COSINE:
         raise ImproperlyConfigured(
             f"{where} disagrees with the local model (probe cosine {cosine:.4f} < "
-            f"{settings.EMBEDDING_REMOTE_MIN_COSINE}): it does not serve all-MiniLM-L6-v2 as the stored embeddings."
+            f"{settings.EMBEDDING_REMOTE_MIN_COSINE}): it does not serve {MODEL_NAME} as the stored embeddings."
         )
     logger.info("%s passed its start-up check (probe cosine %.5f)", where, cosine)
     return cosine

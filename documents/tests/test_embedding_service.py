@@ -23,7 +23,7 @@ from config.logs import url_redact
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
-from documents.embeddings import embed_query, embed_query_async, embed_texts, local_embed_texts
+from documents.embeddings import MODEL_NAME, embed_query, embed_query_async, embed_texts, local_embed_texts
 from documents.models import Chunk, Document
 from documents.services.upload import document_upload
 from documents.tasks import document_ingest_task
@@ -67,7 +67,6 @@ def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert np.all(np.sum(vectors * local_embed_texts(texts), axis=1) > 0.9999)  # rows in input order
     assert [len(body["input"]) for _, body in remote.requests] == [2, 2, 1]
-    assert {body["model"] for _, body in remote.requests} == {settings.EMBEDDING_REMOTE_MODEL}
     assert embedding_service_check() == pytest.approx(1.0, abs=1e-4)
 
 
@@ -172,6 +171,14 @@ def test_a_query_falls_back_to_the_local_model_when_the_service_fails(settings, 
     vector = embed_query("a question nobody asked before 7f3a")
     assert service.requests  # the service was asked first
     assert float(vector @ local_embed_texts(["a question nobody asked before 7f3a"])[0]) > 0.9999
+
+
+def test_requests_name_the_local_model_unless_another_name_is_set(remote, settings):
+    settings.EMBEDDING_REMOTE_MODEL = ""
+    embed_texts(["a passage"])
+    settings.EMBEDDING_REMOTE_MODEL = "all-minilm"  # e.g. Ollama's name for it
+    embed_texts(["a passage"])
+    assert [body["model"] for _, body in remote.requests] == [MODEL_NAME, "all-minilm"]
 
 
 def test_a_repeated_query_asks_the_service_once(remote):
