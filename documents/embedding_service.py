@@ -28,8 +28,8 @@ from documents.embeddings import DIMENSIONS, MODEL_NAME, unit_rows
 logger = logging.getLogger(__name__)
 
 PROBE_SENTENCE = "Groundwork checks that the embedding service agrees with the local model."
-# The local model's vector of PROBE_SENTENCE (fp32, 6 decimals), recorded by ``record_probe_vector``; a test
-# checks that it still equals what the installed model computes.
+# The local model's vector of PROBE_SENTENCE (fp32, 6 decimals), recorded by ``manage.py record_embedding_probe``;
+# a test checks that it still equals what the installed model computes.
 PROBE_FILE = Path(__file__).with_name("embedding_probe.json")
 
 
@@ -137,12 +137,13 @@ def probe_vector() -> np.ndarray:
     return unit_rows(np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32))
 
 
-def record_probe_vector() -> None:
-    """Write the local model's vector of ``PROBE_SENTENCE`` to ``PROBE_FILE`` (after a model upgrade)."""
+def record_probe_vector(*, path: Path = PROBE_FILE) -> None:
+    """Write this process's model's vector of ``PROBE_SENTENCE`` to ``path`` as a JSON list of 384 floats
+    (6 decimals). ``manage.py record_embedding_probe`` calls it, in fp32, after a model upgrade."""
     from documents.embeddings import local_embed_texts
 
     vector = local_embed_texts([PROBE_SENTENCE])[0]
-    PROBE_FILE.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
+    path.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
 
 
 def embedding_service_check() -> float | None:

@@ -6,6 +6,8 @@ a document with a reason, and a query falls back to the local model."""
 from __future__ import annotations
 
 import base64
+import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
 from config import gunicorn
 from config.bootstrap import ProcessState, process_setup, process_state
@@ -57,6 +60,20 @@ def remote(settings, service) -> FakeEmbeddingService:
 
 def test_the_recorded_probe_is_the_local_models_vector():
     assert float(local_embed_texts([PROBE_SENTENCE])[0] @ probe_vector()) > 0.9999
+
+
+def test_record_embedding_probe_records_the_models_fp32_vector(settings, tmp_path):
+    """The command to run after a model upgrade (documents/management/commands/record_embedding_probe.py)."""
+    output = tmp_path / "probe.json"
+    settings.EMBEDDING_DTYPE = "bf16"
+    with pytest.raises(CommandError, match="EMBEDDING_DTYPE=fp32"):
+        call_command("record_embedding_probe", output=output)
+    assert not output.exists()
+    settings.EMBEDDING_DTYPE = "fp32"
+    call_command("record_embedding_probe", output=output, stdout=io.StringIO())
+    recorded = json.loads(output.read_text())
+    assert len(recorded) == 384 and all(round(x, 6) == x for x in recorded)
+    assert np.allclose(recorded, probe_vector(), atol=2e-6)  # the committed file is this model's vector
 
 
 def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
