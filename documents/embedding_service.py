@@ -98,19 +98,23 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _endpoint() -> tuple[str, tuple[str, str] | None]:
+def _endpoint() -> tuple[str, httpx.BasicAuth | None]:
     """The embeddings URL without credentials (httpx logs every request's URL), and the credentials of the base
     URL (``https://user:password@host/v1``), if any, to send as HTTP Basic auth as httpx would have."""
     parts = urlsplit(settings.EMBEDDING_BASE_URL)
-    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username or parts.password else None
-    return f"{url_redact(settings.EMBEDDING_BASE_URL)}/embeddings", auth
+    url = f"{url_redact(settings.EMBEDDING_BASE_URL)}/embeddings"
+    if not (parts.username or parts.password):
+        return url, None
+    return url, httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
     url, auth = _endpoint()
     body = {"model": settings.EMBEDDING_REMOTE_MODEL or MODEL_NAME, "input": texts}
     try:
-        response = _http().post(url, json=body, headers=_headers(), auth=auth, timeout=timeout_s)
+        response = _http().post(
+            url, json=body, headers=_headers(), auth=auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout_s
+        )
     except httpx.TimeoutException as exc:
         raise EmbeddingServiceError(f"The embedding service did not answer within {timeout_s:g} s.") from exc
     except httpx.HTTPError as exc:
