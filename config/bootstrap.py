@@ -2,7 +2,8 @@
 
 Every long-running process calls ``process_setup`` once, in the process itself (after any fork):
 
-- the web (``config/gunicorn.py``'s ``post_fork``): ``role="web"``, ``processes`` = gunicorn's workers;
+- the web (``config/gunicorn.py``): ``role="web"``, ``processes`` = gunicorn's workers, in the arbiter before it
+  forks (``on_starting``) and again in each worker (``post_fork``);
 - Celery (``config/celery.py``'s signal handlers): ``role="worker"``, ``processes`` = the pool size, in the
   worker's main process before the pool forks and again in each pool process, which warms the model;
 - commands that measure what a web process does (``bench_search``) call it as the web does.
@@ -52,14 +53,20 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
         processes: processes of this kind embedding at once on this machine (gunicorn workers, Celery pool
             size); each gets ``cores // processes`` torch threads. Values below 1 count as 1. Takes effect when
             the model loads: call before (a forked child inherits the share, and the model, of its parent).
-        warm: load the tokenizer and the embedding model now rather than in the first request or task.
+        warm: load the tokenizer and the embedding model now rather than in the first request or task; with
+            ``EMBEDDING_BASE_URL`` only the tokenizer (chunking sizes chunks with it; the service embeds, and
+            the local model, ~550 MB, loads only if a query falls back to it).
 
     Raises:
         ImproperlyConfigured: ``EMBEDDING_BASE_URL`` is set and the service fails its start-up check
-            (``documents.embedding_service.embedding_service_check``: dimension and probe vector); the web and
-            worker set-ups turn it into an exit, so a process never starts embedding incomparable vectors.
+            (``documents.embedding_service.embedding_service_check``: dimension and probe vector). The check runs
+            once per process tree, in the first set-up of a web or worker role: gunicorn's arbiter and Celery's
+            main process, which turn it into an exit before they fork, so no process starts embedding
+            incomparable vectors; their children inherit the state and are not checked again.
     """
     global _state
+    from django.conf import settings
+
     from documents import embeddings
     from documents.embedding_service import embedding_service_check
 
@@ -67,9 +74,13 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
     if role != "command" and _state.role == "command":  # once per process tree: a pool process inherits it
         embedding_service_check()
     _state = ProcessState(role=role, processes=max(1, processes), warm=warm)
+    loaded = ""
     if warm:
         embeddings.get_tokenizer()
-        embeddings.get_embedder()
+        loaded = ", tokenizer loaded (the embedding service embeds)"
+        if not settings.EMBEDDING_BASE_URL:
+            embeddings.get_embedder()
+            loaded = ", model loaded"
     logger.info(
         "%s process %d set up: %d process(es) share %d core(s), %d embedding thread(s) each%s",
         role,
@@ -77,7 +88,7 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
         _state.processes,
         len(os.sched_getaffinity(0)),
         embeddings.embedding_threads(),
-        ", model loaded" if warm else "",
+        loaded,
     )
     return _state
 

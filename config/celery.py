@@ -3,9 +3,10 @@
 The worker's process set-up is connected here, with the application, not as a side effect of importing a
 tasks module: the main process records the pool size before the pool forks, and each pool process then sets
 itself up (``config.bootstrap.process_setup``), loading the embedding model unless
-``EMBEDDING_PRELOAD_IN_WORKER`` is off, and starts its memory watchdog (``config.memory``), which watches every
-task between ``task_prerun`` and ``task_postrun``. Once the worker is ready, its main process serves its
-metrics when ``WORKER_METRICS_PORT`` is set (``config.worker_metrics``).
+``EMBEDDING_PRELOAD_IN_WORKER`` is off (only its tokenizer when ``EMBEDDING_BASE_URL`` embeds), and starts its
+memory watchdog (``config.memory``), which watches every task between ``task_prerun`` and ``task_postrun``. Once
+the worker is ready, its main process serves its metrics when ``WORKER_METRICS_PORT`` is set
+(``config.worker_metrics``).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def _worker_metrics_start(**kwargs: object) -> None:
 
 @worker_process_init.connect
 def _pool_process_setup(**kwargs: object) -> None:
-    """Each pool process as it starts: the inherited share, and the model loaded now, not in the first task;
-    then the memory ceiling per task, measured against the process with its model loaded."""
+    """Each pool process as it starts: the inherited share, and the model loaded now, not in the first task
+    (only the tokenizer with a remote embedding service); then the memory ceiling per task, measured against
+    the process as loaded."""
     from django.conf import settings
 
     from documents.memory import document_memory_hard_stop

@@ -49,11 +49,26 @@ logconfig_dict = _logging_config()
 
 
 def on_starting(server: Arbiter) -> None:
-    """Before the workers start: tidy the metric files of processes that no longer run
-    (``config.metrics_files``)."""
+    """In the arbiter, before it binds its port and starts the workers: tidy the metric files of processes that
+    no longer run (``config.metrics_files``), then set the web tier up once (``config.bootstrap``), which checks
+    the remote embedding service (``EMBEDDING_BASE_URL``); the workers inherit the set-up, the check's outcome
+    included. A service that fails its check stops gunicorn here, with exit status 3.
+
+    The check runs here and never in a worker: gunicorn halts the whole arbiter when a worker exits with its
+    boot-error status (3), so a check failing in a respawned worker (after a timeout or a crash) during a short
+    outage of the service would stop the whole web tier."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.bootstrap import process_setup
     from config.metrics_files import multiproc_dir_prune
 
     multiproc_dir_prune()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")  # as config/wsgi.py, loaded later
+    try:
+        process_setup(role="web", processes=server.cfg.workers)
+    except ImproperlyConfigured as exc:  # the remote embedding service failed its check
+        server.log.critical("refusing to start: %s", exc)
+        server.halt(reason="the embedding service failed its start-up check", exit_status=3)
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
@@ -66,15 +81,8 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 def post_fork(server: Arbiter, worker: Worker) -> None:
     """Set up each web process as it starts (``config.bootstrap``): it shares the cores with its sibling
     workers for embedding (queries, answer sentences), as Celery's pool processes do; the model loads on
-    the first query."""
-    import sys
-
-    from django.core.exceptions import ImproperlyConfigured
-
+    the first query. It inherits the arbiter's set-up (``on_starting``), so the embedding service is not
+    checked again and a respawn never fails on a service outage (queries then fall back to the local model)."""
     from config.bootstrap import process_setup
 
-    try:
-        process_setup(role="web", processes=server.cfg.workers)
-    except ImproperlyConfigured as exc:  # the remote embedding service failed its check
-        server.log.critical("refusing to start: %s", exc)
-        sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the arbiter halts instead of respawning
+    process_setup(role="web", processes=server.cfg.workers)

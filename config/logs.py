@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
@@ -52,6 +53,20 @@ SECRET_PATH = re.compile(r"(/(?:invitations|confirm-email|reset/key)/)[^/\s?\"']
 def path_redact(text: str) -> str:
     """``text`` with the token or key in each secret-bearing path (``SECRET_PATH``) replaced by ``[redacted]``."""
     return SECRET_PATH.sub(rf"\1{REDACTED}", text)
+
+
+def url_redact(url: str) -> str:
+    """``url`` as ``scheme://host[:port]/path``, for logs and error messages: without the credentials
+    (``user:password@``), query or fragment it may carry."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: left out
+        port = None
+    return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
 
 
 def log_context_bind(**values: object) -> None:

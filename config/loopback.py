@@ -2,7 +2,8 @@
 service) played by a thread of this process.
 
 Each base URL picks a behaviour by its first path segment, ``http://127.0.0.1:PORT/<mode>/v1``; a subclass says
-what each mode answers in ``handle``. ``requests`` records ``(mode, json body)`` of every request.
+what each mode answers in ``handle``. ``requests`` records ``(mode, json body)`` of every request, ``connections``
+counts the TCP connections clients opened (keep-alive: one connection serves many requests).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class LoopbackServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.connections = 0
+        self.headers: list[dict[str, str]] = []  # of every request, in order
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,11 +30,16 @@ class LoopbackServer:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
+            def setup(self) -> None:  # once per connection (handle_one_request runs once per request)
+                owner.connections += 1
+                super().setup()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 mode = self.path.strip("/").split("/")[0]
                 owner.requests.append((mode, body))
+                owner.headers.append(dict(self.headers))
                 # the client stopped reading: its choice
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     owner.handle(self, mode, body)

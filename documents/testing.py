@@ -7,7 +7,7 @@ Each base URL picks a behaviour by its first path segment: ``http://127.0.0.1:PO
 - ``d256``: the first 256 dimensions only (another model's dimension);
 - ``wrong``: 384-d unit vectors of a different model (the local vector with its dimensions rolled by one);
 - ``e500``: HTTP 500 with an OpenAI-style error body;
-- ``hang``: waits ``hang_s`` seconds before answering (longer than the client's timeout);
+- ``hang``: waits ``hang_s`` seconds (or until ``release`` is set) before answering as ``ok``;
 - ``malformed``: 200 with a body that is not an embeddings response.
 
 ``requests`` records ``(mode, json body)`` of every request (``config.loopback``).
@@ -15,7 +15,7 @@ Each base URL picks a behaviour by its first path segment: ``http://127.0.0.1:PO
 
 from __future__ import annotations
 
-import time
+import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -27,7 +27,12 @@ from config.loopback import LoopbackServer
 class FakeEmbeddingService(LoopbackServer):
     def __init__(self, hang_s: float = 3.0) -> None:
         self.hang_s = hang_s
+        self.release = threading.Event()
         super().__init__()
+
+    def close(self) -> None:
+        self.release.set()  # hanging requests end
+        super().close()
 
     def handle(self, h: BaseHTTPRequestHandler, mode: str, body: dict[str, Any]) -> None:
         self.send_json(h, *self.answer(mode, body))
@@ -40,7 +45,7 @@ class FakeEmbeddingService(LoopbackServer):
         if mode == "malformed":
             return 200, b"<html>gateway</html>"
         if mode == "hang":
-            time.sleep(self.hang_s)
+            self.release.wait(self.hang_s)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         vectors = local_embed_texts(texts)
         if mode == "d256":

@@ -13,12 +13,18 @@ from config.settings.environment import env
 # stored embeddings (documents.embedding_service.embedding_service_check).
 EMBEDDING_BASE_URL = env.str("EMBEDDING_BASE_URL", default="").rstrip("/")
 EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
-EMBEDDING_REMOTE_MODEL = env.str("EMBEDDING_REMOTE_MODEL", default="sentence-transformers/all-MiniLM-L6-v2")
+# The model name sent in each request; empty: the local model's, documents.embeddings.MODEL_NAME (applied by
+# documents.embedding_service: settings import no app module).
+EMBEDDING_REMOTE_MODEL = env.str("EMBEDDING_REMOTE_MODEL", default="")
 EMBEDDING_REMOTE_TIMEOUT_S = env.float("EMBEDDING_REMOTE_TIMEOUT_S", default=30.0)
+# A search query waits this long for the service, then is embedded in the process (documents.embeddings).
+EMBEDDING_REMOTE_QUERY_TIMEOUT_S = env.float("EMBEDDING_REMOTE_QUERY_TIMEOUT_S", default=2.0)
 EMBEDDING_REMOTE_BATCH_SIZE = env.int("EMBEDDING_REMOTE_BATCH_SIZE", default=64)
 EMBEDDING_REMOTE_MIN_COSINE = env.float("EMBEDDING_REMOTE_MIN_COSINE", default=0.99)
-if EMBEDDING_REMOTE_TIMEOUT_S <= 0 or EMBEDDING_REMOTE_BATCH_SIZE < 1:
-    raise ImproperlyConfigured("EMBEDDING_REMOTE_TIMEOUT_S must be > 0 and EMBEDDING_REMOTE_BATCH_SIZE >= 1")
+if EMBEDDING_REMOTE_TIMEOUT_S <= 0 or EMBEDDING_REMOTE_QUERY_TIMEOUT_S <= 0:
+    raise ImproperlyConfigured("EMBEDDING_REMOTE_TIMEOUT_S and EMBEDDING_REMOTE_QUERY_TIMEOUT_S must be > 0")
+if EMBEDDING_REMOTE_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("EMBEDDING_REMOTE_BATCH_SIZE must be >= 1")
 if not 0 < EMBEDDING_REMOTE_MIN_COSINE <= 1:
     raise ImproperlyConfigured("EMBEDDING_REMOTE_MIN_COSINE must be in (0, 1]")
 

@@ -5,19 +5,28 @@ a document with a reason, and a query falls back to the local model."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import logging
+import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
-from config.bootstrap import ProcessState, process_setup
+from config import gunicorn
+from config.bootstrap import ProcessState, process_setup, process_state
+from config.logs import url_redact
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
-from documents.embeddings import embed_query, embed_texts, local_embed_texts
+from documents.embeddings import MODEL_NAME, embed_query, embed_query_async, embed_texts, local_embed_texts
 from documents.models import Chunk, Document
 from documents.services.upload import document_upload
 from documents.tasks import document_ingest_task
@@ -45,11 +54,26 @@ def service() -> Iterator[FakeEmbeddingService]:
 def remote(settings, service) -> FakeEmbeddingService:
     settings.EMBEDDING_BASE_URL = service.url("ok")
     settings.EMBEDDING_REMOTE_TIMEOUT_S = 30.0
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 30.0  # the service's first answer loads this process's model
     return service
 
 
 def test_the_recorded_probe_is_the_local_models_vector():
     assert float(local_embed_texts([PROBE_SENTENCE])[0] @ probe_vector()) > 0.9999
+
+
+def test_record_embedding_probe_records_the_models_fp32_vector(settings, tmp_path):
+    """The command to run after a model upgrade (documents/management/commands/record_embedding_probe.py)."""
+    output = tmp_path / "probe.json"
+    settings.EMBEDDING_DTYPE = "bf16"
+    with pytest.raises(CommandError, match="EMBEDDING_DTYPE=fp32"):
+        call_command("record_embedding_probe", output=output)
+    assert not output.exists()
+    settings.EMBEDDING_DTYPE = "fp32"
+    call_command("record_embedding_probe", output=output, stdout=io.StringIO())
+    recorded = json.loads(output.read_text())
+    assert len(recorded) == 384 and all(round(x, 6) == x for x in recorded)
+    assert np.allclose(recorded, probe_vector(), atol=2e-6)  # the committed file is this model's vector
 
 
 def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
@@ -60,7 +84,6 @@ def test_the_service_embeds_as_the_local_model_in_batches(remote, settings):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert np.all(np.sum(vectors * local_embed_texts(texts), axis=1) > 0.9999)  # rows in input order
     assert [len(body["input"]) for _, body in remote.requests] == [2, 2, 1]
-    assert {body["model"] for _, body in remote.requests} == {settings.EMBEDDING_REMOTE_MODEL}
     assert embedding_service_check() == pytest.approx(1.0, abs=1e-4)
 
 
@@ -80,6 +103,61 @@ def test_a_service_of_another_dimension_or_model_is_refused(settings, service, m
         embedding_service_check()
     with pytest.raises(ImproperlyConfigured):
         process_setup(role="web")
+
+
+def test_the_services_credentials_stay_out_of_logs_and_errors(settings, service, caplog):
+    base = service.url("ok").replace("http://", "http://user:s3cret@")
+    settings.EMBEDDING_BASE_URL = base
+    with caplog.at_level(logging.INFO):  # httpx logs each request's URL
+        embedding_service_check()
+        settings.EMBEDDING_BASE_URL = base.replace("/ok/", "/d256/")
+        with pytest.raises(ImproperlyConfigured) as refused:
+            embedding_service_check()
+    assert f"the embedding service at {service.url('ok')} passed its start-up check" in caplog.text
+    assert service.headers[0]["Authorization"] == "Basic " + base64.b64encode(b"user:s3cret").decode()
+    assert str(refused.value).startswith(f"the embedding service at {service.url('d256')} returns 256-d")
+    assert "s3cret" not in caplog.text + str(refused.value)
+    assert url_redact("https://u:p@[::1]:8443/v1?key=k#f") == "https://[::1]:8443/v1"
+
+
+class Arbiter:
+    """What config/gunicorn.py's hooks use of gunicorn's Arbiter; ``halt`` exits as the real one does."""
+
+    def __init__(self, workers: int) -> None:
+        self.cfg = SimpleNamespace(workers=workers)
+        self.log = logging.getLogger("gunicorn.error")
+
+    def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
+        raise SystemExit(exit_status)
+
+
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """This process as gunicorn's arbiter starts: not set up yet (restored afterwards)."""
+    monkeypatch.setattr("config.bootstrap._state", ProcessState(role="command", processes=1, warm=False))
+    monkeypatch.setattr("documents.embeddings._sibling_processes", 1)
+
+
+def test_gunicorn_checks_the_service_once_in_the_arbiter_and_a_respawned_worker_never_exits(
+    settings, service, fresh_process
+):
+    """A worker exiting with status 3 halts gunicorn: the check must not run in workers, where an outage during
+    a respawn would stop the whole web tier."""
+    settings.EMBEDDING_BASE_URL = service.url("ok")
+    arbiter = Arbiter(workers=2)
+    gunicorn.on_starting(arbiter)
+    assert service.count("ok") == 1
+    settings.EMBEDDING_BASE_URL = service.url("e500")  # the service is down while a worker is respawned
+    gunicorn.post_fork(arbiter, None)
+    assert service.count("e500") == 0
+    assert process_state() == ProcessState(role="web", processes=2, warm=False)
+
+
+def test_gunicorn_refuses_to_start_with_a_service_of_another_dimension(settings, service, fresh_process):
+    settings.EMBEDDING_BASE_URL = service.url("d256")
+    with pytest.raises(SystemExit) as exited:
+        gunicorn.on_starting(Arbiter(workers=2))
+    assert exited.value.code == 3
 
 
 @pytest.mark.parametrize(
@@ -110,6 +188,55 @@ def test_a_query_falls_back_to_the_local_model_when_the_service_fails(settings, 
     vector = embed_query("a question nobody asked before 7f3a")
     assert service.requests  # the service was asked first
     assert float(vector @ local_embed_texts(["a question nobody asked before 7f3a"])[0]) > 0.9999
+
+
+def test_requests_name_the_local_model_unless_another_name_is_set(remote, settings):
+    settings.EMBEDDING_REMOTE_MODEL = ""
+    embed_texts(["a passage"])
+    settings.EMBEDDING_REMOTE_MODEL = "all-minilm"  # e.g. Ollama's name for it
+    embed_texts(["a passage"])
+    assert [body["model"] for _, body in remote.requests] == [MODEL_NAME, "all-minilm"]
+
+
+def test_a_repeated_query_asks_the_service_once(remote):
+    first = embed_query("which rocks come from volcanoes 51c0")
+    assert embed_query("which rocks come from volcanoes 51c0") is first  # remembered
+    assert remote.count("ok") == 1
+
+
+def test_the_process_reuses_one_connection_to_the_service(remote):
+    embed_texts(["a passage"])
+    embed_texts(["another passage"])
+    embed_query("how do tides work 8e21")
+    assert remote.count("ok") == 3
+    assert remote.connections == 1  # the process's client keeps its connection alive between calls
+
+
+def test_a_query_falls_back_after_the_short_query_timeout(settings, service, caplog):
+    """A query waits EMBEDDING_REMOTE_QUERY_TIMEOUT_S, not the ingestion timeout, then is embedded here."""
+    settings.EMBEDDING_BASE_URL = service.url("hang")  # answers after 2 s: within the ingestion timeout
+    settings.EMBEDDING_REMOTE_TIMEOUT_S = 30.0
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 0.5
+    with caplog.at_level(logging.WARNING, logger="documents.embeddings"):
+        vector = embed_query("a slow question 0d5e")
+    assert service.count("hang") == 1
+    assert "query embedded locally: The embedding service did not answer within 0.5 s" in caplog.text
+    assert float(vector @ local_embed_texts(["a slow question 0d5e"])[0]) > 0.9999
+
+
+def test_a_remote_query_in_flight_leaves_the_inference_thread_free(settings, service):
+    """The round trip of a search's query runs on an I/O thread: the process's other embeddings (a fallback,
+    answer sentences) go on meanwhile instead of queueing behind it."""
+    settings.EMBEDDING_BASE_URL = service.url("hang")
+    settings.EMBEDDING_REMOTE_QUERY_TIMEOUT_S = 10.0
+    service.hang_s = 60.0  # until released
+    local_embed_texts(["load the model first"])
+    pending = embed_query_async("a question in flight 3b9a")
+    wait_until(lambda: service.count("hang") == 1, timeout=10, failure=lambda: str(service.requests))
+    local_embed_texts(["another request's sentence"])  # the inference thread is free
+    assert not pending.done()  # still waiting for the service, not fallen back
+    service.release.set()
+    assert float(pending.result(timeout=30) @ local_embed_texts(["a question in flight 3b9a"])[0]) > 0.9999
 
 
 @pytest.mark.django_db
@@ -148,6 +275,9 @@ def test_with_the_service_a_document_ingests_and_hybrid_search_ranks_as_locally(
     ready = Document.objects.filter(pk__in=ids, status__in=("ready", "failed"))
     wait_until(lambda: ready.count() == len(ids), timeout=120, failure=lambda: remote_worker.log.read_text()[-3000:])
     assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"ready"}
+    log = remote_worker.log.read_text()
+    assert re.search(r"worker process \d+ set up: .*, tokenizer loaded \(the embedding service embeds\)", log), log
+    assert "model loaded" not in log  # the pool process never loaded the local model (~550 MB)
     ingested = [text for _, body in service.requests for text in body["input"] if text != PROBE_SENTENCE]
     chunks = list(Chunk.objects.filter(document_id__in=ids))
     assert len(ingested) >= len(chunks) == len(PASSAGES)  # every chunk was embedded by the service

