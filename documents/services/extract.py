@@ -63,12 +63,15 @@ class Section:
 class ExtractedText:
     """The whole text of a document: paragraphs separated by exactly one blank line ("\\n\\n"), never
     containing one. ``pages``: one span per PDF page, in order, non-overlapping, only "\\n\\n" between
-    them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty."""
+    them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty.
+    ``title``: the document's own title from its metadata (PDF Title, core properties, HTML ``<title>``, ...),
+    "" when it has none."""
 
     kind: str
     text: str
     pages: list[PageSpan]
     sections: list[Section]
+    title: str = ""
 
 
 _SPACES = re.compile(r"[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
