@@ -32,7 +32,7 @@ from documents.search_vector import chunk_insert_sql
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
-from documents.services.scheduling import Slice, checkpoint_drop, checkpoint_load, checkpoint_save
+from documents.services.scheduling import Heartbeat, Slice, checkpoint_drop, checkpoint_load, checkpoint_save
 
 logger = logging.getLogger(__name__)
 Status = Document.Status
@@ -102,7 +102,7 @@ def _stage(document: Document, status: str, **fields: object) -> None:
     document.status = status
 
 
-def _extract(version: DocumentVersion) -> ExtractedText:
+def _extract(version: DocumentVersion, beat: Heartbeat) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
@@ -110,17 +110,17 @@ def _extract(version: DocumentVersion) -> ExtractedText:
     caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
         try:
-            return extract(Path(default_storage.path(name)), version.kind, **caps)
+            return extract(Path(default_storage.path(name)), version.kind, tick=beat, **caps)
         except NotImplementedError:  # a remote storage: work on a local copy
             with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile() as tmp:
                 shutil.copyfileobj(src, tmp)
                 tmp.flush()
-                return extract(Path(tmp.name), version.kind, **caps)
+                return extract(Path(tmp.name), version.kind, tick=beat, **caps)
     except ExtractionError as exc:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
 
-def _chunk(document: Document, extracted: ExtractedText) -> list[ChunkDraft]:
+def _chunk(document: Document, extracted: ExtractedText, beat: Heartbeat) -> list[ChunkDraft]:
     """The document's chunk drafts, within the workspace's limits (``documents.limits``): at most
     ``document_max_chunks`` for the document, and at most ``chunks_max`` with the other documents' chunks
     (this document's current chunks are replaced, so they do not count). IngestionFailed past either."""
@@ -132,6 +132,7 @@ def _chunk(document: Document, extracted: ExtractedText) -> list[ChunkDraft]:
             target_tokens=settings.CHUNK_TARGET_TOKENS,
             overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
             max_chunks=limits.document_max_chunks,
+            tick=beat,
         )
     except ExtractionError as exc:  # DocumentTooLarge: over the document's chunk limit
         raise IngestionFailed(exc.message, Status.CHUNKING) from exc
@@ -342,13 +343,15 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
 
 
 def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) -> tuple[int, dict[str, float]]:
-    """extract → chunk → embed → store; the chunk count and each stage's seconds."""
+    """extract → chunk → embed → store; the chunk count and each stage's seconds. Extraction and chunking
+    send heartbeats (``scheduling.Heartbeat``); embedding writes one with its progress after each batch."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    extracted = _extract(version)
+    beat = Heartbeat(document.pk)
+    extracted = _extract(version, beat)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
-    drafts = _chunk(document, extracted)
+    drafts = _chunk(document, extracted, beat)
     if not drafts:
         raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
     timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()

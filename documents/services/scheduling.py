@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _CHECKPOINT_TTL_SECONDS = 86_400
 _YIELD_CHECK_EVERY_SECONDS = 1.0  # a yield check is one small query; a batch of 32 chunks takes ~1-2 s
+_HEARTBEAT_MAX_SECONDS = 5.0  # a heartbeat is one small UPDATE
 
 
 def _table() -> str:
@@ -101,6 +103,37 @@ def starving_workspace_waits(*, workspace_id: int) -> bool:
         .exclude(workspace_id__in=busy)
         .exists()
     )
+
+
+def heartbeat_seconds() -> float:
+    """How often a worker says it is alive while it works on a document: a quarter of ``INGEST_STALE_SECONDS``,
+    at most every ``_HEARTBEAT_MAX_SECONDS``, so three heartbeats can be late before the document is stale."""
+    return min(_HEARTBEAT_MAX_SECONDS, settings.INGEST_STALE_SECONDS / 4)
+
+
+class Heartbeat:
+    """The sign of life of the worker ingesting ``document_id``: calling it writes ``heartbeat_at`` (while the
+    document is in an active stage) when ``heartbeat_seconds()`` have passed since the last write, else does
+    nothing, so it can be called as often as convenient (extraction calls it between paragraphs and pages,
+    chunking between tokenizer batches). Without it, a document whose extraction and chunking outlast
+    ``INGEST_STALE_SECONDS`` would look abandoned and be claimed by a second worker (``fair_candidates``).
+
+    ``clock``: seconds, monotonic (tests drive it). The first write is due ``heartbeat_seconds()`` after
+    construction: the claim has just written one."""
+
+    def __init__(self, document_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.document_id = document_id
+        self._clock = clock
+        self._last = clock()
+
+    def __call__(self) -> None:
+        now = self._clock()
+        if now - self._last < heartbeat_seconds():
+            return
+        self._last = now
+        Document.objects.filter(pk=self.document_id, status__in=Document.ACTIVE_STATUSES).update(
+            heartbeat_at=timezone.now()
+        )
 
 
 class Slice:

@@ -1,0 +1,96 @@
+"""The ingestion's scheduling pieces in this process, with their clocks driven by the test (no timing): the
+heartbeat of a slow extraction or chunking, the slice of a document's turn, the kept embeddings
+(``documents.services.scheduling``). test_fairness.py checks the fairness end to end with a real worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from documents.models import Document
+from documents.services.extract import extract
+from documents.services.ingest import document_claim, document_ingest
+from documents.services.scheduling import Heartbeat, fair_candidates
+from documents.services.upload import document_upload
+from documents.tests import samples
+
+Status = Document.Status
+
+
+class SteppingClock:
+    """A monotonic clock that advances ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _long_text(paragraphs: int = 60) -> bytes:
+    return "\n\n".join(f"Paragraph {i}. {samples.REAL_TEXT}" for i in range(paragraphs)).encode()
+
+
+def _queued(workspace, user, data: bytes, name: str = "long.txt") -> Document:
+    upload = document_upload(workspace=workspace, user=user, file=ContentFile(data), filename=name, enqueue=False)
+    return upload.document
+
+
+@pytest.mark.django_db
+def test_a_long_extraction_keeps_its_document_from_being_claimed_again(workspace, alice, settings):
+    """Extraction reads a paragraph every 10 s (the driven clock): its heartbeats keep the document fresh, so
+    it is neither offered to another worker nor claimable, though its claim is far older than
+    INGEST_STALE_SECONDS."""
+    settings.INGEST_STALE_SECONDS = 120
+    document = _queued(workspace, alice, _long_text())
+    assert document_claim(document_id=document.pk) is not None
+    Document.objects.filter(pk=document.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert fair_candidates() == [document.pk]  # what a second worker would see without heartbeats
+
+    path = Path(default_storage.path(str(document.versions.get().file.name)))
+    extract(path, "text", tick=Heartbeat(document.pk, clock=SteppingClock(step=10)))
+
+    heartbeat = Document.objects.values_list("heartbeat_at", flat=True).get(pk=document.pk)
+    assert heartbeat is not None and heartbeat > timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    assert fair_candidates() == []
+    assert document_claim(document_id=document.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_writes_at_most_once_per_interval(workspace, alice, settings):
+    settings.INGEST_STALE_SECONDS = 120  # a heartbeat every 5 s at most
+    document = _queued(workspace, alice, b"Some text.")
+    document_claim(document_id=document.pk)
+    clock = SteppingClock(step=1)
+    beat = Heartbeat(document.pk, clock=clock)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(12):  # 12 s
+            beat()
+    assert len(queries) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pipeline_sends_heartbeats_while_extracting_and_chunking(workspace, alice, settings):
+    """Every tick is due when INGEST_STALE_SECONDS is 0: the heartbeats the pipeline sends between its stage
+    changes are the ones extraction and chunking asked for."""
+    settings.INGEST_STALE_SECONDS = 0
+    document = _queued(workspace, alice, _long_text())
+    with CaptureQueriesContext(connection) as queries:
+        assert document_ingest(document_id=document.pk) == Status.READY
+    updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "documents_document" SET')]
+    beats = ['SET "heartbeat_at"' in sql for sql in updates]
+
+    def stage(status: str) -> int:  # the position of the stage change to ``status``
+        return next(i for i, sql in enumerate(updates) if f"SET \"status\" = '{status}'" in sql)
+
+    assert sum(beats[: stage("chunking")]) > 1, "no heartbeat while extracting"
+    assert sum(beats[stage("chunking") : stage("embedding")]) >= 1, "no heartbeat while chunking"
