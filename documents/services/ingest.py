@@ -8,10 +8,12 @@ never has two sets of chunks and stays searchable until the new set is complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -204,6 +206,27 @@ def document_yield(*, document_id: int) -> None:
     document_enqueue(document_id=document_id)
 
 
+_in_progress: int | None = None
+
+
+def document_in_progress() -> int | None:
+    """The id of the document this process is ingesting now: from its claim until ``document_ingest`` has
+    written its outcome; None between documents. A process-wide variable, not a ``contextvars.ContextVar``:
+    the memory watchdog reads it from its own thread (``documents.memory``), and a pool process ingests one
+    document at a time."""
+    return _in_progress
+
+
+@contextlib.contextmanager
+def _ingesting(document_id: int) -> Iterator[None]:
+    global _in_progress
+    previous, _in_progress = _in_progress, document_id
+    try:
+        yield
+    finally:
+        _in_progress = previous
+
+
 def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
     """Run the whole pipeline for one document; returns the final status, ``"skipped"`` (another worker has
     it, or it needs no work) or, with ``may_yield``, ``"yielded"`` (it gave its worker to a starving
@@ -215,6 +238,12 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
     document = document_claim(document_id=document_id)
     if document is None:
         return "skipped"
+    with _ingesting(document_id):
+        return _ingest_claimed(document, may_yield)
+
+
+def _ingest_claimed(document: Document, may_yield: bool) -> str:
+    document_id = document.pk
     log_context_bind(workspace_id=document.workspace_id, document_id=document.pk)
     version = document.pending_version
     assert version is not None
