@@ -164,6 +164,8 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
     if start:
         logger.info("document %s resumes embedding at chunk %d of %d", document.pk, start, len(drafts))
         _stage(document, Status.EMBEDDING, progress_done=start)
+    if turn is not None:
+        turn.begin()
     while start < len(order):
         indexes = order[start : start + batch]
         try:

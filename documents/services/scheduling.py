@@ -10,11 +10,11 @@ front of it in the broker for its document to be taken.
 
 That alone bounds another workspace's wait by the time a worker needs for one document. A large document
 (up to ``DOCUMENT_MAX_CHUNKS`` chunks) can take many minutes to embed, so it gives its worker up
-(``Slice.should_yield``) once it has run ``INGEST_SLICE_SECONDS`` while a document of another workspace with
-nothing in progress has waited ``INGEST_YIELD_WAIT_SECONDS``: the embeddings done so far are kept
-(``checkpoint_save``, in the cache, for a day), the document goes back to ``queued`` with a new ticket, and it
-resumes where it stopped (``checkpoint_load``; extraction and chunking, being deterministic, are redone).
-A yield does not count as an attempt.
+(``Slice.should_yield``) once it has embedded for ``INGEST_SLICE_SECONDS`` in its turn while a document of
+another workspace with nothing in progress has waited ``INGEST_YIELD_WAIT_SECONDS``: the embeddings done so
+far are kept (``checkpoint_save``, in the cache, for a day), the document goes back to ``queued`` with a new
+ticket, and it resumes where it stopped (``checkpoint_load``; extraction and chunking, being deterministic, are
+redone, outside the slice). A yield does not count as an attempt.
 
 The scheme is the round-robin scheduling of "fair queuing" (Demers, Keshav & Shenker, SIGCOMM 1989) at the
 granularity of documents, with preemption at embedding-batch boundaries.
@@ -137,23 +137,35 @@ class Heartbeat:
 
 
 class Slice:
-    """A document's turn on a worker, from its claim: ``should_yield()`` says when to give the worker up.
+    """A document's turn on a worker: ``should_yield()`` says when to give the worker up.
 
-    ``INGEST_SLICE_SECONDS`` = 0 turns yielding off.
+    The turn's clock starts with its first embedding batch (``begin``), not at the claim: every turn redoes
+    extraction and chunking, which for a large document can take longer than ``INGEST_SLICE_SECONDS``, and a
+    clock started at the claim would let such a document embed one batch per turn while another workspace
+    waits. So each turn embeds for at least ``INGEST_SLICE_SECONDS``. ``INGEST_SLICE_SECONDS`` = 0 turns
+    yielding off. ``clock``: seconds, monotonic (tests drive it).
     """
 
-    def __init__(self, workspace_id: int) -> None:
+    def __init__(self, workspace_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.workspace_id = workspace_id
-        self.started = time.monotonic()
-        self._checked = self.started
+        self._clock = clock
+        self.started: float | None = None
+        self._checked = 0.0
+
+    def begin(self) -> None:
+        """Start the turn's clock (at the first embedding batch); later calls change nothing."""
+        if self.started is None:
+            self.started = self._checked = self._clock()
 
     def should_yield(self) -> bool:
-        """True once the slice has run ``INGEST_SLICE_SECONDS`` and another workspace starves
-        (``starving_workspace_waits``); the database is asked at most once a second (or once a slice)."""
+        """True once the turn has embedded for ``INGEST_SLICE_SECONDS`` (since ``begin``) and another workspace
+        starves (``starving_workspace_waits``); the database is asked at most once a second (or once a slice)."""
         seconds = settings.INGEST_SLICE_SECONDS
-        now = time.monotonic()
+        if seconds <= 0 or self.started is None:
+            return False
+        now = self._clock()
         every = min(seconds, _YIELD_CHECK_EVERY_SECONDS)
-        if seconds <= 0 or now - self.started < seconds or now - self._checked < every:
+        if now - self.started < seconds or now - self._checked < every:
             return False
         self._checked = now
         return starving_workspace_waits(workspace_id=self.workspace_id)

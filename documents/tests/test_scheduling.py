@@ -14,10 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.selectors import workspace_get_personal
 from documents.models import Document
 from documents.services.extract import extract
 from documents.services.ingest import document_claim, document_ingest
-from documents.services.scheduling import Heartbeat, fair_candidates
+from documents.services.scheduling import Heartbeat, Slice, fair_candidates
 from documents.services.upload import document_upload
 from documents.tests import samples
 
@@ -94,3 +95,25 @@ def test_the_pipeline_sends_heartbeats_while_extracting_and_chunking(workspace, 
 
     assert sum(beats[: stage("chunking")]) > 1, "no heartbeat while extracting"
     assert sum(beats[stage("chunking") : stage("embedding")]) >= 1, "no heartbeat while chunking"
+
+
+@pytest.mark.django_db
+def test_a_turn_embeds_for_a_whole_slice_however_long_its_extraction_took(alice, bob, settings):
+    """Each turn redoes extraction and chunking (here 100 s by the driven clock, more than the slice): the
+    slice counts from the first embedding batch, so the turn still embeds for INGEST_SLICE_SECONDS before it
+    gives its worker to the workspace that waits."""
+    settings.INGEST_SLICE_SECONDS = 15
+    long = _queued(workspace_get_personal(user=alice), alice, b"A long document.")
+    waiting = _queued(workspace_get_personal(user=bob), bob, b"A short one.")
+    Document.objects.filter(pk=long.pk).update(status=Status.EMBEDDING, heartbeat_at=timezone.now())
+    Document.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
+    clock = SteppingClock(step=0)
+    turn = Slice(long.workspace_id, clock=clock)  # at the claim
+
+    clock.now += 100  # extraction and chunking
+    assert not turn.should_yield()
+    turn.begin()  # the first embedding batch
+    clock.now += 2
+    assert not turn.should_yield()
+    clock.now += 13
+    assert turn.should_yield()  # bob's workspace starves, and the turn has embedded for its slice
