@@ -33,7 +33,14 @@ from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
 from documents.services.ingest_errors import IngestionFailed, IngestionYielded
-from documents.services.scheduling import Heartbeat, Slice, checkpoint_drop, checkpoint_load, checkpoint_save
+from documents.services.scheduling import (
+    Heartbeat,
+    Slice,
+    checkpoint_drop,
+    checkpoint_load,
+    checkpoint_save,
+    checkpoint_tag,
+)
 from documents.services.store import chunks_replace
 
 logger = logging.getLogger(__name__)
@@ -157,7 +164,8 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
     ``IngestionYielded`` (after keeping what is done) when ``turn`` says another workspace starves."""
     batch = settings.EMBEDDING_BATCH_SIZE
     order = sorted(range(len(drafts)), key=lambda i: -drafts[i].token_count)
-    done = checkpoint_load(version_id=version.pk, chunks=len(drafts))
+    tag = checkpoint_tag(texts=[drafts[i].embed_text for i in order])
+    done = checkpoint_load(version_id=version.pk, tag=tag)
     vectors = np.zeros((len(drafts), DIMENSIONS), dtype=np.float32)
     vectors[order[: len(done)]] = done
     start = len(done)
@@ -175,22 +183,26 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
         start += len(indexes)
         _stage(document, Status.EMBEDDING, progress_done=start)
         if turn is not None and start < len(order) and turn.should_yield():
-            checkpoint_save(version_id=version.pk, chunks=len(drafts), vectors=vectors[order[:start]])
+            checkpoint_save(version_id=version.pk, tag=tag, vectors=vectors[order[:start]])
             raise IngestionYielded(start)
     return vectors
 
 
 def document_fail(*, document_id: int, message: str, stage: str | None = None) -> None:
     """Move a document to ``failed`` with a reason for the user and the stage it failed in (default:
-    the stage it is in now)."""
+    the stage it is in now), and forget the embeddings kept for its pending version (``scheduling``)."""
+    row = Document.objects.filter(pk=document_id).values_list("status", "pending_version").first()
+    status, version_id = row if row is not None else ("", None)
     if stage is None:
-        stage = Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or ""
+        stage = status
     if (
         Document.objects.filter(pk=document_id)
         .exclude(status=Status.READY)
         .update(status=Status.FAILED, error=message[:2000], failed_stage=stage, heartbeat_at=timezone.now())
     ):
         ingest_failed()
+    if version_id is not None:
+        checkpoint_drop(version_id=version_id)
     logger.warning("document %s failed in %s: %s", document_id, stage, message)
 
 
@@ -294,9 +306,7 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
     vectors = _embed(document, version, drafts, turn)
     timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
-    try:
-        chunks_replace(document=document, version=version, extracted=extracted, drafts=drafts, vectors=vectors)
-    finally:
-        checkpoint_drop(version_id=version.pk, chunks=len(drafts))
+    chunks_replace(document=document, version=version, extracted=extracted, drafts=drafts, vectors=vectors)
+    checkpoint_drop(version_id=version.pk)  # a failure drops it in document_fail; a transient error keeps it
     timings["store"] = time.perf_counter() - clock
     return len(drafts), timings

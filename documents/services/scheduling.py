@@ -12,9 +12,10 @@ That alone bounds another workspace's wait by the time a worker needs for one do
 (up to ``DOCUMENT_MAX_CHUNKS`` chunks) can take many minutes to embed, so it gives its worker up
 (``Slice.should_yield``) once it has embedded for ``INGEST_SLICE_SECONDS`` in its turn while a document of
 another workspace with nothing in progress has waited ``INGEST_YIELD_WAIT_SECONDS``: the embeddings done so
-far are kept (``checkpoint_save``, in the cache, for a day), the document goes back to ``queued`` with a new
-ticket, and it resumes where it stopped (``checkpoint_load``; extraction and chunking, being deterministic, are
-redone, outside the slice). A yield does not count as an attempt.
+far are kept (``checkpoint_save``, in the cache, for a day, tagged with the texts and the embedding
+configuration), the document goes back to ``queued`` with a new ticket, and it resumes where it stopped
+(``checkpoint_load``; extraction and chunking, being deterministic, are redone, outside the slice). A yield
+does not count as an attempt.
 
 The scheme is the round-robin scheduling of "fair queuing" (Demers, Keshav & Shenker, SIGCOMM 1989) at the
 granularity of documents, with preemption at embedding-batch boundaries.
@@ -22,6 +23,7 @@ granularity of documents, with preemption at embedding-batch boundaries.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from documents.embeddings import DIMENSIONS
+from documents.embeddings import DIMENSIONS, resolved_dtype
 from documents.models import Document
 
 logger = logging.getLogger(__name__)
@@ -171,42 +173,62 @@ class Slice:
         return starving_workspace_waits(workspace_id=self.workspace_id)
 
 
-def _checkpoint_key(version_id: int, chunks: int) -> str:
-    return f"ingest-checkpoint:{version_id}:{chunks}"
+def embedding_fingerprint() -> str:
+    """What computes embeddings now: the remote service and its model (``EMBEDDING_BASE_URL``,
+    ``EMBEDDING_REMOTE_MODEL``), or this process's model in its dtype (``EMBEDDING_DTYPE`` as resolved).
+    Embeddings kept by ``checkpoint_save`` are reused only under the same fingerprint."""
+    if settings.EMBEDDING_BASE_URL:
+        return f"remote {settings.EMBEDDING_BASE_URL} {settings.EMBEDDING_REMOTE_MODEL}"
+    return f"local {resolved_dtype()}"
 
 
-def checkpoint_save(*, version_id: int, chunks: int, vectors: np.ndarray) -> bool:
+def checkpoint_tag(*, texts: list[str]) -> str:
+    """What a version's kept embeddings are valid for (a hex digest): exactly ``texts``, in this order (the
+    pipeline's embedding order), embedded under the current ``embedding_fingerprint()``. A change of the
+    extraction, the chunking or the embedding configuration between two turns changes the tag, so old
+    vectors are never put on other texts or mixed with another model's."""
+    digest = hashlib.sha256(embedding_fingerprint().encode())
+    for text in texts:
+        encoded = text.encode()
+        digest.update(len(encoded).to_bytes(8, "little") + encoded)
+    return digest.hexdigest()
+
+
+def _checkpoint_key(version_id: int) -> str:
+    return f"ingest-checkpoint:{version_id}"
+
+
+def checkpoint_save(*, version_id: int, tag: str, vectors: np.ndarray) -> bool:
     """Keep the first ``len(vectors)`` embeddings (``(k, 384) float32``, in the pipeline's embedding order) of
-    a version chunked into ``chunks`` chunks. Returns False (logged) when the cache is unreachable: the
-    document then starts its embeddings again, which costs time, not correctness."""
+    version ``version_id`` for the texts and configuration ``tag`` (``checkpoint_tag``), replacing what was
+    kept for the version. Returns False (logged) when the cache is unreachable: the document then starts its
+    embeddings again, which costs time, not correctness."""
+    data = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
     try:
-        cache.set(
-            _checkpoint_key(version_id, chunks),
-            np.ascontiguousarray(vectors, dtype=np.float32).tobytes(),
-            timeout=_CHECKPOINT_TTL_SECONDS,
-        )
+        cache.set(_checkpoint_key(version_id), (tag, data), timeout=_CHECKPOINT_TTL_SECONDS)
     except Exception as exc:  # redis-py raises several types; all mean "not kept"
         logger.warning("could not keep the embeddings of version %s (%s); it will embed again", version_id, exc)
         return False
     return True
 
 
-def checkpoint_load(*, version_id: int, chunks: int) -> np.ndarray:
-    """The embeddings kept by ``checkpoint_save`` for this version and chunk count: ``(k, 384) float32``
-    (``k`` = 0 when there are none or the cache is unreachable)."""
+def checkpoint_load(*, version_id: int, tag: str) -> np.ndarray:
+    """The embeddings kept by ``checkpoint_save`` for this version under this ``tag``: ``(k, 384) float32``
+    (``k`` = 0 when there are none, they were kept under another tag, or the cache is unreachable)."""
     try:
-        data = cache.get(_checkpoint_key(version_id, chunks))
+        kept = cache.get(_checkpoint_key(version_id))
     except Exception as exc:
         logger.warning("could not read the kept embeddings of version %s (%s)", version_id, exc)
-        data = None
-    if not data:
+        kept = None
+    if not (isinstance(kept, tuple) and len(kept) == 2 and kept[0] == tag and kept[1]):
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    return np.frombuffer(data, dtype=np.float32).reshape(-1, DIMENSIONS)
+    return np.frombuffer(kept[1], dtype=np.float32).reshape(-1, DIMENSIONS)
 
 
-def checkpoint_drop(*, version_id: int, chunks: int) -> None:
-    """Forget the kept embeddings (after the chunks are stored, or when the document failed)."""
+def checkpoint_drop(*, version_id: int) -> None:
+    """Forget the embeddings kept for a version: after its chunks are stored, when its document failed, is
+    deleted or is queued again from the start (reprocess, retry)."""
     try:
-        cache.delete(_checkpoint_key(version_id, chunks))
+        cache.delete(_checkpoint_key(version_id))
     except Exception as exc:
         logger.warning("could not drop the kept embeddings of version %s (%s); they expire in a day", version_id, exc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -15,10 +16,20 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.selectors import workspace_get_personal
+from documents.embeddings import DIMENSIONS
 from documents.models import Document
 from documents.services.extract import extract
-from documents.services.ingest import document_claim, document_ingest
-from documents.services.scheduling import Heartbeat, Slice, fair_candidates
+from documents.services.ingest import document_claim, document_fail, document_ingest
+from documents.services.lifecycle import document_delete, document_reprocess
+from documents.services.scheduling import (
+    Heartbeat,
+    Slice,
+    checkpoint_drop,
+    checkpoint_load,
+    checkpoint_save,
+    checkpoint_tag,
+    fair_candidates,
+)
 from documents.services.upload import document_upload
 from documents.tests import samples
 
@@ -117,3 +128,58 @@ def test_a_turn_embeds_for_a_whole_slice_however_long_its_extraction_took(alice,
     assert not turn.should_yield()
     clock.now += 13
     assert turn.should_yield()  # bob's workspace starves, and the turn has embedded for its slice
+
+
+def _unit_vectors(n: int) -> np.ndarray:
+    vectors = np.random.default_rng(7).standard_normal((n, DIMENSIONS)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_kept_embeddings_are_reused_only_for_the_same_texts_and_embedding_configuration(settings):
+    settings.EMBEDDING_DTYPE = "fp32"
+    settings.EMBEDDING_BASE_URL = ""
+    texts = ["first chunk", "second chunk", "third chunk"]
+    vectors = _unit_vectors(2)
+    assert checkpoint_save(version_id=-7, tag=checkpoint_tag(texts=texts), vectors=vectors)
+    assert np.array_equal(checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)), vectors)
+
+    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts[:2])).shape == (0, DIMENSIONS)  # rechunked
+    settings.EMBEDDING_DTYPE = "bf16"  # another precision of the local model
+    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)).shape == (0, DIMENSIONS)
+    settings.EMBEDDING_BASE_URL = "http://127.0.0.1:9/v1"  # the remote service
+    remote = checkpoint_tag(texts=texts)
+    assert checkpoint_load(version_id=-7, tag=remote).shape == (0, DIMENSIONS)
+    settings.EMBEDDING_REMOTE_MODEL = "another/model"
+    assert checkpoint_tag(texts=texts) != remote
+
+    checkpoint_drop(version_id=-7)
+    settings.EMBEDDING_BASE_URL, settings.EMBEDDING_DTYPE = "", "fp32"
+    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)).shape == (0, DIMENSIONS)
+
+
+def _kept(version_id: int) -> bool:
+    """Whether embeddings are kept for the version (saved by the test under the tag "t")."""
+    return checkpoint_load(version_id=version_id, tag="t").shape[0] > 0
+
+
+@pytest.mark.django_db
+def test_kept_embeddings_are_dropped_when_the_document_fails_is_deleted_or_starts_again(
+    workspace, alice, django_capture_on_commit_callbacks
+):
+    failing, deleted, again = (_queued(workspace, alice, f"Document {i}.".encode(), f"{i}.txt") for i in range(3))
+    version = {document.pk: document.versions.get().pk for document in (failing, deleted, again)}
+    for version_id in version.values():
+        assert checkpoint_save(version_id=version_id, tag="t", vectors=_unit_vectors(3))
+
+    document_fail(document_id=failing.pk, message="Broken.")
+    assert not _kept(version[failing.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        document_delete(document=deleted)
+    assert not _kept(version[deleted.pk])
+
+    Document.objects.filter(pk=again.pk).update(
+        status=Status.READY, current_version_id=version[again.pk], pending_version=None
+    )
+    document_reprocess(document=Document.objects.get(pk=again.pk))
+    assert not _kept(version[again.pk])
