@@ -22,6 +22,8 @@ INGESTION_RESET: dict[str, object] = {
     "progress_done": 0,
     "progress_total": 0,
     "enqueued_at": None,
+    "retry_at": None,
+    "deferrals": 0,
 }
 
 
@@ -49,6 +51,12 @@ class Document(BaseModel):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Ingestion attempts of the pending version.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker.")
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last accepted its task.")
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not claimable before this time (set after a transient error)."
+    )
+    deferrals = models.PositiveSmallIntegerField(
+        default=0, help_text="Transient errors of the pending version since it last became ready."
+    )
     current_version = models.ForeignKey(
         "DocumentVersion",
         null=True,

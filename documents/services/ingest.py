@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -32,7 +34,7 @@ from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
-from documents.services.ingest_errors import IngestionFailed, IngestionYielded
+from documents.services.ingest_errors import IngestionDeferred, IngestionFailed, IngestionYielded
 from documents.services.scheduling import (
     Heartbeat,
     Slice,
@@ -47,8 +49,8 @@ logger = logging.getLogger(__name__)
 Status = Document.Status
 
 
-def document_enqueue(*, document_id: int) -> bool:
-    """Send the ingestion task to the broker; record when it was accepted.
+def document_enqueue(*, document_id: int, countdown: float = 0) -> bool:
+    """Send the ingestion task to the broker (to run in ``countdown`` seconds); record when it was accepted.
 
     Returns False (and logs) when the broker is unreachable: the document stays ``queued`` and the sweeper
     (``documents.services.sweep``) enqueues it again once the broker is back. Never raises for broker errors.
@@ -58,7 +60,9 @@ def document_enqueue(*, document_id: int) -> bool:
     try:
         # No time limits in the message: Celery would stamp this process's, and the worker's own
         # (CELERY_TASK_*_TIME_LIMIT in the worker's environment) must decide.
-        document_ingest_task.apply_async((document_id,), time_limit=None, soft_time_limit=None)
+        document_ingest_task.apply_async(
+            (document_id,), countdown=countdown or None, time_limit=None, soft_time_limit=None
+        )
     except Exception as exc:  # kombu/redis raise many types; all mean "not enqueued"
         logger.warning("could not enqueue document %s (%s); the sweeper will retry", document_id, exc)
         return False
@@ -69,12 +73,13 @@ def document_enqueue(*, document_id: int) -> bool:
 def document_claim(*, document_id: int) -> Document | None:
     """Atomically take a document for ingestion; None if another worker has it or it needs no work.
 
-    Claimable: ``queued``, or an active stage whose heartbeat is older than ``INGEST_STALE_SECONDS``
-    (its worker died). Each claim counts an attempt.
+    Claimable: ``queued`` (and past its ``retry_at``, if deferred), or an active stage whose heartbeat is older
+    than ``INGEST_STALE_SECONDS`` (its worker died). Each claim counts an attempt.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
-    claimable = Q(status=Status.QUEUED) | Q(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    claimable = (Q(status=Status.QUEUED) & due) | Q(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
     claimed = (
         Document.objects.filter(claimable, pk=document_id)
         .exclude(pending_version__isnull=True)
@@ -82,6 +87,7 @@ def document_claim(*, document_id: int) -> Document | None:
             status=Status.EXTRACTING,
             heartbeat_at=now,
             attempts=F("attempts") + 1,
+            retry_at=None,
             error="",
             failed_stage="",
             progress_done=0,
@@ -155,13 +161,26 @@ def _chunk(document: Document, extracted: ExtractedText, beat: Heartbeat) -> lis
     return drafts
 
 
+_SERVICE_TRANSIENT_HTTP = re.compile(r"answered HTTP (408|429|5\d\d)\b")
+
+
+def _service_unavailable(exc: EmbeddingServiceError) -> bool:
+    """True when the embedding service failed in a way that passes (a timeout, unreachable, HTTP 408, 429 or
+    5xx); False when it answered wrongly (a malformed body, vectors of another dimension or count, another HTTP
+    error), which fails the document. ``embedding_service`` raises one type: classified by its cause (an httpx
+    transport error) and its message."""
+    return isinstance(exc.__cause__, httpx.TransportError) or bool(_SERVICE_TRANSIENT_HTTP.search(str(exc)))
+
+
 def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], turn: Slice | None) -> np.ndarray:
     """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
     call), so little time goes into padding, writing progress after each batch: ``(n, 384) float32`` in
     draft order.
 
     Starts after the embeddings a previous turn kept (``scheduling.checkpoint_load``). Raises
-    ``IngestionYielded`` (after keeping what is done) when ``turn`` says another workspace starves."""
+    ``IngestionYielded`` (after keeping what is done) when ``turn`` says another workspace starves,
+    ``IngestionDeferred`` (after keeping what is done) when the embedding service is unavailable, and
+    ``IngestionFailed`` when it answers wrongly."""
     batch = settings.EMBEDDING_BATCH_SIZE
     order = sorted(range(len(drafts)), key=lambda i: -drafts[i].token_count)
     tag = checkpoint_tag(texts=[drafts[i].embed_text for i in order])
@@ -179,7 +198,11 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
         try:
             vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
         except EmbeddingServiceError as exc:
-            raise IngestionFailed(f"{exc} Retry the document later.", Status.EMBEDDING) from exc
+            if not _service_unavailable(exc):
+                raise IngestionFailed(f"{exc} Retry the document later.", Status.EMBEDDING) from exc
+            if start:
+                checkpoint_save(version_id=version.pk, tag=tag, vectors=vectors[order[:start]])
+            raise IngestionDeferred(str(exc)) from exc
         start += len(indexes)
         _stage(document, Status.EMBEDDING, progress_done=start)
         if turn is not None and start < len(order) and turn.should_yield():
@@ -206,9 +229,42 @@ def document_fail(*, document_id: int, message: str, stage: str | None = None) -
     logger.warning("document %s failed in %s: %s", document_id, stage, message)
 
 
-def document_release(*, document_id: int) -> None:
-    """Put a claimed document back to ``queued`` (before a retry of a transient error)."""
-    Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES).update(status=Status.QUEUED)
+DEFER_FIRST_SECONDS = 10
+DEFER_MAX_SECONDS = 300
+MAX_DEFERRALS = 20  # 10 s, 20 s, 40 s ... then every 5 min: about 80 minutes of trouble before a document fails
+
+
+def document_defer(*, document_id: int, reason: str) -> float | None:
+    """Put a claimed document back to ``queued`` after a transient error (the database, the broker, the embedding
+    service unavailable): not counted as an attempt (``INGEST_MAX_ATTEMPTS`` is for documents whose processing
+    fails, not for trouble around them), and not claimable before its ``retry_at``, ``DEFER_FIRST_SECONDS``
+    after the first such error of its pending version, doubling up to ``DEFER_MAX_SECONDS``, so tickets do not
+    take it again at once (each would redo its extraction and chunking). Embeddings kept for it stay.
+
+    Returns the wait in seconds, for the caller's retry ticket (``DEFER_FIRST_SECONDS`` for a document that is
+    not active, e.g. never claimed: it is left as it is); None when the document had ``MAX_DEFERRALS`` such
+    errors already and is now failed with ``reason``."""
+    deferrals = (
+        Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES)
+        .values_list("deferrals", flat=True)
+        .first()
+    )
+    if deferrals is None:
+        return DEFER_FIRST_SECONDS
+    if deferrals >= MAX_DEFERRALS:
+        document_fail(document_id=document_id, message=f"{reason} It kept failing; retry the document later.")
+        return None
+    wait = min(DEFER_MAX_SECONDS, DEFER_FIRST_SECONDS * 2**deferrals)
+    now = timezone.now()
+    Document.objects.filter(pk=document_id, status__in=Document.ACTIVE_STATUSES).update(
+        status=Status.QUEUED,
+        attempts=F("attempts") - 1,
+        deferrals=F("deferrals") + 1,
+        retry_at=now + timedelta(seconds=wait),
+        heartbeat_at=now,
+    )
+    logger.warning("document %s deferred for %d s: %s", document_id, wait, reason)
+    return wait
 
 
 def document_yield(*, document_id: int) -> None:
@@ -246,8 +302,9 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
     it, or it needs no work) or, with ``may_yield``, ``"yielded"`` (it gave its worker to a starving
     workspace and is queued again: ``documents.services.scheduling``).
 
-    Permanent problems (bad file, no text) end in ``failed`` with the reason. Transient errors (database
-    or broker hiccups) propagate, so the task can release the document and retry.
+    Permanent problems (bad file, no text) end in ``failed`` with the reason. An unavailable embedding service
+    defers the document (``document_defer``: ``"deferred"``; it is queued with a ticket for its retry time).
+    Other transient errors (database or broker hiccups) propagate, so the task can defer it and retry.
     """
     document = document_claim(document_id=document_id)
     if document is None:
@@ -276,6 +333,12 @@ def _ingest_claimed(document: Document, may_yield: bool) -> str:
     except IngestionFailed as exc:
         document_fail(document_id=document_id, message=exc.message, stage=exc.stage)
         return Status.FAILED
+    except IngestionDeferred as exc:
+        wait = document_defer(document_id=document_id, reason=exc.reason)
+        if wait is None:
+            return Status.FAILED
+        document_enqueue(document_id=document_id, countdown=wait)
+        return "deferred"
     except IngestionYielded as exc:
         logger.info("document %s yields its worker after %d chunks; another workspace waits", document_id, exc.done)
         document_yield(document_id=document_id)

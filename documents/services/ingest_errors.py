@@ -20,3 +20,12 @@ class IngestionYielded(Exception):
     def __init__(self, done: int) -> None:
         super().__init__(f"yielded after {done} chunks")
         self.done = done
+
+
+class IngestionDeferred(Exception):
+    """A transient failure (the embedding service is unavailable): the document waits and is retried
+    (``ingest.document_defer``), keeping the embeddings done so far."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -34,6 +34,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from documents.embeddings import DIMENSIONS, resolved_dtype
@@ -57,19 +58,24 @@ def _active_statuses() -> list[str]:
 def fair_candidates(*, limit: int = 5) -> list[int]:
     """Ids of up to ``limit`` claimable documents, fairest first (one per workspace).
 
-    Claimable: ``queued`` with a pending version, or in an active stage whose heartbeat is older than
-    ``INGEST_STALE_SECONDS`` (its worker died). Order: the workspace's documents in progress (fresh heartbeat),
-    fewest first; then the workspace's latest heartbeat, oldest (or none) first, i.e. least recently served;
-    then the document id (first come, first served within a workspace and between equals).
+    Claimable: ``queued`` with a pending version (and past its ``retry_at`` if a transient error deferred it),
+    or in an active stage whose heartbeat is older than ``INGEST_STALE_SECONDS`` (its worker died). Order: the
+    workspace's documents in progress (fresh heartbeat), fewest first; then the workspace's latest heartbeat,
+    oldest (or none) first, i.e. least recently served; then the document id (first come, first served within
+    a workspace and between equals).
     """
-    stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
     table = _table()
     sql = f"""
         WITH waiting AS (
             SELECT DISTINCT ON (d.workspace_id) d.id, d.workspace_id
             FROM {table} d
             WHERE d.pending_version_id IS NOT NULL
-              AND (d.status = %(queued)s OR (d.status = ANY(%(active)s) AND d.heartbeat_at < %(stale)s))
+              AND (
+                  (d.status = %(queued)s AND (d.retry_at IS NULL OR d.retry_at <= %(now)s))
+                  OR (d.status = ANY(%(active)s) AND d.heartbeat_at < %(stale)s)
+              )
             ORDER BY d.workspace_id, d.id
         )
         SELECT w.id FROM waiting w
@@ -84,6 +90,7 @@ def fair_candidates(*, limit: int = 5) -> list[int]:
         "queued": str(Document.Status.QUEUED),
         "active": _active_statuses(),
         "stale": stale,
+        "now": now,
         "limit": limit,
     }
     with connection.cursor() as cursor:
@@ -99,8 +106,10 @@ def starving_workspace_waits(*, workspace_id: int) -> bool:
     waited = now - timedelta(seconds=settings.INGEST_YIELD_WAIT_SECONDS)
     stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
     busy = Document.objects.filter(status__in=Document.ACTIVE_STATUSES, heartbeat_at__gte=stale).values("workspace_id")
+    deferred = Q(retry_at__gt=now)
     return (
         Document.objects.filter(status=Document.Status.QUEUED, enqueued_at__lte=waited, pending_version__isnull=False)
+        .exclude(deferred)
         .exclude(workspace_id=workspace_id)
         .exclude(workspace_id__in=busy)
         .exists()

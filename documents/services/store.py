@@ -47,6 +47,8 @@ def chunks_replace(
         progress_total=len(drafts),
         ready_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        retry_at=None,
+        deferrals=0,
         error="",
         failed_stage="",
     )
