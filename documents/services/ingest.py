@@ -29,7 +29,7 @@ from config.logs import log_context_bind
 from config.metrics import ingest_failed, ingest_observe
 from documents.embedding_service import EmbeddingServiceError
 from documents.embeddings import DIMENSIONS, embed_texts
-from documents.limits import workspace_chunks_except, workspace_limits
+from documents.limits import WorkspaceLimits, workspace_chunks_except, workspace_limits
 from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
@@ -108,11 +108,10 @@ def _stage(document: Document, status: str, **fields: object) -> None:
     document.status = status
 
 
-def _extract(version: DocumentVersion, beat: Heartbeat) -> ExtractedText:
+def _extract(version: DocumentVersion, limits: WorkspaceLimits, beat: Heartbeat) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
-    limits = workspace_limits(workspace_id=version.workspace_id)
     caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
         try:
@@ -126,11 +125,10 @@ def _extract(version: DocumentVersion, beat: Heartbeat) -> ExtractedText:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
 
-def _chunk(document: Document, extracted: ExtractedText, beat: Heartbeat) -> list[ChunkDraft]:
+def _chunk(document: Document, extracted: ExtractedText, limits: WorkspaceLimits, beat: Heartbeat) -> list[ChunkDraft]:
     """The document's chunk drafts, within the workspace's limits (``documents.limits``): at most
     ``document_max_chunks`` for the document, and at most ``chunks_max`` with the other documents' chunks
     (this document's current chunks are replaced, so they do not count). IngestionFailed past either."""
-    limits = workspace_limits(workspace_id=document.workspace_id)
     try:
         drafts = chunk_document(
             extracted,
@@ -359,10 +357,11 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     beat = Heartbeat(document.pk)
-    extracted = _extract(version, beat)
+    limits = workspace_limits(workspace_id=document.workspace_id)  # once: extraction, chunking and storing obey it
+    extracted = _extract(version, limits, beat)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
-    drafts = _chunk(document, extracted, beat)
+    drafts = _chunk(document, extracted, limits, beat)
     if not drafts:
         raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
     timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()

@@ -6,14 +6,18 @@ real Celery worker, the ingestion path, the admin and the Documents page."""
 from __future__ import annotations
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.selectors import workspace_get_personal
 from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Chunk, Document, WorkspaceLimitOverride
+from documents.services.ingest import document_ingest
+from documents.services.upload import document_upload
 from documents.tests import samples
 from documents.tests.ingestion import ingest_here, wait_finished
 
@@ -116,6 +120,16 @@ def test_an_override_raises_a_per_document_cap_above_the_setting(alice, workspac
     assert ingest_here(workspace, alice, "long.txt", LONG_TEXT.encode()).status == "ready"
     refused = ingest_here(workspace_get_personal(user=alice), alice, "long.txt", LONG_TEXT.encode())
     assert refused.status == "failed" and "more than 2,000 characters" in refused.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ingestion_reads_the_workspace_s_limits_once(alice, workspace):
+    file = ContentFile(LONG_TEXT.encode())
+    upload = document_upload(workspace=workspace, user=alice, file=file, filename="a.txt", enqueue=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert document_ingest(document_id=upload.document.pk) == "ready"
+    reads = [q["sql"] for q in queries if WorkspaceLimitOverride._meta.db_table in q["sql"]]
+    assert len(reads) == 1, reads
 
 
 @pytest.mark.django_db(transaction=True)
