@@ -29,7 +29,7 @@ from config.logs import log_context_bind
 from config.metrics import ingest_failed, ingest_observe
 from documents.embedding_service import EmbeddingServiceError
 from documents.embeddings import DIMENSIONS, embed_texts
-from documents.limits import WorkspaceLimits, workspace_chunks_except, workspace_limits
+from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
@@ -43,7 +43,7 @@ from documents.services.scheduling import (
     checkpoint_save,
     checkpoint_tag,
 )
-from documents.services.store import chunks_replace
+from documents.services.store import chunk_cap_check, chunks_replace
 
 logger = logging.getLogger(__name__)
 Status = Document.Status
@@ -140,22 +140,7 @@ def _chunk(document: Document, extracted: ExtractedText, limits: WorkspaceLimits
         )
     except ExtractionError as exc:  # DocumentTooLarge: over the document's chunk limit
         raise IngestionFailed(exc.message, Status.CHUNKING) from exc
-    others = workspace_chunks_except(workspace_id=document.workspace_id, document_id=document.pk)
-    if others + len(drafts) > limits.chunks_max:
-        logger.warning(
-            "document %s refused: %d chunks + %d in workspace %s is over its limit of %d",
-            document.pk,
-            len(drafts),
-            others,
-            document.workspace_id,
-            limits.chunks_max,
-        )
-        raise IngestionFailed(
-            f"This document makes {len(drafts):,} chunks and the workspace's other documents hold {others:,}: more"
-            f" than the workspace's limit of {limits.chunks_max:,} chunks. Delete documents to make room, then"
-            " retry this one.",
-            Status.CHUNKING,
-        )
+    chunk_cap_check(document=document, chunks=len(drafts), limits=limits)  # early; again when storing
     return drafts
 
 
@@ -368,7 +353,9 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
     vectors = _embed(document, version, drafts, turn)
     timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
-    chunks_replace(document=document, version=version, extracted=extracted, drafts=drafts, vectors=vectors)
+    chunks_replace(
+        document=document, version=version, extracted=extracted, drafts=drafts, vectors=vectors, limits=limits
+    )
     checkpoint_drop(version_id=version.pk)  # a failure drops it in document_fail; a transient error keeps it
     timings["store"] = time.perf_counter() - clock
     return len(drafts), timings

@@ -1,19 +1,52 @@
-"""The last step of ingestion: a document's new chunks replace its current ones in one transaction."""
+"""The last step of ingestion: a document's new chunks replace its current ones, in one transaction, within the
+workspace's chunk limit (``documents.limits``).
+
+The limit is checked twice: once when the document is chunked (``chunk_cap_check``, to fail early, before
+the embedding work) and again here, under a lock of the workspace's row, because other documents of the
+workspace may have stored their chunks meanwhile (two documents that each fit would together pass the limit).
+"""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
 from documents.embeddings import DIMENSIONS
+from documents.limits import WorkspaceLimits, workspace_chunks_except, workspace_lock
 from documents.models import Chunk, Document, DocumentVersion
 from documents.search_vector import chunk_insert_sql
 from documents.services.chunk import ChunkDraft
 from documents.services.extract import ExtractedText
 from documents.services.ingest_errors import IngestionFailed
 
+logger = logging.getLogger(__name__)
 Status = Document.Status
+
+
+def chunk_cap_check(*, document: Document, chunks: int, limits: WorkspaceLimits) -> None:
+    """Raise ``IngestionFailed`` (stage ``chunking``) when ``chunks`` new chunks of ``document`` and the other
+    documents' chunks of its workspace are more than ``limits.chunks_max`` (the document's own current chunks
+    are replaced, so they do not count)."""
+    others = workspace_chunks_except(workspace_id=document.workspace_id, document_id=document.pk)
+    if others + chunks <= limits.chunks_max:
+        return
+    logger.warning(
+        "document %s refused: %d chunks + %d in workspace %s is over its limit of %d",
+        document.pk,
+        chunks,
+        others,
+        document.workspace_id,
+        limits.chunks_max,
+    )
+    raise IngestionFailed(
+        f"This document makes {chunks:,} chunks and the workspace's other documents hold {others:,}: more"
+        f" than the workspace's limit of {limits.chunks_max:,} chunks. Delete documents to make room, then"
+        " retry this one.",
+        Status.CHUNKING,
+    )
 
 
 @transaction.atomic
@@ -24,13 +57,18 @@ def chunks_replace(
     extracted: ExtractedText,
     drafts: list[ChunkDraft],
     vectors: np.ndarray,
+    limits: WorkspaceLimits,
 ) -> None:
-    """Store ``version``'s extracted text and its chunks (``drafts`` with their ``(n, 384) float32`` ``vectors``,
-    in draft order) in place of the document's chunks, and make the document ``ready`` with ``version`` current.
-    Raises ``IngestionFailed`` when the document was deleted or got another pending version meanwhile."""
+    """Store ``version``'s extracted text and its chunks (``drafts`` with their ``(n, 384)`` ``vectors``) in place
+    of the document's chunks, and make the document ``ready`` with ``version`` current.
+
+    Raises ``IngestionFailed`` when the document was deleted or got another pending version meanwhile, or when
+    the workspace has no room left for the chunks (``chunk_cap_check``, under the workspace's lock)."""
+    workspace_lock(workspace_id=document.workspace_id)  # before the document's row, as uploads lock them
     locked = Document.objects.select_for_update().filter(pk=document.pk, pending_version=version).first()
     if locked is None:
         raise IngestionFailed("The document was deleted or replaced while it was being processed.", Status.EMBEDDING)
+    chunk_cap_check(document=document, chunks=len(drafts), limits=limits)
     version.extracted_text = extracted.text
     version.page_count = len(extracted.pages) or None
     version.page_starts = [page.char_start for page in extracted.pages] or None
