@@ -79,7 +79,12 @@ class Document(BaseModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["workspace", "status"]), models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            # A workspace's latest heartbeat (scheduling.fair_candidates): one index entry instead of all its rows.
+            models.Index(fields=["workspace", "heartbeat_at"], name="document_workspace_heartbeat"),
+        ]
 
     def __str__(self) -> str:
         return self.title
