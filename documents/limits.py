@@ -76,6 +76,16 @@ def workspace_usage(*, workspace_id: int) -> WorkspaceUsage:
     return WorkspaceUsage(documents=documents["n"], stored_bytes=stored or 0, chunks=documents["chunks"] or 0)
 
 
+def workspace_lock(*, workspace_id: int) -> None:
+    """Serialise the writes that must stay within the workspace's limits for the rest of the transaction: its
+    row, locked FOR NO KEY UPDATE (rows referencing the workspace can still be inserted meanwhile). Uploads take
+    it before they check the documents and storage caps, ingestion before it stores a document's chunks
+    (the chunks cap), so two concurrent writers cannot both pass a cap. Take it before any document's row."""
+    from accounts.models import Workspace
+
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).values_list("pk", flat=True).first()
+
+
 def workspace_chunks_except(*, workspace_id: int, document_id: int) -> int:
     """Chunks of the workspace's documents other than ``document_id`` (what a re-ingested document adds to)."""
     total = (

@@ -29,12 +29,15 @@ def document_fail_over_memory(*, document_id: int, limit_mb: int) -> None:
 
 def document_memory_hard_stop(frame: FrameType | None, limit_mb: int) -> None:
     """``config.memory`` hard-stop hook of the ingestion task, run from the watchdog thread just before the
-    process is killed: fail the document in progress (found on the stopped task's stack), waiting at most
-    2 s for a row lock the stopped task may hold (the process is killed either way; the sweeper then
-    recovers a document left active)."""
-    document_id = _document_in_progress(frame)
+    process is killed: fail the document this process is ingesting (``ingest.document_in_progress``: the one
+    it claimed, never a ticket's other document), waiting at most 2 s for a row lock the stopped task may hold
+    (the process is killed either way; the sweeper then recovers a document left active). Between documents
+    there is nothing to fail. ``frame`` (the stopped thread's) is not needed."""
+    from documents.services.ingest import document_in_progress
+
+    document_id = document_in_progress()
     if document_id is None:
-        logger.error("memory hard stop: no document in progress on the task's stack")
+        logger.error("memory hard stop: no document in progress")
         return
     try:
         with transaction.atomic():
@@ -45,15 +48,3 @@ def document_memory_hard_stop(frame: FrameType | None, limit_mb: int) -> None:
         logger.exception("memory hard stop: could not fail document %s", document_id)
     finally:
         connection.close()
-
-
-def _document_in_progress(frame: FrameType | None) -> int | None:
-    """The ``document_id`` of the innermost ``documents.tasks`` function on the stack: the id the task's
-    ``except MemoryCeilingExceeded`` clause would have failed (a ticket's task may ingest another document
-    than its message names)."""
-    while frame is not None:
-        value = frame.f_locals.get("document_id")
-        if frame.f_globals.get("__name__") == "documents.tasks" and isinstance(value, int):
-            return value
-        frame = frame.f_back
-    return None

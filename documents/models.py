@@ -23,6 +23,8 @@ INGESTION_RESET: dict[str, object] = {
     "progress_done": 0,
     "progress_total": 0,
     "enqueued_at": None,
+    "retry_at": None,
+    "deferrals": 0,
 }
 
 
@@ -50,6 +52,12 @@ class Document(BaseModel):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Ingestion attempts of the pending version.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker.")
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last accepted its task.")
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not claimable before this time (set after a transient error)."
+    )
+    deferrals = models.PositiveSmallIntegerField(
+        default=0, help_text="Transient errors of the pending version since it last became ready."
+    )
     current_version = models.ForeignKey(
         "DocumentVersion",
         null=True,
@@ -72,7 +80,12 @@ class Document(BaseModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["workspace", "status"]), models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            # A workspace's latest heartbeat (scheduling.fair_candidates): one index entry instead of all its rows.
+            models.Index(fields=["workspace", "heartbeat_at"], name="document_workspace_heartbeat"),
+        ]
 
     def __str__(self) -> str:
         return self.title

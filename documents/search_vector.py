@@ -3,7 +3,7 @@
 A chunk is indexed as its document's title, its heading path and its text, joined by spaces, through
 PostgreSQL's ``to_tsvector`` in the workspace's text search configuration; ``search_length`` is the number
 of tokens of that ``tsvector`` (positions counted), the BM25 document length. Ingestion
-(``documents.services.ingest``) and the search benchmark (``retrieval``'s ``bench_search``) both write chunk
+(``documents.services.store``) and the search benchmark (``retrieval``'s ``bench_search``) both write chunk
 rows with ``chunk_insert_sql``, so the benchmark measures exactly the production index. The statistics
 triggers of ``retrieval`` read the two columns (see ``Chunk``).
 """

@@ -5,18 +5,18 @@ The worker's process set-up (cores, model warm-up) is ``config.bootstrap``, conn
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from config.memory import MemoryCeilingExceeded
 
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
+_DATABASE_TROUBLE = "The database was unavailable while this document was processed."
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)
@@ -55,15 +55,20 @@ def _ingest_fairest(task: Task) -> str:
 def _ingest(task: Task, document_id: int) -> str:
     """Ingest one document (``documents.services.ingest.document_ingest``), turning every failure into a
     retry (transient) or a ``failed`` document with a reason."""
-    from documents.services.ingest import document_fail, document_ingest, document_release
+    from documents.services.ingest import document_defer, document_fail, document_ingest
 
     try:
         return document_ingest(document_id=document_id, may_yield=True)
     except TRANSIENT as exc:
         logger.warning("document %s: transient error %s; retrying", document_id, exc)
-        with contextlib.suppress(DatabaseError):  # else the sweeper rescues it once its heartbeat is stale
-            document_release(document_id=document_id)
-        raise task.retry(exc=exc, countdown=min(300, 5 * 2**task.request.retries)) from exc
+        connection.close_if_unusable_or_obsolete()  # a broken connection: the next query opens a new one
+        try:
+            wait = document_defer(document_id=document_id, reason=_DATABASE_TROUBLE)
+        except DatabaseError:  # the sweeper rescues it once its heartbeat is stale
+            wait = min(300, 10 * 2**task.request.retries)
+        if wait is None:
+            return "failed"
+        raise task.retry(exc=exc, countdown=wait) from exc
     except MemoryCeilingExceeded as exc:  # over INGEST_TASK_MAX_MEMORY_MB (config.memory)
         from documents.memory import document_fail_over_memory
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +26,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+")
 MIN_CHUNK_TOKENS = 24  # a heading shorter than this, directly followed by a subheading, joins that subsection
+_COUNT_BATCH = 4096  # texts per tokenizer call, between two ticks (a few tens of ms)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,17 @@ def _split_by_tokens(text: str, start: int, end: int, budget: int) -> list[tuple
     return [(s if i == 0 else pieces[i - 1][1], e) for i, (s, e) in enumerate(pieces)]
 
 
-def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
+def _count_ticking(texts: list[str], tick: Callable[[], None] | None) -> list[int]:
+    """``count_tokens`` in batches, calling ``tick`` after each one."""
+    counts: list[int] = []
+    for start in range(0, len(texts), _COUNT_BATCH):
+        counts.extend(count_tokens(texts[start : start + _COUNT_BATCH]))
+        if tick is not None:
+            tick()
+    return counts
+
+
+def _units(extracted: ExtractedText, budget: int, tick: Callable[[], None] | None) -> list[_Unit]:
     text = extracted.text
     section_starts = [s.char_start for s in extracted.sections]
     spans: list[tuple[int, int]] = []
@@ -121,7 +133,7 @@ def _units(extracted: ExtractedText, budget: int) -> list[_Unit]:
         inner = [b for b in section_starts if s < b < e]
         bounds = [s, *inner, e]
         cut.extend((a, b) for a, b in itertools.pairwise(bounds) if text[a:b].strip())
-    counts = count_tokens([text[s:e] for s, e in cut])
+    counts = _count_ticking([text[s:e] for s, e in cut], tick)
     units: list[_Unit] = []
     for (s, e), n in zip(cut, counts, strict=True):
         section = bisect.bisect_right(section_starts, s) - 1
@@ -140,13 +152,14 @@ def chunk_document(
     target_tokens: int = 200,
     overlap_tokens: int = 32,
     max_chunks: int | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> list[ChunkDraft]:
     """Cut extracted text into chunks of about ``target_tokens`` word pieces (never more than the model's
     window including the context prefix), overlapping by up to ``overlap_tokens`` of whole sentences.
 
     Returns the chunks in document order, ordinals 0..n-1; an empty list for text with no content. The
     context is bounded by ``bounded_context``. Raises ``DocumentTooLarge`` over ``max_chunks`` chunks (the
-    workspace's limit; by default the setting ``DOCUMENT_MAX_CHUNKS``).
+    workspace's limit; by default ``DOCUMENT_MAX_CHUNKS``). ``tick`` is called between tokenizer batches.
     """
     limit = settings.DOCUMENT_MAX_CHUNKS if max_chunks is None else max_chunks
     prefixes: dict[int, tuple[tuple[str, ...], str, int]] = {}
@@ -159,7 +172,7 @@ def chunk_document(
     # The tightest budget any prefix allows keeps every unit placeable; per-chunk budgets are checked below.
     worst_prefix = max([section_info(i)[2] for i in range(-1, len(extracted.sections))] or [0])
     unit_budget = max(32, min(target_tokens, MAX_TEXT_TOKENS - worst_prefix - 2))
-    units = _units(extracted, unit_budget)
+    units = _units(extracted, unit_budget, tick)
 
     section_starts = {s.char_start for s in extracted.sections}
 
@@ -184,9 +197,8 @@ def chunk_document(
         groups.append(current)
     _check_chunk_count(len(groups), limit)
     infos = [section_info(group[-1].section) for group in groups]
-    counts = count_tokens(
-        [info[1] + extracted.text[g[0].start : g[-1].end] for g, info in zip(groups, infos, strict=True)]
-    )
+    texts = [info[1] + extracted.text[g[0].start : g[-1].end] for g, info in zip(groups, infos, strict=True)]
+    counts = _count_ticking(texts, tick)
     page_starts = [page.char_start for page in extracted.pages]  # page n (1-based) at index n - 1
     drafts: list[ChunkDraft] = []
     for group, info, tokens in zip(groups, infos, counts, strict=True):

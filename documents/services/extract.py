@@ -10,7 +10,7 @@ import itertools
 import re
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,9 +118,11 @@ class _Builder:
 
     Raises ``DocumentTooLarge`` once the text passes ``max_chars`` characters and
     ``ExtractionTimeout`` at the first paragraph or page after ``settings.EXTRACT_MAX_SECONDS`` (a deadline
-    checked between blocks: no signal, so it is safe in any worker pool)."""
+    checked between blocks: no signal, so it is safe in any worker pool). Each deadline check also calls
+    ``tick`` (the ingestion's throttled heartbeat, ``scheduling.Heartbeat``)."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, tick: Callable[[], None] | None = None) -> None:
+        self.tick = tick
         self.parts: list[str] = []
         self.length = 0
         self.max_length = max_chars
@@ -160,6 +162,8 @@ class _Builder:
             self.check_deadline()
 
     def check_deadline(self) -> None:
+        if self.tick is not None:
+            self.tick()
         if time.monotonic() > self.deadline:
             raise ExtractionTimeout(
                 f"Reading this file took longer than {self.seconds:,} seconds; split it into smaller files and"
@@ -184,7 +188,14 @@ class _Builder:
         return ExtractedText(kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections)
 
 
-def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: int | None = None) -> ExtractedText:
+def extract(
+    path: Path,
+    kind: str,
+    *,
+    max_chars: int | None = None,
+    max_pages: int | None = None,
+    tick: Callable[[], None] | None = None,
+) -> ExtractedText:
     """Extract the whole text of the file at ``path`` (kind from ``sniff_kind``); see ``ExtractedText``.
 
     PDF pages get ``PageSpan``s and the PDF outline gives sections; DOCX/HTML/Markdown headings give
@@ -193,7 +204,8 @@ def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: i
     (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
     workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
     ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows);
-    ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
+    ValueError for unknown kinds. Heading paths are bounded (``heading_path``). ``tick`` is called between
+    paragraphs and pages: a sign of life of a long extraction (it must be cheap, or throttle itself).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
@@ -201,8 +213,8 @@ def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: i
         raise EmptyFile("This file is empty.")
     max_chars = settings.DOCUMENT_MAX_CHARS if max_chars is None else max_chars
     if kind == "pdf":
-        return _extract_pdf(path, max_chars, settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages)
-    builder = _Builder(max_chars)
+        return _extract_pdf(path, max_chars, settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages, tick)
+    builder = _Builder(max_chars, tick)
     if kind == "docx":
         _extract_docx(path, builder)
     elif kind == "csv":
@@ -222,8 +234,8 @@ def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: i
     return result
 
 
-def _extract_pdf(path: Path, max_chars: int, max_pages: int) -> ExtractedText:
-    builder = _Builder(max_chars)
+def _extract_pdf(path: Path, max_chars: int, max_pages: int, tick: Callable[[], None] | None) -> ExtractedText:
+    builder = _Builder(max_chars, tick)
     pdf = open_pdf(path)
     if (pages := len(pdf)) > max_pages:
         pdf.close()

@@ -12,6 +12,7 @@ from accounts.models import Membership, User
 from accounts.services.audit import Event, audit_record
 from config.errors import ApplicationError, ConflictError, ForbiddenError
 from documents.models import INGESTION_RESET, Document, DocumentVersion
+from documents.services.scheduling import checkpoint_drop
 from documents.services.upload import stored_file_delete
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def _requeue(queryset: QuerySet[Document]) -> list[int]:
             Document.objects.filter(pk=document.pk).update(
                 status=Status.QUEUED, pending_version=version, **INGESTION_RESET
             )
+            if version is not None:  # from the start: no embeddings kept from an earlier run are reused
+                checkpoint_drop(version_id=version.pk)
         transaction.on_commit(lambda: [document_enqueue(document_id=i) for i in ids])
     return ids
 
@@ -75,15 +78,23 @@ def document_delete(*, document: Document, actor: Membership | None = None) -> N
     """
     if actor is not None:
         require_document_editor(document=document, actor=actor)
-    names = list(DocumentVersion.objects.filter(document=document).values_list("file", flat=True))
+    versions = list(DocumentVersion.objects.filter(document=document).values_list("pk", "file"))
+    names = [name for _, name in versions]
     with transaction.atomic():
         actor_user = actor.user if actor is not None else None
         audit_record(
             event=Event.DOCUMENT_DELETED, actor=actor_user, workspace_id=document.workspace_id, target=document
         )
         Document.objects.filter(pk=document.pk).delete()
-        transaction.on_commit(lambda: stored_file_delete(names))
+        transaction.on_commit(lambda: _forget(names, [pk for pk, _ in versions]))
     logger.info("document %s deleted with %d file(s)", document.pk, len(names))
+
+
+def _forget(names: list[str], version_ids: list[int]) -> None:
+    """After a document is deleted: its stored files and the embeddings kept for its versions."""
+    stored_file_delete(names)
+    for version_id in version_ids:
+        checkpoint_drop(version_id=version_id)
 
 
 def document_version_open(*, version: DocumentVersion, user: User) -> IO[bytes]:

@@ -29,7 +29,7 @@ from django.db.models import Max
 
 from accounts.services.audit import Event, audit_record
 from config.errors import ApplicationError, ConflictError, TooManyRequestsError
-from documents.limits import workspace_limits, workspace_usage
+from documents.limits import workspace_limits, workspace_lock, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
@@ -195,15 +195,6 @@ def workspace_room_check(*, workspace_id: int, new_bytes: int, new_documents: in
         )
 
 
-def _lock_workspace(workspace_id: int) -> None:
-    """Serialise uploads into one workspace for the rest of the transaction (its row, FOR NO KEY UPDATE: rows
-    referencing the workspace can still be inserted meanwhile), so two concurrent uploads cannot both pass
-    the caps."""
-    from accounts.models import Workspace
-
-    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).values_list("pk", flat=True).first()
-
-
 def _store(file: File, workspace_id: int) -> str:
     name = f"uploads/{workspace_id}/{uuid.uuid4().hex}"
     file.seek(0)
@@ -274,7 +265,7 @@ def document_upload(
     stored = _store(file, workspace.pk)
     try:
         with transaction.atomic():
-            _lock_workspace(workspace.pk)
+            workspace_lock(workspace_id=workspace.pk)
             workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
             document = Document.objects.create(
                 workspace=workspace,
@@ -320,7 +311,7 @@ def document_version_upload(*, document: Document, user: User | None, file: File
     stored = _store(file, document.workspace_id)
     try:
         with transaction.atomic():
-            _lock_workspace(document.workspace_id)
+            workspace_lock(workspace_id=document.workspace_id)
             workspace_room_check(workspace_id=document.workspace_id, new_bytes=size, new_documents=0)
             locked = Document.objects.select_for_update().get(pk=document.pk)
             if locked.status in Document.ACTIVE_STATUSES:

@@ -17,13 +17,7 @@ from config.testing import wait_until
 from documents.embeddings import embed_texts
 from documents.models import Chunk, Document
 from documents.services.chunk import context_prefix
-from documents.services.scheduling import (
-    checkpoint_drop,
-    checkpoint_load,
-    checkpoint_save,
-    fair_candidates,
-    starving_workspace_waits,
-)
+from documents.services.scheduling import fair_candidates, starving_workspace_waits
 from documents.tests import samples
 
 Status = Document.Status
@@ -88,17 +82,6 @@ def test_only_a_workspace_without_work_in_progress_that_has_waited_makes_others_
     other = upload(bob, "other.txt")
     Document.objects.filter(pk=other.pk).update(status=Status.EXTRACTING, heartbeat_at=timezone.now())
     assert not starving_workspace_waits(workspace_id=running.workspace_id)  # bob's workspace has a worker
-
-
-def test_a_checkpoint_keeps_embeddings_per_version_and_chunk_count():
-    vectors = embed_texts(["first chunk", "second chunk"])
-    assert checkpoint_save(version_id=-7, chunks=5, vectors=vectors)
-    try:
-        assert np.array_equal(checkpoint_load(version_id=-7, chunks=5), vectors)
-        assert checkpoint_load(version_id=-7, chunks=6).shape == (0, vectors.shape[1])  # chunked differently
-    finally:
-        checkpoint_drop(version_id=-7, chunks=5)
-    assert checkpoint_load(version_id=-7, chunks=5).shape == (0, vectors.shape[1])
 
 
 @pytest.mark.django_db(transaction=True)

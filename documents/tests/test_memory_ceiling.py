@@ -13,6 +13,7 @@ import threading
 import zlib
 
 import pytest
+from django.utils import timezone
 
 from config.memory import MemoryCeilingExceeded
 from config.testing import wait_until
@@ -109,22 +110,39 @@ def test_the_ingestion_task_fails_its_document_when_stopped_for_memory(monkeypat
     assert (document.status, document.error) == ("failed", memory_failure_message(limit_mb=1500))
 
 
-def test_the_hard_stop_fails_the_document_on_the_stopped_tasks_stack(monkeypatch):
-    """The hard stop: the watchdog thread runs the hook while the task is stuck below the pipeline (here, the
-    stand-in for the pipeline); the hook finds the document on the task's stack and fails it."""
+def _hard_stop_now() -> None:
+    """Run the hard-stop hook from another thread, as the watchdog does, with the caller's frame."""
+    watchdog = threading.Thread(target=document_memory_hard_stop, args=(sys._getframe(1), 1500))
+    watchdog.start()
+    watchdog.join()
+
+
+def test_the_hard_stop_fails_the_document_the_process_ingests(monkeypatch):
+    """The hard stop: the watchdog thread runs the hook while the pipeline is stuck in C code (here, the stand-in
+    for the pipeline); the hook fails the document this process claimed."""
     document = _queued_document()
-    found: list[int] = []
+    seen: list[tuple[str, str]] = []
 
-    def stuck_in_c_code(*, document_id: int, **kwargs: object) -> str:
-        frame = sys._getframe()
-        watchdog = threading.Thread(target=document_memory_hard_stop, args=(frame, 1500))
-        watchdog.start()
-        watchdog.join()
-        found.append(document_id)
-        return "failed"
+    def stuck_in_c_code(*args: object) -> tuple[int, dict[str, float]]:
+        _hard_stop_now()
+        seen.append(Document.objects.values_list("status", "error").get(pk=document.pk))
+        raise MemoryCeilingExceeded(1500, 1900)  # the soft stop, once the C call returns (if not killed before)
 
-    monkeypatch.setattr("documents.services.ingest.document_ingest", stuck_in_c_code)
-    document_ingest_task.run(document.pk)
-    document.refresh_from_db()
-    assert found == [document.pk]
-    assert (document.status, document.error) == ("failed", memory_failure_message(limit_mb=1500))
+    monkeypatch.setattr("documents.services.ingest._pipeline", stuck_in_c_code)
+    assert document_ingest_task.run(document.pk) == "failed"
+    assert seen == [("failed", memory_failure_message(limit_mb=1500))]
+
+
+def test_the_hard_stop_between_documents_fails_no_document(monkeypatch):
+    """A ticket names a document another worker is ingesting; the hard stop comes while the ticket looks for a
+    document it can claim: nothing is failed (the ticket's document is not this process's to fail)."""
+    theirs = _queued_document()
+    Document.objects.filter(pk=theirs.pk).update(status=Document.Status.EMBEDDING, heartbeat_at=timezone.now())
+
+    def candidates_while_stopped(**kwargs: object) -> list[int]:
+        _hard_stop_now()
+        return []
+
+    monkeypatch.setattr("documents.services.scheduling.fair_candidates", candidates_while_stopped)
+    assert document_ingest_task.run(theirs.pk) == "skipped"
+    assert Document.objects.values_list("status", "error").get(pk=theirs.pk) == ("embedding", "")

@@ -5,15 +5,22 @@ real Celery worker, the ingestion path, the admin and the Documents page."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.selectors import workspace_get_personal
 from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Chunk, Document, WorkspaceLimitOverride
+from documents.services import ingest
+from documents.services.ingest import document_ingest
+from documents.services.upload import document_upload
 from documents.tests import samples
 from documents.tests.ingestion import ingest_here, wait_finished
 
@@ -116,6 +123,47 @@ def test_an_override_raises_a_per_document_cap_above_the_setting(alice, workspac
     assert ingest_here(workspace, alice, "long.txt", LONG_TEXT.encode()).status == "ready"
     refused = ingest_here(workspace_get_personal(user=alice), alice, "long.txt", LONG_TEXT.encode())
     assert refused.status == "failed" and "more than 2,000 characters" in refused.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ingestion_reads_the_workspace_s_limits_once(alice, workspace):
+    file = ContentFile(LONG_TEXT.encode())
+    upload = document_upload(workspace=workspace, user=alice, file=file, filename="a.txt", enqueue=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert document_ingest(document_id=upload.document.pk) == "ready"
+    reads = [q["sql"] for q in queries if WorkspaceLimitOverride._meta.db_table in q["sql"]]
+    assert len(reads) == 1, reads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_documents_over_the_chunk_cap_together_the_second_to_store_fails(alice, workspace, monkeypatch):
+    """Each document fits alone, so both pass the check after chunking; the first stores its chunks while the
+    second is embedding (driven here: the second's embedding step ingests the first, as another worker would),
+    and the second is refused when it stores, under the workspace's lock, with the chunking stage's reason."""
+    texts = {"first.txt": LONG_TEXT, "second.txt": LONG_TEXT + "\n\nA second copy."}
+    elsewhere = workspace_get_personal(user=alice)
+    counts = [ingest_here(elsewhere, alice, name, text.encode()).chunk_count for name, text in texts.items()]
+    cap = max(counts) + 1  # one fits, both do not
+    assert sum(counts) > cap
+    WorkspaceLimitOverride.objects.create(workspace=workspace, chunks_max=cap)
+    first, second = (
+        document_upload(workspace=workspace, user=alice, file=ContentFile(text.encode()), filename=name, enqueue=False)
+        for name, text in texts.items()
+    )
+    embed = ingest._embed
+
+    def embed_while_the_first_is_stored(document: Document, *args: Any) -> Any:
+        if document.pk == second.document.pk:
+            assert document_ingest(document_id=first.document.pk) == "ready"
+        return embed(document, *args)
+
+    monkeypatch.setattr(ingest, "_embed", embed_while_the_first_is_stored)
+    assert document_ingest(document_id=second.document.pk) == "failed"
+
+    refused = Document.objects.get(pk=second.document.pk)
+    assert refused.failed_stage == "chunking" and f"limit of {cap:,} chunks" in refused.error
+    assert not Chunk.objects.filter(document=refused).exists()
+    assert Document.objects.get(pk=first.document.pk).status == "ready"
 
 
 @pytest.mark.django_db(transaction=True)
