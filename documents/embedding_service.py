@@ -35,7 +35,13 @@ PROBE_FILE = Path(__file__).with_name("embedding_probe.json")
 
 class EmbeddingServiceError(RuntimeError):
     """The embedding service timed out, was unreachable, answered an error, or answered something that is not
-    one 384-d vector per text (the message says which, for a document's failure reason)."""
+    one 384-d vector per text (the message says which, for a document's failure reason). ``transient``: it
+    failed in a way that passes (a timeout, unreachable, HTTP 408, 429 or 5xx), so the same request may succeed
+    later; otherwise it answered wrongly."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class EmbeddingDimensionsDiffer(EmbeddingServiceError):
@@ -116,11 +122,18 @@ def _request(texts: list[str], *, timeout_s: float) -> np.ndarray:
             url, json=body, headers=_headers(), auth=auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout_s
         )
     except httpx.TimeoutException as exc:
-        raise EmbeddingServiceError(f"The embedding service did not answer within {timeout_s:g} s.") from exc
+        raise EmbeddingServiceError(
+            f"The embedding service did not answer within {timeout_s:g} s.", transient=True
+        ) from exc
     except httpx.HTTPError as exc:
-        raise EmbeddingServiceError(f"The embedding service could not be reached ({type(exc).__name__}).") from exc
+        raise EmbeddingServiceError(
+            f"The embedding service could not be reached ({type(exc).__name__}).", transient=True
+        ) from exc
     if response.status_code >= 400:
-        raise EmbeddingServiceError(f"The embedding service answered HTTP {response.status_code}.")
+        raise EmbeddingServiceError(
+            f"The embedding service answered HTTP {response.status_code}.",
+            transient=response.status_code in (408, 429) or response.status_code >= 500,
+        )
     try:
         data = sorted(response.json()["data"], key=lambda item: item["index"])
         vectors = np.array([item["embedding"] for item in data], dtype=np.float32)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -18,7 +17,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -144,17 +142,6 @@ def _chunk(document: Document, extracted: ExtractedText, limits: WorkspaceLimits
     return drafts
 
 
-_SERVICE_TRANSIENT_HTTP = re.compile(r"answered HTTP (408|429|5\d\d)\b")
-
-
-def _service_unavailable(exc: EmbeddingServiceError) -> bool:
-    """True when the embedding service failed in a way that passes (a timeout, unreachable, HTTP 408, 429 or
-    5xx); False when it answered wrongly (a malformed body, vectors of another dimension or count, another HTTP
-    error), which fails the document. ``embedding_service`` raises one type: classified by its cause (an httpx
-    transport error) and its message."""
-    return isinstance(exc.__cause__, httpx.TransportError) or bool(_SERVICE_TRANSIENT_HTTP.search(str(exc)))
-
-
 def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], turn: Slice | None) -> np.ndarray:
     """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
     call), so little time goes into padding, writing progress after each batch: ``(n, 384) float32`` in
@@ -181,7 +168,7 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
         try:
             vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
         except EmbeddingServiceError as exc:
-            if not _service_unavailable(exc):
+            if not exc.transient:
                 raise IngestionFailed(f"{exc} Retry the document later.", Status.EMBEDDING) from exc
             if start:
                 checkpoint_save(version_id=version.pk, tag=tag, vectors=vectors[order[:start]])
