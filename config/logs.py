@@ -13,8 +13,10 @@ This module imports no Django model or setting: the settings module imports it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -67,6 +69,19 @@ def url_redact(url: str) -> str:
     except ValueError:  # not a number: left out
         port = None
     return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
+
+
+@contextlib.contextmanager
+def logger_level(name: str, level: int) -> Iterator[None]:
+    """Set the logger ``name`` to ``level`` (e.g. ``logging.WARNING``) inside the block and give it its level
+    back after, so a command run inside another process (a test, a shell) leaves that process's logging as it was."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def log_context_bind(**values: object) -> None:

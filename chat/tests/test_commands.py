@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,11 @@ def squad_file(tmp_path: Path) -> Path:
 @pytest.mark.django_db
 def test_evaluate_answers_scores_the_extractive_answerer(squad_file, settings, capsys):
     settings.LLM_PROVIDERS = []  # the offline extractive answerer
+    level = logging.getLogger("documents").level
 
     call_command("evaluate_answers", "--squad", str(squad_file), "--json")
+
+    assert logging.getLogger("documents").level == level  # quieted while it ran, as it was after
 
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"extractive", "all"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,11 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
 
 def test_evaluate_retrieval_scores_a_beir_collection_and_removes_its_workspace(tmp_path, capsys):
     beir = _beir(tmp_path / "tiny")
+    level = logging.getLogger("documents").level
 
     call_command("evaluate_retrieval", "--beir", str(beir), "--json")
+
+    assert logging.getLogger("documents").level == level  # quieted while it ran, as it was after
 
     report = _json(capsys)
     assert set(report) == {"bm25", "vector", "hybrid"}

@@ -18,6 +18,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.evaluation import conversations_delete, evaluate_squad, read_squad
+from config.logs import logger_level
 from config.progress import ProgressBar
 from documents.scratch import EVALUATION_OWNER, scratch_workspace
 
@@ -34,7 +35,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         if not opts["squad"].is_file():
             raise CommandError(f"{opts['squad']} does not exist.")
-        logging.getLogger("documents").setLevel(logging.WARNING)
+        with logger_level("documents", logging.WARNING):  # one line per document would drown the bar
+            self._run(**opts)
+
+    def _run(self, **opts: Any) -> None:
         paragraphs, questions = read_squad(opts["squad"])
         name = f"Evaluation: {opts['squad'].name}"
         with scratch_workspace(

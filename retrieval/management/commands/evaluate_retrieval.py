@@ -20,6 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from config.logs import logger_level
 from config.progress import ProgressBar
 from documents.scratch import EVALUATION_OWNER, scratch_workspace
 from retrieval.evaluation import (
@@ -48,7 +49,10 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="keep the scratch workspace for later runs")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        logging.getLogger("documents").setLevel(logging.WARNING)  # one line per document would drown the bar
+        with logger_level("documents", logging.WARNING):  # one line per document would drown the bar
+            self._run(**opts)
+
+    def _run(self, **opts: Any) -> None:
         modes: list[Mode] = list(MODES) if opts["mode"] == "all" else [opts["mode"]]
         depth = 2 * max(opts["k"], 10)  # chunk hits per query: documents have several chunks
         if opts["beir"]:
