@@ -102,20 +102,24 @@ def _stage(document: Document, status: str, **fields: object) -> None:
     document.status = status
 
 
-def _extract(version: DocumentVersion) -> ExtractedText:
+def _extract(document: Document, version: DocumentVersion) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
     limits = workspace_limits(workspace_id=version.workspace_id)
+
+    def ocr_progress(done: int, total: int) -> None:  # pages read by OCR: shown as "OCR 12 of 40 pages"
+        _stage(document, Status.EXTRACTING, progress_done=done, progress_total=total)
+
     caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
         try:
-            return extract(Path(default_storage.path(name)), version.kind, **caps)
+            return extract(Path(default_storage.path(name)), version.kind, progress=ocr_progress, **caps)
         except NotImplementedError:  # a remote storage: work on a local copy
             with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile() as tmp:
                 shutil.copyfileobj(src, tmp)
                 tmp.flush()
-                return extract(Path(tmp.name), version.kind, **caps)
+                return extract(Path(tmp.name), version.kind, progress=ocr_progress, **caps)
     except ExtractionError as exc:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
@@ -207,7 +211,8 @@ def _replace_chunks(
     version.extracted_text = extracted.text
     version.page_count = len(extracted.pages) or None
     version.page_starts = [page.char_start for page in extracted.pages] or None
-    version.save(update_fields=["extracted_text", "page_count", "page_starts", "updated_at"])
+    version.ocr = extracted.ocr.as_json() if extracted.ocr else None
+    version.save(update_fields=["extracted_text", "page_count", "page_starts", "ocr", "updated_at"])
     Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
     _insert_chunks(document, version, drafts, vectors)
     Document.objects.filter(pk=document.pk).update(
@@ -345,7 +350,9 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     """extract → chunk → embed → store; the chunk count and each stage's seconds."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    extracted = _extract(version)
+    extracted = _extract(document, version)
+    if extracted.ocr and extracted.ocr.pages:
+        turn = None  # a turn redoes extraction: OCR costs far more than the other workspace's wait, so keep the worker
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
     drafts = _chunk(document, extracted)
