@@ -51,12 +51,12 @@ class VersionOutput(serializers.Serializer):
 
 
 class ProgressOutput(serializers.Serializer):
-    """Pages read by OCR while ``extracting``, chunks embedded while ``embedding``; ``label`` says which."""
+    """Pages read by OCR while ``extracting``, chunks embedded while ``embedding``; ``text`` says which."""
 
     done = serializers.IntegerField(source="progress_done")
     total = serializers.IntegerField(source="progress_total")
     percent = serializers.IntegerField(source="progress_percent")
-    label = serializers.CharField(source="progress_label", help_text='"OCR 12 of 40 pages", "Embedded 30 of 80 chunks"')
+    text = serializers.CharField(source="progress_label", help_text='"OCR 12 of 40 pages", "Embedded 30 of 80 chunks"')
 
 
 class OcrPageOutput(serializers.Serializer):

@@ -21,9 +21,15 @@ from accounts.selectors import workspace_get_personal
 from documents.hostile import blank_png
 from documents.models import Document, DocumentVersion
 from documents.selectors import version_ocr_summary
-from documents.services.extract import extract
-from documents.services.extract_errors import DocumentTooLarge, ExtractionTimeout, ImageTooLarge, NoExtractableText
-from documents.services.extract_ocr import needs_ocr, rendered
+from documents.services.extract import ExtractedText, extract
+from documents.services.extract_errors import (
+    CorruptFile,
+    DocumentTooLarge,
+    ExtractionTimeout,
+    ImageTooLarge,
+    NoExtractableText,
+)
+from documents.services.extract_ocr import OcrReport, needs_ocr, rendered
 from documents.services.filetypes import check_file, sniff_kind
 from documents.services.ingest import document_ingest
 from documents.services.ocr import ocr_startup_check, ocr_status, page_from_data
@@ -38,7 +44,12 @@ def _write(directory: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def _page_text(extracted, number: int) -> str:
+def _ocr(extracted: ExtractedText) -> OcrReport:
+    assert extracted.ocr is not None
+    return extracted.ocr
+
+
+def _page_text(extracted: ExtractedText, number: int) -> str:
     span = extracted.pages[number - 1]
     return extracted.text[span.char_start : span.char_end]
 
@@ -69,7 +80,7 @@ def test_tesseract_words_become_lines_paragraphs_and_a_mean_confidence():
         (1, 2, 2, "ple", 75),
         (2, 1, 1, "Next", 50),
     ]
-    data = {"block_num": [], "par_num": [], "line_num": [], "text": [], "conf": []}
+    data: dict[str, list[object]] = {"block_num": [], "par_num": [], "line_num": [], "text": [], "conf": []}
     for block, paragraph, line, text, conf in rows:
         for key, value in zip(data, (block, paragraph, line, text, conf), strict=True):
             data[key].append(value)
@@ -189,7 +200,7 @@ def test_a_poster_size_pdf_page_is_rendered_within_the_pixel_limit(settings):
 def test_a_damaged_image_is_refused_at_upload(tmp_path):
     path = _write(tmp_path, "broken.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     assert sniff_kind(path.read_bytes(), path.name) == "image"
-    with pytest.raises(Exception, match="damaged or not a PNG, JPEG or TIFF image") as caught:
+    with pytest.raises(CorruptFile, match="damaged or not a PNG, JPEG or TIFF image") as caught:
         check_file(path, "image")
     assert caught.value.code == "corrupt_file"
 
@@ -215,7 +226,7 @@ def test_a_photo_of_a_page_is_read_with_its_confidence_and_progress(tmp_path):
     assert "government of the people, by the people, for the people" in extracted.text
     assert [page.number for page in extracted.pages] == [1]
     assert extracted.ocr is not None
-    (page,) = extracted.ocr.pages
+    (page,) = _ocr(extracted).pages
     assert page.page == 1 and page.words > 250 and page.confidence is not None and page.confidence > 80
     assert calls == [(0, 1), (1, 1)]
 
@@ -229,7 +240,7 @@ def test_each_frame_of_a_tiff_is_a_page(tmp_path):
     assert [page.number for page in extracted.pages] == [1, 2]
     assert "When in the Course of human events" in _page_text(extracted, 1)
     assert "We hold these truths to be self-evident" in _page_text(extracted, 2)
-    assert [page.page for page in extracted.ocr.pages] == [1, 2]
+    assert [page.page for page in _ocr(extracted).pages] == [1, 2]
 
 
 @pytest.mark.usefixtures("ocr")
@@ -241,7 +252,7 @@ def test_an_image_only_pdf_is_read_by_ocr_keeping_its_page_numbers(tmp_path):
     assert_well_formed(extracted)
     assert "Four score and seven years ago" in _page_text(extracted, 1)
     assert "When in the Course of human events" in _page_text(extracted, 2)
-    assert [(page.page, page.confidence > 80) for page in extracted.ocr.pages] == [(1, True), (2, True)]
+    assert [(page.page, (page.confidence or 0) > 80) for page in _ocr(extracted).pages] == [(1, True), (2, True)]
 
 
 @pytest.mark.usefixtures("ocr")
@@ -253,7 +264,7 @@ def test_a_mixed_pdf_reads_only_its_scanned_page_by_ocr(tmp_path):
 
     extracted = extract(path, "pdf", progress=lambda done, total: calls.append((done, total)))
 
-    assert [page.page for page in extracted.ocr.pages] == [2]
+    assert [page.page for page in _ocr(extracted).pages] == [2]
     assert calls == [(0, 1), (1, 1)]  # "OCR 1 of 1 pages": only the scanned page counts
     assert "With malice toward none, with charity for all" in _page_text(extracted, 2)
     assert _page_text(extracted, 1).startswith("Four score and seven years ago")
@@ -273,7 +284,7 @@ def test_with_ocr_off_scans_fail_with_the_reason_and_a_mixed_pdf_names_its_unrea
     mixed = scans.mixed_pdf(tmp_path, [("text", REAL_TEXT), ("scan", scans.SCANNED_ONLY)])
     extracted = extract(mixed, "pdf")  # the text page is still read; the scanned one is named, not skipped silently
     assert extracted.ocr is not None
-    assert (extracted.ocr.pages, extracted.ocr.unread, extracted.ocr.reason) == ([], [2], reason)
+    assert (_ocr(extracted).pages, extracted.ocr.unread, extracted.ocr.reason) == ([], [2], reason)
 
 
 @pytest.mark.usefixtures("ocr")
@@ -287,7 +298,7 @@ def test_a_page_over_its_time_limit_is_recorded_and_a_scan_of_only_such_pages_fa
 
     mixed = scans.mixed_pdf(tmp_path, [("text", REAL_TEXT), ("scan", scans.SCANNED_ONLY)])
     extracted = extract(mixed, "pdf")
-    assert extracted.ocr.pages[0].page == 2 and "took longer than" in extracted.ocr.pages[0].error
+    assert _ocr(extracted).pages[0].page == 2 and "took longer than" in _ocr(extracted).pages[0].error
     assert [page.number for page in extracted.pages] == [1, 2] and "Four score" in extracted.text
 
 
