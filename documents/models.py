@@ -119,7 +119,7 @@ class DocumentVersion(BaseModel):
     extracted_text = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     page_starts = models.JSONField(
-        null=True, blank=True, help_text="PDF only: offset in extracted_text where page n starts, at index n-1."
+        null=True, blank=True, help_text="PDFs and images: offset in extracted_text where page n starts, at index n-1."
     )
     ocr = models.JSONField(
         null=True,

@@ -232,6 +232,19 @@ def test_a_photo_of_a_page_is_read_with_its_confidence_and_progress(tmp_path):
 
 
 @pytest.mark.usefixtures("ocr")
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    sideways = scans.page(REAL_TEXT).rotate(90, expand=True)  # stored on its side, as a phone held sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "photo.jpg"
+    sideways.save(path, format="JPEG", quality=90, exif=exif)
+
+    extracted = extract(path, "image")
+
+    assert "Four score and seven years ago" in extracted.text
+
+
+@pytest.mark.usefixtures("ocr")
 def test_each_frame_of_a_tiff_is_a_page(tmp_path):
     path = _write(tmp_path, "scan.tif", scans.multipage_tiff([scans.DECLARATION[2], scans.DECLARATION[3]]))
 
