@@ -28,6 +28,11 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     GROUNDWORK_DATA_DIR=/data HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 BIND_HOST=0.0.0.0 PORT=8000
 WORKDIR /app
+# OCR of scanned PDFs and images: Tesseract and its English data only (OCR_LANGUAGES=eng; add a tesseract-ocr-<lang>
+# pack here for each other language), nothing recommended, the package lists dropped.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels -r requirements.txt

@@ -22,10 +22,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Local default: DEBUG on (generated SECRET_KEY under var/, console email, optional email verification).
+# Local default: DEBUG on (generated SECRET_KEY under var/, console email, optional email verification). OCR needs
+# Debian's tesseract-ocr: deploy/install-ocr installs it as root, or says that OCR is off and how to turn it on.
 run: export DEBUG ?= true
 run: export PATH := $(abspath $(VENV))/bin:$(PATH)
 run: $(VENV)/.installed
+	@sh deploy/install-ocr
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_demo_account

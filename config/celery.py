@@ -55,13 +55,16 @@ def _worker_main_process_setup(sender: object, instance: object, **kwargs: objec
     """The worker's main process, before the pool forks: its pool processes inherit the share of the cores
     (with ``--pool=solo`` this process runs the tasks itself, and the model loads in the first one). The metric
     files of processes that no longer run are tidied first (``config.metrics_files``). A remote embedding
-    service that fails its check stops the worker here (Celery logs and swallows a receiver's ``Exception``, not
-    ``SystemExit``)."""
+    service that fails its check, or OCR required (``OCR_ENABLED=true``) and not available, stops the worker here
+    (Celery logs and swallows a receiver's ``Exception``, not ``SystemExit``); whether OCR is on is logged."""
     from django.core.exceptions import ImproperlyConfigured
+
+    from documents.services.ocr import ocr_startup_check
 
     multiproc_dir_prune()
     try:
         process_setup(role="worker", processes=int(getattr(instance, "concurrency", 1) or 1))
+        ocr_startup_check()  # logs whether OCR is on, and why not
     except ImproperlyConfigured as exc:
         logger.critical("refusing to start: %s", exc)
         raise SystemExit(f"refusing to start: {exc}") from exc

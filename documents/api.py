@@ -21,6 +21,7 @@ from documents.selectors import (
     document_list,
     document_version_get,
     document_versions,
+    version_ocr_summary,
 )
 from documents.services.lifecycle import (
     document_delete,
@@ -49,6 +50,39 @@ class VersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ProgressOutput(serializers.Serializer):
+    """Pages read by OCR while ``extracting``, chunks embedded while ``embedding``; ``text`` says which."""
+
+    done = serializers.IntegerField(source="progress_done")
+    total = serializers.IntegerField(source="progress_total")
+    percent = serializers.IntegerField(source="progress_percent")
+    text = serializers.CharField(source="progress_label", help_text='"OCR 12 of 40 pages", "Embedded 30 of 80 chunks"')
+
+
+class OcrPageOutput(serializers.Serializer):
+    page = serializers.IntegerField()
+    confidence = serializers.FloatField(allow_null=True, help_text="Mean word confidence, 0-100.")
+    words = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True, help_text="Why OCR could not read this page.")
+    low_confidence = serializers.BooleanField()
+
+
+class OcrOutput(serializers.Serializer):
+    """What OCR read in a document version (``documents.selectors.OcrSummary``)."""
+
+    pages_total = serializers.IntegerField()
+    pages_read = serializers.IntegerField()
+    mean_confidence = serializers.FloatField(allow_null=True)
+    low_confidence_below = serializers.IntegerField()
+    low_confidence_pages = serializers.ListField(child=serializers.IntegerField())
+    failed_pages = serializers.ListField(child=serializers.IntegerField())
+    unread_pages = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Pages that needed OCR while it was off on the server."
+    )
+    unread_reason = serializers.CharField(allow_blank=True)
+    pages = OcrPageOutput(many=True)
+
+
 class DocumentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     workspace = serializers.IntegerField(source="workspace_id")
@@ -56,7 +90,7 @@ class DocumentOutput(serializers.Serializer):
     status = serializers.CharField()
     error = serializers.CharField()
     failed_stage = serializers.CharField()
-    progress = serializers.SerializerMethodField()
+    progress = ProgressOutput(source="*")
     page_count = serializers.IntegerField(allow_null=True)
     chunk_count = serializers.IntegerField()
     current_version = serializers.IntegerField(source="current_version.number", allow_null=True, default=None)
@@ -64,9 +98,6 @@ class DocumentOutput(serializers.Serializer):
     uploaded_by = serializers.EmailField(source="uploaded_by.email", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     ready_at = serializers.DateTimeField(allow_null=True)
-
-    def get_progress(self, document: Document) -> dict[str, int]:
-        return {"done": document.progress_done, "total": document.progress_total, "percent": document.progress_percent}
 
 
 def _file_from(request: AuthenticatedRequest) -> tuple[UploadedFile, str]:
@@ -136,12 +167,16 @@ class DocumentListApi(APIView):
 class DocumentDetailApi(APIView):
     class DocumentDetailOutput(DocumentOutput):
         versions = VersionOutput(many=True)
+        ocr = OcrOutput(allow_null=True, help_text="What OCR read in the current version; null: no page needed it.")
 
     @extend_schema(responses=DocumentDetailOutput)
     def get(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         versions = VersionOutput(document_versions(document=document), many=True).data
-        return Response(DocumentOutput(document).data | {"versions": versions})
+        ocr = version_ocr_summary(version=document.current_version)
+        return Response(
+            DocumentOutput(document).data | {"versions": versions, "ocr": OcrOutput(ocr).data if ocr else None}
+        )
 
     @extend_schema(responses={204: None})
     def delete(self, request: AuthenticatedRequest, document_id: int) -> Response:

@@ -1,5 +1,6 @@
 """Generated inputs for the ingestion benchmarks (``bench_ingest``, ``bench_fairness``): SciFact abstracts as
-text files, and a large text PDF with optional noise images (~10 MB at 300 pages). Files are written into a
+text files, a large text PDF with optional noise images (~10 MB at 300 pages), and scans: real text rendered
+into page images (``text_page_image``) and an image-only PDF of them (``scanned_pdf``). Files are written into a
 folder the caller owns; nothing is committed.
 """
 
@@ -9,12 +10,19 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from documents.demo_corpus.builders.common import gettysburg_address
+from documents.demo_corpus.builders.common import gettysburg_address, read_source
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# DejaVu (Debian's fonts-dejavu-core); without it, Pillow's own font.
+SCAN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 
 
 def scifact_files(directory: Path, limit: int, out: Path) -> list[Path]:
@@ -71,4 +79,50 @@ def big_pdf(pages: int, out: Path, source: Path | None, images: bool) -> Path:
             pdf.drawImage(_noise_image(), 54, 60, width=250, height=200)
         pdf.showPage()
     pdf.save()
+    return path
+
+
+def text_page_image(
+    text: str, *, dpi: int = 300, points: float = 11, width_in: float = 8.5, height_in: float = 11
+) -> Image.Image:
+    """A grayscale letter-size page (``width_in`` x ``height_in`` inches at ``dpi``) with ``text`` typeset in
+    ``points``-point DejaVu Serif, 1-inch margins; a blank line in ``text`` starts a paragraph. Raises ValueError
+    when the text does not fit on the page."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = round(points * dpi / 72)
+    font = ImageFont.truetype(str(SCAN_FONT), size) if SCAN_FONT.exists() else ImageFont.load_default(size)
+    page = Image.new("L", (round(width_in * dpi), round(height_in * dpi)), 255)
+    draw, margin, leading = ImageDraw.Draw(page), dpi, round(size * 1.4)
+    y = margin
+    for paragraph in text.split("\n\n"):
+        line = ""
+        for word in paragraph.split():
+            if line and draw.textlength(f"{line} {word}", font=font) > page.width - 2 * margin:
+                draw.text((margin, y), line, font=font, fill=0)
+                line, y = word, y + leading
+            else:
+                line = f"{line} {word}".strip()
+        draw.text((margin, y), line, font=font, fill=0)
+        y += 2 * leading
+        if y > page.height - margin + leading:
+            raise ValueError("the text does not fit on one page")
+    return page
+
+
+def scanned_pdf(pages: int, out: Path, *, dpi: int = 300) -> Path:
+    """An image-only PDF (no text layer) of ``pages`` pages, each ~300 words of the U.S. Constitution (public
+    domain) rendered at ``dpi`` by ``text_page_image`` and made bilevel as an office scanner makes them (Group 4
+    compressed: ~40 KB a page)."""
+    from PIL import Image
+
+    words = read_source("constitution.txt").split()
+    path = out / f"scan-{pages}-pages.pdf"
+    images = [
+        text_page_image(" ".join(words[(300 * page) % (len(words) - 300) :][:300]), dpi=dpi).convert(
+            "1", dither=Image.Dither.NONE
+        )
+        for page in range(pages)
+    ]
+    images[0].save(path, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
     return path

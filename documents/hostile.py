@@ -9,7 +9,9 @@ Used by ``documents/tests/test_hostile.py`` (small sizes, in ``make test``) and 
 from __future__ import annotations
 
 import random
+import struct
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,6 +229,25 @@ def docx_hostile(directory: Path, size: int) -> Path:
     return path
 
 
+def blank_png(path: Path, side: int) -> Path:
+    """A valid PNG of ``side`` x ``side`` white pixels (1 bit each), compressed row by row: 30,000 pixels square
+    (900 megapixels, 112 MB of pixel data) takes ~110 KB on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row, compressor = b"\x00" + b"\xff" * ((side + 7) // 8), zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit grayscale, no interlace
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def image_huge(directory: Path, size: int) -> Path:
+    """An image 30,000 pixels square (a decompression bomb for OCR): refused from its header."""
+    return blank_png(directory / "huge.png", 30_000)
+
+
 BUILDERS: tuple[Builder, ...] = (
     long_atx_heading,
     atx_headings,
@@ -250,6 +271,7 @@ BUILDERS: tuple[Builder, ...] = (
     high_bytes_junk,
     pdf_hostile,
     docx_hostile,
+    image_huge,
 )
 
 

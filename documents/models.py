@@ -47,8 +47,12 @@ class Document(BaseModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why ingestion failed, in words a user understands.")
     failed_stage = models.CharField(max_length=12, blank=True)
-    progress_done = models.PositiveIntegerField(default=0, help_text="Chunks embedded so far.")
-    progress_total = models.PositiveIntegerField(default=0, help_text="Chunks to embed.")
+    progress_done = models.PositiveIntegerField(
+        default=0, help_text="Chunks embedded so far; while extracting, pages read by OCR so far."
+    )
+    progress_total = models.PositiveIntegerField(
+        default=0, help_text="Chunks to embed; while extracting, pages to read by OCR."
+    )
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Ingestion attempts of the pending version.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker.")
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last accepted its task.")
@@ -100,6 +104,18 @@ class Document(BaseModel):
             return 100
         return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
 
+    @property
+    def progress_label(self) -> str:
+        """The progress in words: "OCR 12 of 40 pages" while extracting, "Embedded 30 of 80 chunks" while
+        embedding, "" otherwise."""
+        if not self.progress_total:
+            return ""
+        if self.status == self.Status.EXTRACTING:
+            return f"OCR {self.progress_done:,} of {self.progress_total:,} pages"
+        if self.status == self.Status.EMBEDDING:
+            return f"Embedded {self.progress_done:,} of {self.progress_total:,} chunks"
+        return ""
+
 
 class DocumentVersion(BaseModel):
     """One uploaded file of a document. Stored under a random name; the original name is metadata."""
@@ -116,7 +132,15 @@ class DocumentVersion(BaseModel):
     extracted_text = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     page_starts = models.JSONField(
-        null=True, blank=True, help_text="PDF only: offset in extracted_text where page n starts, at index n-1."
+        null=True, blank=True, help_text="PDFs and images: offset in extracted_text where page n starts, at index n-1."
+    )
+    ocr = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            'Pages read by OCR (null: none needed it): {"pages": [{"page", "confidence", "words", "error"}],'
+            ' "unread": [pages that needed OCR while it was off], "reason": why it was off}.'
+        ),
     )
 
     class Meta:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -70,3 +72,67 @@ def document_status_counts(*, workspace: Workspace) -> dict[str, int]:
 
     rows = Document.objects.filter(workspace=workspace).values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class OcrPageSummary:
+    """One page OCR read: mean word confidence (0-100; None without words), words, ``error`` when OCR failed on
+    it, ``low_confidence`` when its confidence is below ``OCR_LOW_CONFIDENCE``."""
+
+    page: int
+    confidence: float | None
+    words: int
+    error: str
+    low_confidence: bool
+
+
+@dataclass(frozen=True)
+class OcrSummary:
+    """What OCR did for a document version (``DocumentVersion.ocr``): ``pages_read`` of its ``pages_total``
+    pages were read by OCR (those it failed on are in ``failed_pages``), with ``mean_confidence`` the mean word
+    confidence over them (0-100, weighted by words; None without words); ``low_confidence_pages`` are below
+    ``low_confidence_below`` (``OCR_LOW_CONFIDENCE``); ``unread_pages`` needed OCR while it was off
+    (``unread_reason``)."""
+
+    pages_total: int
+    pages_read: int
+    mean_confidence: float | None
+    low_confidence_below: int
+    low_confidence_pages: list[int]
+    failed_pages: list[int]
+    unread_pages: list[int]
+    unread_reason: str
+    pages: list[OcrPageSummary]
+
+
+def version_ocr_summary(*, version: DocumentVersion | None) -> OcrSummary | None:
+    """The OCR summary of ``version``; None when it has none (no page needed OCR, or not ingested yet)."""
+    record = version.ocr if version is not None else None
+    if not record:
+        return None
+    assert version is not None
+    below = settings.OCR_LOW_CONFIDENCE
+    pages = [
+        OcrPageSummary(
+            page=page["page"],
+            confidence=page["confidence"],
+            words=page["words"],
+            error=page["error"],
+            low_confidence=page["confidence"] is not None and page["confidence"] < below,
+        )
+        for page in record["pages"]
+    ]
+    read = [page for page in pages if not page.error]
+    words = sum(page.words for page in read)
+    mean = sum((page.confidence or 0) * page.words for page in read) / words if words else None
+    return OcrSummary(
+        pages_total=version.page_count or len(pages),
+        pages_read=len(read),
+        mean_confidence=round(mean, 1) if mean is not None else None,
+        low_confidence_below=below,
+        low_confidence_pages=[page.page for page in pages if page.low_confidence],
+        failed_pages=[page.page for page in pages if page.error],
+        unread_pages=list(record["unread"]),
+        unread_reason=record["reason"],
+        pages=pages,
+    )

@@ -25,6 +25,7 @@ from documents.selectors import (
     document_list,
     document_status_counts,
     document_versions,
+    version_ocr_summary,
 )
 from documents.services.lifecycle import (
     document_delete,
@@ -117,6 +118,7 @@ def detail(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
         "versions": document_versions(document=document),
         "chunks": chunks,
         "text": document.current_version.extracted_text if document.current_version else "",
+        "ocr": version_ocr_summary(version=document.current_version),
     }
     return render(request, "documents/detail.html", context)
 

@@ -56,6 +56,28 @@ EXTRACT_MAX_OUTLINE_ENTRIES = env.int("EXTRACT_MAX_OUTLINE_ENTRIES", default=10_
 EXTRACT_HTML_MAX_TAGS = env.int("EXTRACT_HTML_MAX_TAGS", default=20_000)
 EXTRACT_HTML_MAX_DEPTH = env.int("EXTRACT_HTML_MAX_DEPTH", default=64)
 EXTRACT_MAX_SECONDS = env.int("EXTRACT_MAX_SECONDS", default=120)
+# OCR (documents.services.ocr): Tesseract through pytesseract, one OpenMP thread per OCR process. OCR_ENABLED "auto"
+# turns it on when the tesseract binary (OCR_TESSERACT_CMD) and every OCR_LANGUAGES pack ("eng", "eng+deu") are
+# found; "true" requires them (a worker without them refuses to start); "false" turns it off. Read by OCR: image
+# uploads (PNG, JPEG, TIFF: each frame a page) and the PDF pages with fewer than OCR_MIN_PAGE_CHARS non-space
+# characters of text layer, rendered at OCR_DPI (scaled down to at most OCR_MAX_IMAGE_PIXELS; an image upload over
+# it is refused). One page's OCR stops after OCR_PAGE_MAX_SECONDS (the page is recorded as not read; keep it under
+# INGEST_STALE_SECONDS: the worker's heartbeat comes between pages); a document with pages to read gets
+# OCR_MAX_SECONDS more than EXTRACT_MAX_SECONDS. Pages whose mean word confidence (0-100) is below OCR_LOW_CONFIDENCE
+# are flagged on the document.
+OCR_ENABLED = env.str("OCR_ENABLED", default="auto").lower()
+if OCR_ENABLED not in {"auto", "true", "false"}:
+    raise ImproperlyConfigured("OCR_ENABLED must be auto, true or false")
+OCR_TESSERACT_CMD = env.str("OCR_TESSERACT_CMD", default="tesseract")
+OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng")
+OCR_DPI = env.int("OCR_DPI", default=200)
+OCR_MIN_PAGE_CHARS = env.int("OCR_MIN_PAGE_CHARS", default=50)
+OCR_PAGE_MAX_SECONDS = env.float("OCR_PAGE_MAX_SECONDS", default=60.0)
+OCR_MAX_SECONDS = env.int("OCR_MAX_SECONDS", default=1200)
+OCR_LOW_CONFIDENCE = env.int("OCR_LOW_CONFIDENCE", default=60)
+OCR_MAX_IMAGE_PIXELS = env.int("OCR_MAX_IMAGE_PIXELS", default=40_000_000)
+if OCR_DPI < 50 or OCR_PAGE_MAX_SECONDS <= 0 or OCR_MAX_IMAGE_PIXELS < 1_000_000:
+    raise ImproperlyConfigured("OCR_DPI must be >= 50, OCR_PAGE_MAX_SECONDS > 0 and OCR_MAX_IMAGE_PIXELS >= 1000000")
 # A CSV file with more rows fails with the reason; a DOCX (a ZIP) with more members, expanding to more bytes, or with a
 # member over 1 MiB compressed better than ZIP_MAX_RATIO : 1, is refused at upload as a possible zip bomb.
 EXTRACT_MAX_CSV_ROWS = env.int("EXTRACT_MAX_CSV_ROWS", default=200_000)

@@ -40,6 +40,7 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 REQUIRE_BROWSER = env.bool("REQUIRE_BROWSER", default=False)
 CHROMIUM_PATH = env.str("CHROMIUM_PATH", default="/usr/bin/chromium")
+REQUIRE_OCR = env.bool("REQUIRE_OCR", default=False)  # OCR tests fail instead of skipping without tesseract
 
 # The Celery worker the tests start (the root conftest.py's ``celery_worker`` fixture) runs these settings with
 # GROUNDWORK_TEST_WORKER=1 and must use pytest-django's test database.

@@ -81,8 +81,16 @@ def test_the_dockerfile_builds_wheels_then_installs_only_them_into_a_slim_stage(
 def test_the_final_stage_has_no_build_or_test_tools_and_runs_unprivileged():
     final = dockerfile_stages((BASE_DIR / "Dockerfile").read_text())[-1]
     text = final.text()
-    for banned in ("build-essential", "gcc", "g++", "apt-get install", "playwright", "pytest", "chromium"):
+    for banned in ("build-essential", "gcc", "g++", "playwright", "pytest", "chromium", "fonts-"):
         assert banned not in text, banned
+    # The one system install: OCR's Tesseract and its English data, nothing recommended, package lists dropped.
+    (apt,) = [run for run in final.args("RUN") if "apt-get install" in run]
+    assert re.fullmatch(
+        r"apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng"
+        r" && rm -rf /var/lib/apt/lists/\*",
+        " ".join(apt.split()),
+    ), apt
+    assert final.instructions.index(("RUN", apt)) < final.instructions.index(("COPY", ". ."))
     assert "requirements-dev" not in text
     users = final.args("USER")
     assert users and users[-1] not in ("root", "0", "0:0")

@@ -1,6 +1,7 @@
 """Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages and
 heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
-``decode``, the per-format readers in ``formats``, the errors in ``extract_errors``.
+``decode``, the per-format readers in ``formats``, pages read by OCR in ``extract_ocr``, the errors in
+``extract_errors``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docx
@@ -30,21 +31,31 @@ from documents.services.extract_errors import (
     ExtractionTimeout,
     NoExtractableText,
 )
-from documents.services.filetypes import KINDS, check_docx, open_pdf
+from documents.services.extract_ocr import (
+    OcrReader,
+    OcrReport,
+    Progress,
+    image_page,
+    image_page_count,
+    no_pdf_text,
+    pdf_ocr,
+)
+from documents.services.filetypes import KINDS, check_docx, open_image, open_pdf
 from documents.services.formats import Block
 from documents.services.formats.csv import csv_paragraphs
 from documents.services.formats.docx import docx_blocks
 from documents.services.formats.html import html_blocks
 from documents.services.formats.markdown import markdown_blocks
 from documents.services.formats.pdf import pdf_page_paragraphs
+from documents.services.ocr import ocr_status
 
-MIN_PDF_CHARS = 20  # fewer non-space characters than this in a whole PDF: treat it as scanned
+MIN_PDF_CHARS = 20  # fewer non-space characters than this in a whole PDF (after OCR): it has no text
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # dropped from extracted text
 
 
 @dataclass(frozen=True)
 class PageSpan:
-    """A PDF page's text: ``ExtractedText.text[char_start:char_end]`` (1-based ``number``)."""
+    """A PDF or image page's text: ``ExtractedText.text[char_start:char_end]`` (1-based ``number``)."""
 
     number: int
     char_start: int
@@ -62,16 +73,17 @@ class Section:
 @dataclass(frozen=True)
 class ExtractedText:
     """The whole text of a document: paragraphs separated by exactly one blank line ("\\n\\n"), never
-    containing one. ``pages``: one span per PDF page, in order, non-overlapping, only "\\n\\n" between
+    containing one. ``pages``: one span per PDF or image page, in order, non-overlapping, only "\\n\\n" between
     them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty.
     ``title``: the document's own title from its metadata (PDF Title, core properties, HTML ``<title>``, ...),
-    "" when it has none."""
+    "" when it has none. ``ocr``: what OCR read (images; PDF pages without a usable text layer), else None."""
 
     kind: str
     text: str
     pages: list[PageSpan]
     sections: list[Section]
     title: str = ""
+    ocr: OcrReport | None = None
 
 
 _SPACES = re.compile(r"[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
@@ -155,11 +167,19 @@ class _Builder:
             self.parts.append(paragraph)
             self.length += len(paragraph)
             if self.length > self.max_length:
-                raise DocumentTooLarge(
-                    f"This document has more than {self.max_length:,} characters of text; split it into smaller"
-                    " files and upload those."
-                )
+                raise self.too_large()
             self.check_deadline()
+
+    def too_large(self) -> DocumentTooLarge:
+        return DocumentTooLarge(
+            f"This document has more than {self.max_length:,} characters of text; split it into smaller files and"
+            " upload those."
+        )
+
+    def allow(self, seconds: int) -> None:
+        """Move the deadline ``seconds`` later (a document with pages to read by OCR: ``OCR_MAX_SECONDS``)."""
+        self.seconds += seconds
+        self.deadline += seconds
 
     def check_deadline(self) -> None:
         if self.tick is not None:
@@ -194,26 +214,33 @@ def extract(
     *,
     max_chars: int | None = None,
     max_pages: int | None = None,
+    progress: Progress | None = None,
     tick: Callable[[], None] | None = None,
 ) -> ExtractedText:
     """Extract the whole text of the file at ``path`` (kind from ``sniff_kind``); see ``ExtractedText``.
 
-    PDF pages get ``PageSpan``s and the PDF outline gives sections; DOCX/HTML/Markdown headings give
-    sections; CSV rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises
-    ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
-    (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
-    workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
-    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows);
-    ValueError for unknown kinds. Heading paths are bounded (``heading_path``). ``tick`` is called between
-    paragraphs and pages: a sign of life of a long extraction (it must be cheap, or throttle itself).
+    PDF pages get ``PageSpan``s and the PDF outline gives sections; a PDF page whose text layer is too thin
+    (``extract_ocr.needs_ocr``) and every page (TIFF frame) of an image is read by OCR, keeping its page number,
+    with ``progress(done, total)`` called after each such page. DOCX/HTML/Markdown headings give sections; CSV
+    rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises ``EmptyFile``,
+    ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``ImageTooLarge``, ``NoExtractableText``
+    (no text, even by OCR, or OCR needed and off here: the reason says which), ``DocumentTooLarge`` (over
+    ``max_chars`` characters or ``max_pages`` pages: the workspace's limits, by default the settings
+    ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``), ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``, plus
+    ``OCR_MAX_SECONDS`` with pages to OCR) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows); ValueError
+    for unknown kinds. Heading paths are bounded (``heading_path``). ``tick`` is called between paragraphs and
+    pages: a sign of life of a long extraction (it must be cheap, or throttle itself).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
     max_chars = settings.DOCUMENT_MAX_CHARS if max_chars is None else max_chars
+    max_pages = settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages
     if kind == "pdf":
-        return _extract_pdf(path, max_chars, settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages, tick)
+        return _extract_pdf(path, max_chars, max_pages, progress, tick)
+    if kind == "image":
+        return _extract_image(path, max_chars, max_pages, progress, tick)
     builder = _Builder(max_chars, tick)
     if kind == "docx":
         _extract_docx(path, builder)
@@ -234,7 +261,9 @@ def extract(
     return result
 
 
-def _extract_pdf(path: Path, max_chars: int, max_pages: int, tick: Callable[[], None] | None) -> ExtractedText:
+def _extract_pdf(
+    path: Path, max_chars: int, max_pages: int, progress: Progress | None, tick: Callable[[], None] | None
+) -> ExtractedText:
     builder = _Builder(max_chars, tick)
     pdf = open_pdf(path)
     if (pages := len(pdf)) > max_pages:
@@ -244,16 +273,10 @@ def _extract_pdf(path: Path, max_chars: int, max_pages: int, tick: Callable[[], 
             " upload those."
         )
     try:
-        for index in range(len(pdf)):
-            page = pdf[index]
-            try:
-                textpage = page.get_textpage()
-                try:
-                    builder.page(index + 1, pdf_page_paragraphs(textpage))
-                finally:
-                    textpage.close()
-            finally:
-                page.close()
+        texts = _pdf_text_layer(pdf, builder)
+        report = pdf_ocr(pdf, texts, builder, progress)
+        for number, paragraphs in enumerate(texts, start=1):
+            builder.page(number, paragraphs)
         marks = itertools.islice(pdf.get_toc(), settings.EXTRACT_MAX_OUTLINE_ENTRIES)
         toc = [(mark.level, mark.get_title(), dest.get_index()) for mark in marks if (dest := mark.get_dest())]
     except pypdfium2.PdfiumError as exc:
@@ -262,9 +285,56 @@ def _extract_pdf(path: Path, max_chars: int, max_pages: int, tick: Callable[[], 
         pdf.close()
     text = "".join(builder.parts)
     if len("".join(text.split())) < MIN_PDF_CHARS:
-        raise NoExtractableText("No text could be extracted: this looks like a scanned PDF (OCR is not supported).")
+        raise NoExtractableText(no_pdf_text(report))
     _add_outline_sections(builder, text, toc)
-    return builder.result("pdf")
+    return replace(builder.result("pdf"), ocr=report)
+
+
+def _pdf_text_layer(pdf: pypdfium2.PdfDocument, builder: _Builder) -> list[list[str]]:
+    """Each page's paragraphs from its text layer, under the builder's deadline and character limit."""
+    texts, total = [], 0
+    for index in range(len(pdf)):
+        builder.check_deadline()
+        page = pdf[index]
+        try:
+            textpage = page.get_textpage()
+            try:
+                texts.append(pdf_page_paragraphs(textpage))
+            finally:
+                textpage.close()
+        finally:
+            page.close()
+        total += sum(map(len, texts[-1]))
+        if total > builder.max_length:
+            raise builder.too_large()
+    return texts
+
+
+def _extract_image(
+    path: Path, max_chars: int, max_pages: int, progress: Progress | None, tick: Callable[[], None] | None
+) -> ExtractedText:
+    """Every page of an image (each TIFF frame) read by OCR, one decoded at a time."""
+    builder = _Builder(max_chars, tick)
+    image = open_image(path)
+    try:
+        pages = image_page_count(image, max_pages=max_pages)
+        status = ocr_status()
+        if not status.enabled:
+            raise NoExtractableText(f"No text could be extracted: images are read by OCR, and {status.reason}")
+        builder.allow(settings.OCR_MAX_SECONDS)
+        reader = OcrReader(total=pages, progress=progress, check_deadline=builder.check_deadline)
+        for index in range(pages):
+            page = image_page(image, index)
+            try:
+                builder.page(index + 1, reader.read(index + 1, page))
+            finally:
+                page.close()
+    finally:
+        image.close()
+    report = reader.report()
+    if not "".join(builder.parts).strip():
+        raise NoExtractableText(f"No text could be read from this image, even by OCR. {report.first_error}".strip())
+    return replace(builder.result("image"), ocr=report)
 
 
 def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str, int | None]]) -> None:

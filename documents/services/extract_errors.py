@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from config.errors import ApplicationError
 
-SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text and CSV."
+SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text, CSV and images (PNG, JPEG, TIFF)."
 
 
 class ExtractionError(ApplicationError):
@@ -47,3 +47,9 @@ class ExtractionTimeout(ExtractionError):
     """Extraction ran past ``EXTRACT_MAX_SECONDS`` (checked between blocks and pages)."""
 
     code = "extraction_timeout"
+
+
+class ImageTooLarge(ExtractionError):
+    """An image (a frame of it) over ``OCR_MAX_IMAGE_PIXELS``: refused before it is decoded."""
+
+    code = "image_too_large"

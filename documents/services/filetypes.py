@@ -1,22 +1,35 @@
 """What a file is: its kind decided from its content (``sniff_kind``) and the fast checks at upload
-(``check_file``), before anything is stored. Binary formats are named ("a PNG image") so the uploader
-learns what they sent."""
+(``check_file``), before anything is stored. Binary formats we do not read are named ("a GIF image") so the
+uploader learns what they sent."""
 
 from __future__ import annotations
 
 import csv
 import re
+import warnings
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pypdfium2
 import pypdfium2.raw as pdfium_c
 from django.conf import settings
 
 from documents.services.decode import decode_text
-from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile, EncryptedPdf, UnsupportedType, ZipBomb
+from documents.services.extract_errors import (
+    SUPPORTED,
+    CorruptFile,
+    EmptyFile,
+    EncryptedPdf,
+    ImageTooLarge,
+    UnsupportedType,
+    ZipBomb,
+)
 
-KINDS = ("pdf", "docx", "html", "markdown", "text", "csv")
+if TYPE_CHECKING:
+    from PIL import Image
+
+KINDS = ("pdf", "docx", "html", "markdown", "text", "csv", "image")
 TEXT_KINDS = ("html", "markdown", "text", "csv")
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
 RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than ZIP_MAX_RATIO : 1
@@ -24,13 +37,11 @@ RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than
 _LEADING_NOISE = re.compile(r"^(?:\s+|<!--.*?-->|<\?xml[^>]*\?>)+", re.DOTALL)
 _HTML_TAG = re.compile(r"<(?:head|body|p|div)[\s>]", re.IGNORECASE)
 _ATX_LINE = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.MULTILINE)
+IMAGE_FORMATS = ("PNG", "JPEG", "TIFF")  # read by OCR (Pillow's format names)
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 _MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
     (b"GIF89a", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
     (b"{\\rtf", "an RTF document"),
     (b"%!PS", "a PostScript file"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-format Microsoft Office file (.doc, .xls or .ppt)"),
@@ -57,8 +68,9 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
     """Decide the kind (one of ``KINDS``) from the first up to 64 KiB of a file; ``filename``'s extension
     only breaks ties between text kinds (.md -> markdown, .csv/.tsv -> csv, .txt -> never csv).
 
-    A ZIP is returned as "docx": ``check_file`` verifies it really is one. Raises ``EmptyFile`` (no bytes
-    or only whitespace) and ``UnsupportedType`` (binary content, naming the format when it is known).
+    A ZIP is returned as "docx": ``check_file`` verifies it really is one; PNG, JPEG and TIFF are "image".
+    Raises ``EmptyFile`` (no bytes or only whitespace) and ``UnsupportedType`` (binary content, naming the
+    format when it is known).
     """
     head = head[:SNIFF_BYTES]
     if not head.strip():
@@ -67,6 +79,8 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return "docx"
+    if head.startswith(_IMAGE_MAGIC):
+        return "image"
     if what := describe_binary(head):
         raise UnsupportedType(f"This looks like {what}; {SUPPORTED}")
     text = decode_text(head, partial=True)
@@ -96,8 +110,10 @@ def check_file(path: Path, kind: str) -> None:
     """Fast checks at upload, before the file is stored (a 25 MB file takes milliseconds).
 
     pdf: pdfium opens it and it has pages (``EncryptedPdf``, ``CorruptFile``). docx: a sane ZIP (``ZipBomb``,
-    ``CorruptFile``) that holds word/document.xml (else ``UnsupportedType``). Text kinds: the first 64 KiB
-    decode as text (``UnsupportedType``). Any kind: ``EmptyFile`` for 0 bytes. ValueError for unknown kinds.
+    ``CorruptFile``) that holds word/document.xml (else ``UnsupportedType``). image: Pillow reads its header
+    and its first frame is within ``OCR_MAX_IMAGE_PIXELS`` (``CorruptFile``, ``ImageTooLarge``). Text kinds:
+    the first 64 KiB decode as text (``UnsupportedType``). Any kind: ``EmptyFile`` for 0 bytes. ValueError for
+    unknown kinds.
     """
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
@@ -105,6 +121,8 @@ def check_file(path: Path, kind: str) -> None:
         open_pdf(path).close()
     elif kind == "docx":
         check_docx(path)
+    elif kind == "image":
+        open_image(path).close()
     elif kind in TEXT_KINDS:
         with path.open("rb") as file:
             decode_text(file.read(SNIFF_BYTES), partial=True)
@@ -127,6 +145,45 @@ def open_pdf(path: Path) -> pypdfium2.PdfDocument:
         pdf.close()
         raise CorruptFile("This PDF is damaged or not a PDF: it has no pages.")
     return pdf
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open a PNG, JPEG or TIFF image with Pillow, reading its header only (the caller closes it), and check its
+    first frame's size (``check_image_size``). Raises ``CorruptFile`` and ``ImageTooLarge``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns over MAX_IMAGE_PIXELS; our own limit decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path, formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as exc:  # over twice Pillow's MAX_IMAGE_PIXELS, read from the header
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels[1]):,}" if pixels else f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
+        raise ImageTooLarge(_too_large(f"This image has {size} pixels")) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise CorruptFile("This image is damaged or not a PNG, JPEG or TIFF image, so it cannot be read.") from exc
+    try:
+        check_image_size(image, page=1)
+    except ImageTooLarge:
+        image.close()
+        raise
+    return image
+
+
+def check_image_size(image: Image.Image, *, page: int) -> None:
+    """Raise ``ImageTooLarge`` when the image's current frame (1-based ``page``, named when > 1) has more than
+    ``OCR_MAX_IMAGE_PIXELS`` pixels: read from its header, before anything is decoded."""
+    width, height = image.size
+    if width * height > settings.OCR_MAX_IMAGE_PIXELS:
+        where = f" (page {page})" if page > 1 else ""
+        raise ImageTooLarge(_too_large(f"This image{where} is {width:,} × {height:,} pixels"))
+
+
+def _too_large(description: str) -> str:
+    return (
+        f"{description}, more than the {settings.OCR_MAX_IMAGE_PIXELS:,} pixels OCR reads; scale it down (300 dpi is"
+        " plenty for text) and upload it again."
+    )
 
 
 def check_docx(path: Path) -> None:

@@ -106,19 +106,23 @@ def _stage(document: Document, status: str, **fields: object) -> None:
     document.status = status
 
 
-def _extract(version: DocumentVersion, limits: WorkspaceLimits, beat: Heartbeat) -> ExtractedText:
+def _extract(document: Document, version: DocumentVersion, limits: WorkspaceLimits, beat: Heartbeat) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
+
+    def ocr_progress(done: int, total: int) -> None:  # pages read by OCR: shown as "OCR 12 of 40 pages"
+        _stage(document, Status.EXTRACTING, progress_done=done, progress_total=total)
+
     caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
         try:
-            return extract(Path(default_storage.path(name)), version.kind, tick=beat, **caps)
+            return extract(Path(default_storage.path(name)), version.kind, progress=ocr_progress, tick=beat, **caps)
         except NotImplementedError:  # a remote storage: work on a local copy
             with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile() as tmp:
                 shutil.copyfileobj(src, tmp)
                 tmp.flush()
-                return extract(Path(tmp.name), version.kind, tick=beat, **caps)
+                return extract(Path(tmp.name), version.kind, progress=ocr_progress, tick=beat, **caps)
     except ExtractionError as exc:
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
@@ -330,7 +334,9 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     clock = time.perf_counter()
     beat = Heartbeat(document.pk)
     limits = workspace_limits(workspace_id=document.workspace_id)  # once: extraction, chunking and storing obey it
-    extracted = _extract(version, limits, beat)
+    extracted = _extract(document, version, limits, beat)
+    if extracted.ocr and extracted.ocr.pages:
+        turn = None  # a turn redoes extraction: OCR costs far more than the other workspace's wait, so keep the worker
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
     drafts = _chunk(document, extracted, limits, beat)

@@ -72,7 +72,8 @@ def chunks_replace(
     version.extracted_text = extracted.text
     version.page_count = len(extracted.pages) or None
     version.page_starts = [page.char_start for page in extracted.pages] or None
-    version.save(update_fields=["extracted_text", "page_count", "page_starts", "updated_at"])
+    version.ocr = extracted.ocr.as_json() if extracted.ocr else None
+    version.save(update_fields=["extracted_text", "page_count", "page_starts", "ocr", "updated_at"])
     Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
     _insert_chunks(document, version, drafts, vectors)
     Document.objects.filter(pk=document.pk).update(

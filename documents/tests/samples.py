@@ -198,7 +198,7 @@ def assert_well_formed(result: ExtractedText) -> None:
     starts = [section.char_start for section in result.sections]
     assert starts == sorted(set(starts))
     assert all(0 <= start <= len(text) for start in starts)
-    if result.kind != "pdf":
+    if result.kind not in ("pdf", "image"):
         assert result.pages == []
         # Non-PDF sections start at a paragraph (a heading).
         assert all(start == 0 or text[start - 2 : start] == "\n\n" for start in starts)

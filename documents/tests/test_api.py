@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.tests.factories import MembershipFactory
+from documents.hostile import blank_png
 from documents.models import Chunk, Document, DocumentVersion
 from documents.tests import samples
 
@@ -61,7 +62,9 @@ def test_hostile_filename_is_kept_only_as_clean_metadata(alice, api_client_for):
     "maker, status, code",
     [
         (lambda d: ("empty.txt", b""), 400, "empty_file"),
-        (lambda d: ("pic.pdf", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100), 415, "unsupported_type"),
+        (lambda d: ("pic.pdf", b"GIF89a" + b"\x00" * 100), 415, "unsupported_type"),
+        (lambda d: ("pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100), 400, "corrupt_file"),
+        (lambda d: ("huge.png", blank_png(d / "huge.png", 30_000).read_bytes()), 400, "image_too_large"),
         (lambda d: ("locked.pdf", samples.make_encrypted_pdf(d).read_bytes()), 400, "encrypted_pdf"),
         (lambda d: ("broken.pdf", samples.make_corrupt_pdf(d).read_bytes()), 400, "corrupt_file"),
         (lambda d: ("bomb.docx", samples.make_zip_bomb(d).read_bytes()), 400, "zip_bomb"),

@@ -66,8 +66,25 @@ def test_bench_fairness_times_probes_in_another_workspace_during_a_flood(tmp_pat
 
 
 def test_bench_ingest_needs_an_input():
-    with pytest.raises(CommandError, match=r"--scifact DIR and/or --pdf-pages N\."):
+    with pytest.raises(CommandError, match=r"--scifact DIR, --pdf-pages N and/or --ocr-pages N\."):
         call_command("bench_ingest")
+
+
+def test_bench_ingest_times_a_scan_per_page_read_by_ocr(monkeypatch, capsys):
+    from documents.tests.scans import require_ocr
+
+    require_ocr()
+    monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # the worker uses pytest's test database
+
+    call_command("bench_ingest", "--ocr-pages", "2", "--concurrency", "1", "--json")
+
+    result = json.loads(capsys.readouterr().out)
+    assert (result["documents"], result["ready"], result["ocr_pages"]) == (1, 1, 2)
+    assert result["ocr_extract_s"] > 0
+    assert result["ocr_s_per_page"] == pytest.approx(result["ocr_extract_s"] / 2, abs=0.05)  # both rounded
+    assert result["ocr_mean_confidence"] > 80  # the Constitution, rendered at 300 dpi and made bilevel
+    assert "logical cores" in result["cpu"]
+    assert not Document.objects.exists()
 
 
 @pytest.mark.django_db

@@ -29,6 +29,7 @@ from documents.tests.samples import (
     make_scanned_pdf,
     write,
 )
+from documents.tests.scans import require_ocr
 
 # --- PDF ------------------------------------------------------------------------------------------------
 
@@ -112,11 +113,19 @@ def test_corrupt_pdf(tmp_path: Path) -> None:
         extract(path, "pdf")
 
 
-def test_scanned_pdf_has_no_text(tmp_path: Path) -> None:
-    path = make_scanned_pdf(tmp_path)
+def test_a_scanned_pdf_of_drawings_has_no_text_even_by_ocr(tmp_path: Path) -> None:
+    require_ocr()
+    path = make_scanned_pdf(tmp_path)  # grey bars where text lines would be: nothing for OCR to read
     check_file(path, "pdf")
-    with pytest.raises(NoExtractableText, match="scanned PDF") as caught:
+    with pytest.raises(NoExtractableText, match="this scanned PDF, even by OCR") as caught:
         extract(path, "pdf")
+    assert caught.value.code == "no_text"
+
+
+def test_a_scanned_pdf_without_ocr_fails_with_the_reason(tmp_path: Path, settings) -> None:
+    settings.OCR_ENABLED = "false"
+    with pytest.raises(NoExtractableText, match="scanned PDF, and OCR is off on this server") as caught:
+        extract(make_scanned_pdf(tmp_path), "pdf")
     assert caught.value.code == "no_text"
 
 

@@ -41,6 +41,10 @@ PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00
         (REAL_TEXT.encode(), "speech.txt", "text"),
         (REAL_TEXT.encode(), "speech.pdf", "text"),
         (b"<Ctrl> and <Alt> are keys on a keyboard.", "keys", "text"),
+        (PNG_HEAD, "report.pdf", "image"),  # read by OCR, whatever its name
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "photo.jpg", "image"),
+        (b"II*\x00\x08\x00\x00\x00", "scan.tif", "image"),
+        (b"MM\x00*\x00\x00\x00\x08", "scan.tiff", "image"),
     ],
 )
 def test_sniff_kind_reads_the_content(head: bytes, filename: str, kind: str) -> None:
@@ -52,10 +56,11 @@ def test_sniff_kind_utf16_text_is_text() -> None:
     assert sniff_kind("# Titre\n\nCafé".encode("utf-16-le"), "notes") == "markdown"
 
 
-def test_sniff_kind_a_png_named_pdf_is_unsupported() -> None:
+def test_sniff_kind_a_gif_named_pdf_is_unsupported() -> None:
     with pytest.raises(UnsupportedType) as caught:
-        sniff_kind(PNG_HEAD, "report.pdf")
-    assert "PNG image" in caught.value.message
+        sniff_kind(b"GIF89a\x01\x00\x01\x00\x80\x00\x00", "report.pdf")
+    assert "GIF image" in caught.value.message
+    assert "images (PNG, JPEG, TIFF)" in caught.value.message
     assert caught.value.status_code == 415
     assert caught.value.code == "unsupported_type"
 
@@ -63,7 +68,6 @@ def test_sniff_kind_a_png_named_pdf_is_unsupported() -> None:
 @pytest.mark.parametrize(
     ("head", "what"),
     [
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "JPEG image"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "old-format Microsoft Office"),
         (b"\x7fELF\x02\x01\x01\x00", "Linux program"),
         (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00", "MP4"),

@@ -94,6 +94,7 @@ EXPECTED_FAILURES = {  # file -> words of the reason the uploader reads
     "long-field.csv": "could not be read",
     "junk.txt": "binary data",
     "junk.md": "binary data",
+    "huge.png": "900,000,000 pixels",
 }
 
 

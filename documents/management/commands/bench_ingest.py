@@ -2,16 +2,22 @@
 
     python manage.py bench_ingest --scifact ../shared/eval/scifact --limit 1000   # many small documents
     python manage.py bench_ingest --pdf-pages 300                                 # one large PDF
+    python manage.py bench_ingest --ocr-pages 20                                  # a scan: seconds per OCR'd page
 
 Starts its own worker and starts the clock once that worker answers a Celery ping. Prints chunks/s, MB of
-extracted text/s, seconds per document, peak worker RSS (MB, process tree) and the ratio of end-to-end
-throughput to ``model.encode`` throughput on the same chunks (the physical limit). Uses a scratch workspace
+extracted text/s, seconds per document, peak worker RSS (MB, process tree, tesseract included) and the ratio of
+end-to-end throughput to ``model.encode`` throughput on the same chunks (the physical limit). With a scan: pages
+read by OCR, the worker's extraction seconds for them (from its log) per page, their mean confidence, and the
+CPU model. Uses a scratch workspace
 in the configured database (``documents.scratch``), deleted afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from config.worker_process import CeleryWorkerProcess, WorkerStartError
-from documents.bench_corpus import big_pdf, scifact_files
+from documents.bench_corpus import big_pdf, scanned_pdf, scifact_files
 from documents.embeddings import embed_texts, get_embedder, resolved_dtype
 from documents.models import Chunk, Document, DocumentVersion
 from documents.scratch import BENCH_OWNER, Scratch, scratch_upload, scratch_workspace
@@ -83,6 +89,42 @@ def _report(
     }
 
 
+def _ocr_report(ids: list[int], log: Path) -> dict[str, Any]:
+    """Pages read by OCR in the documents, the worker's extraction seconds for those documents (its "ready" log
+    lines) per such page, their mean confidence (weighted by words), and this machine's CPU."""
+    records = [
+        record for record in DocumentVersion.objects.filter(document_id__in=ids).values_list("ocr", flat=True) if record
+    ]
+    pages = [page for record in records for page in record["pages"] if not page["error"]]
+    words = sum(page["words"] for page in pages)
+    scanned = {
+        version.document_id for version in DocumentVersion.objects.filter(document_id__in=ids, ocr__isnull=False)
+    }
+    text = log.read_text(errors="replace") if log.exists() else ""
+    extract_ms = sum(
+        int(ms)
+        for doc, ms in re.findall(r"document (\d+) ready: \d+ chunks; extract=(\d+)ms", text)
+        if int(doc) in scanned
+    )
+    return {
+        "ocr_pages": len(pages),
+        "ocr_extract_s": round(extract_ms / 1000, 1),
+        "ocr_s_per_page": round(extract_ms / 1000 / len(pages), 2) if pages else 0,
+        "ocr_mean_confidence": round(sum(p["confidence"] * p["words"] for p in pages) / words, 1) if words else None,
+        "cpu": _cpu_model(),
+    }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux) and its logical cores."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name} ({os.cpu_count()} logical cores)"
+
+
 class Command(BaseCommand):
     help = "Benchmark ingestion through a real worker (see module docstring)."
 
@@ -91,6 +133,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=1000, help="how many SciFact abstracts (default 1000)")
         parser.add_argument("--pdf-pages", type=int, default=0, help="also ingest one generated PDF of N pages")
         parser.add_argument("--images", action="store_true", help="add noise images to the PDF (~10 MB at 300 pages)")
+        parser.add_argument("--ocr-pages", type=int, default=0, help="also ingest a scanned PDF of N pages (OCR)")
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
         parser.add_argument("--threads", type=int, default=0, help="torch threads per worker process (0: default)")
         parser.add_argument("--timeout", type=float, default=1800)
@@ -98,8 +141,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print only a JSON result on stdout")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        if not opts["scifact"] and not opts["pdf_pages"]:
-            raise CommandError("Give --scifact DIR and/or --pdf-pages N.")
+        if not opts["scifact"] and not opts["pdf_pages"] and not opts["ocr_pages"]:
+            raise CommandError("Give --scifact DIR, --pdf-pages N and/or --ocr-pages N.")
         name = f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}"
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -109,7 +152,9 @@ class Command(BaseCommand):
             files = scifact_files(opts["scifact"], opts["limit"], out) if opts["scifact"] else []
             if opts["pdf_pages"]:
                 files.append(big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"]))
-            result = self._run(scratch, files, opts)
+            if opts["ocr_pages"]:
+                files.append(scanned_pdf(opts["ocr_pages"], out))
+            result = self._run(scratch, files, opts, out / "worker.log")
         if opts["json"]:
             self.stdout.write(json.dumps(result))
         else:
@@ -117,10 +162,17 @@ class Command(BaseCommand):
             for key, value in result.items():
                 self.stdout.write(f"{key:<{width}}  {value}")
 
-    def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any], log: Path) -> dict[str, Any]:
         """Start a worker, wait until it answers, then time uploading and ingesting ``files``."""
         env = {"EMBEDDING_THREADS": str(opts["threads"])} if opts["threads"] else {}
-        worker = CeleryWorkerProcess(concurrency=opts["concurrency"], env=env, prefix="bench")
+        ocr = bool(opts["ocr_pages"])  # the OCR figures come from the worker's log lines
+        worker = CeleryWorkerProcess(
+            concurrency=opts["concurrency"],
+            env=env,
+            prefix="bench",
+            log=log if ocr else None,
+            loglevel="INFO" if ocr else "WARNING",
+        )
         try:
             try:
                 worker.start(timeout=120)  # the clock starts once it consumes tasks
@@ -137,4 +189,5 @@ class Command(BaseCommand):
         return {
             **_report(ids, total_bytes, uploaded - started, elapsed, worker),
             "worker_concurrency": opts["concurrency"],
+            **(_ocr_report(ids, log) if opts["ocr_pages"] else {}),
         }

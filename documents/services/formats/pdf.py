@@ -48,7 +48,7 @@ def pdf_page_paragraphs(textpage: pypdfium2.PdfTextPage) -> list[str]:
             paragraphs.append(current)
             current = line.text
         else:
-            current = _join_lines(current, line.text, " " if with_geometry else "\n")
+            current = join_lines(current, line.text, " " if with_geometry else "\n")
     paragraphs.append(current)
     return [_dehyphenate(paragraph) for paragraph in paragraphs]
 
@@ -83,7 +83,9 @@ def _ends_paragraph(previous: _PdfLine, line: _PdfLine, pitch: float, width: flo
     return ends_sentence and previous.right < right - 0.15 * width
 
 
-def _join_lines(current: str, line: str, separator: str) -> str:
+def join_lines(current: str, line: str, separator: str) -> str:
+    """``current`` + ``separator`` + ``line``, or without both when a word is hyphenated across them
+    ("exam-" + "ple" -> "example"). Also joins the lines OCR reads (``documents.services.ocr``)."""
     if current.endswith(_HYPHENS) and current[-2:-1].isalpha() and line[:1].islower():
         return current[:-1] + line
     return current + separator + line
