@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from config.errors import ApplicationError
 
-SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text and CSV."
+SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text, CSV and e-mail (EML)."
 
 
 class ExtractionError(ApplicationError):

@@ -32,6 +32,7 @@ from documents.search_vector import chunk_insert_sql
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
+from documents.services.extracted import document_extracted
 from documents.services.scheduling import Slice, checkpoint_drop, checkpoint_load, checkpoint_save
 
 logger = logging.getLogger(__name__)
@@ -346,6 +347,7 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     extracted = _extract(version)
+    document_extracted(document=document, version=version, extracted=extracted)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
     drafts = _chunk(document, extracted)
