@@ -115,3 +115,26 @@ def test_the_chunks_are_made_with_the_new_title(alice, workspace, tmp_path):
     document = ingest_here(workspace, alice, "scan-0001.pdf", pdf)
     assert document.title == "Quarterly Harbour Regulations"
     assert Chunk.objects.filter(document=document, search_vector="harbour").exists()
+
+
+@pytest.mark.django_db
+def test_the_migration_marks_documents_still_titled_from_their_file_name(workspace):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from documents.tests.factories import DocumentFactory, DocumentVersionFactory
+
+    migration = import_module("documents.migrations.0007_import_titles_attachments")
+    from_name = DocumentVersionFactory(
+        document=DocumentFactory(workspace=workspace, title="us-constitution"), original_filename="us-constitution.pdf"
+    ).document
+    typed = DocumentVersionFactory(
+        document=DocumentFactory(workspace=workspace, title="The Constitution"), original_filename="us-constitution.pdf"
+    ).document
+    Document.objects.update(title_from_file=False)
+
+    migration.mark_titles_from_file(apps, None)
+
+    assert set(Document.objects.filter(title_from_file=True)) == {from_name}
+    assert typed.title == "The Constitution"

@@ -48,7 +48,8 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="EMAIL", help="record this member of the workspace as the uploader")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        logging.getLogger("documents").setLevel(logging.WARNING)  # one line per document would drown the bar
+        for name in ("documents", "django_structlog"):  # a line per document (and per task sent) would drown the bar
+            logging.getLogger(name).setLevel(logging.WARNING)
         workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace {opts['workspace']}.")
