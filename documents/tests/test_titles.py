@@ -126,15 +126,13 @@ def test_the_migration_marks_documents_still_titled_from_their_file_name(workspa
     from documents.tests.factories import DocumentFactory, DocumentVersionFactory
 
     migration = import_module("documents.migrations.0007_import_titles_attachments")
-    from_name = DocumentVersionFactory(
-        document=DocumentFactory(workspace=workspace, title="us-constitution"), original_filename="us-constitution.pdf"
-    ).document
-    typed = DocumentVersionFactory(
-        document=DocumentFactory(workspace=workspace, title="The Constitution"), original_filename="us-constitution.pdf"
-    ).document
+    from_name = DocumentFactory.create(workspace=workspace, title="us-constitution")
+    typed = DocumentFactory.create(workspace=workspace, title="The Constitution")
+    for document in (from_name, typed):
+        DocumentVersionFactory.create(document=document, original_filename="us-constitution.pdf")
     Document.objects.update(title_from_file=False)
 
     migration.mark_titles_from_file(apps, None)
 
     assert set(Document.objects.filter(title_from_file=True)) == {from_name}
-    assert typed.title == "The Constitution"
+    assert Document.objects.get(pk=typed.pk).title == "The Constitution"
