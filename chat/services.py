@@ -15,12 +15,14 @@ from chat.models import Conversation, Feedback, Message
 from chat.pipeline import Event, answer_generate, answer_persist, answer_retrieve, answer_start, answer_verify
 from chat.quotas import quota_check, usage_record
 from chat.serializers import MessageOutput
+from config.text import clip_words
 from documents.models import Document
 from retrieval.selectors import check_document_ids
 
 logger = logging.getLogger(__name__)
 
 ANSWER_FAILED = "Something went wrong while answering. Please try again."
+CONVERSATION_TITLE_CHARS = 80  # a conversation without a title is titled from its first question, cut at a word
 
 
 def message_answer(*, conversation: Conversation, question: Message) -> Iterator[Event]:
@@ -51,7 +53,7 @@ def question_accept(*, conversation: Conversation, user: User, content: str) -> 
     with transaction.atomic():
         message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content.strip())
         if not conversation.title:
-            conversation.title = content.strip()[:80]
+            conversation.title = clip_words(" ".join(content.split()), CONVERSATION_TITLE_CHARS)
         conversation.save(update_fields=["title", "updated_at"])
     usage_record(user=user, workspace=conversation.workspace, questions=1)
     return message

@@ -16,6 +16,7 @@ api_v1 = [
     path("workspaces/", accounts_api.WorkspaceListApi.as_view(), name="workspace_list"),
     path("workspaces/<int:workspace_id>/", accounts_api.WorkspaceDetailApi.as_view(), name="workspace_detail"),
     path("documents/", documents_api.DocumentListApi.as_view(), name="document_list"),
+    path("documents/batch/", documents_api.DocumentBatchUploadApi.as_view(), name="document_batch_upload"),
     path("documents/retry-failed/", documents_api.DocumentRetryFailedApi.as_view(), name="document_retry_failed"),
     path("documents/<int:document_id>/", documents_api.DocumentDetailApi.as_view(), name="document_detail"),
     path(

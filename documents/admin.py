@@ -72,6 +72,9 @@ class DocumentAdmin(admin.ModelAdmin):
         "page_count",
         "ready_at",
         "uploaded_by",
+        "title_from_file",
+        "source_path",
+        "parent",
     ]
     inlines = [VersionInline]
     actions = ["reprocess", "retry_failed", "delete_with_files"]
@@ -97,6 +100,8 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Document, form: forms.ModelForm[Document], change: bool) -> None:
         if change:
+            if "title" in form.changed_data:
+                obj.title_from_file = False  # typed by staff: ingestion keeps it
             super().save_model(request, obj, form, change)
             return
         upload = form.cleaned_data["file"]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
@@ -17,12 +22,15 @@ from config.openapi import paginated
 from documents.models import Document
 from documents.selectors import (
     chunk_list,
+    document_attachment_notes,
+    document_attachments,
     document_get_for_user,
     document_list,
     document_version_get,
     document_versions,
     version_ocr_summary,
 )
+from documents.services.batch import documents_upload_batch
 from documents.services.lifecycle import (
     document_delete,
     document_reprocess,
@@ -96,22 +104,44 @@ class DocumentOutput(serializers.Serializer):
     current_version = serializers.IntegerField(source="current_version.number", allow_null=True, default=None)
     pending_version = serializers.IntegerField(source="pending_version.number", allow_null=True, default=None)
     uploaded_by = serializers.EmailField(source="uploaded_by.email", allow_null=True, default=None)
+    attachment_of = serializers.IntegerField(
+        source="parent_id", allow_null=True, help_text="The e-mail message this document is an attachment of."
+    )
     created_at = serializers.DateTimeField()
     ready_at = serializers.DateTimeField(allow_null=True)
 
 
-def _file_from(request: AuthenticatedRequest) -> tuple[UploadedFile, str]:
-    """The uploaded file part "file" and its name. Raises RequestTooLarge when the request is over
+def _files_from(request: AuthenticatedRequest) -> list[UploadedFile]:
+    """The uploaded file parts named "file", in order. Raises RequestTooLarge when the request is over
     ``UPLOAD_REQUEST_MAX_BYTES`` or ``UPLOAD_REQUEST_MAX_FILES``, FileTooLarge when the upload handler stopped
-    reading the file (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has
+    reading a file (``documents.uploads``: reading ``request.FILES`` parses the body, if the CSRF check has
     not already), ValidationError when there is none."""
-    upload: UploadedFile | None = request.FILES.get("file")
+    uploads: list[UploadedFile] = request.FILES.getlist("file")
     upload_request_check(request._request)
     if getattr(request._request, TOO_LARGE_FLAG, False):
         raise FileTooLarge(file_too_large_message())
-    if upload is None:
+    if not uploads:
         raise serializers.ValidationError({"file": ["Send the file as multipart form field “file”."]})
+    return uploads
+
+
+def _file_from(request: AuthenticatedRequest) -> tuple[UploadedFile, str]:
+    """The (last) uploaded file part "file" and its name; raises as ``_files_from``."""
+    upload = _files_from(request)[-1]
     return upload, upload.name or "untitled"
+
+
+BATCH_DESCRIPTION = """Upload several files in one request: one multipart part named `file` per file (at most
+`UPLOAD_REQUEST_MAX_FILES` files and `UPLOAD_REQUEST_MAX_BYTES` bytes per request, 100 and 100 MB by default; each file
+at most `MAX_UPLOAD_BYTES`). Each file is checked, deduplicated and queued on its own: the answer lists one result per
+file, in order, `created`, `duplicate` (the same bytes are already `document`) or `refused` (`error` in the API's error
+shape), and a refused file does not fail the others.
+
+For thousands of files, send batches of up to `UPLOAD_REQUEST_MAX_FILES` files, one after the other, and poll
+`GET /api/v1/documents/?status=...` for progress. Each file counts against the uploader's hourly limit
+(`UPLOADS_PER_USER_PER_HOUR`, or the user's own limit set by staff in the admin); once it is reached, the remaining
+files are refused with code `upload_rate_limited` (a request sent over the limit gets 429 with `Retry-After`). An
+operator with shell access imports a folder or ZIP without that limit: `manage.py import_documents`."""
 
 
 class DocumentListApi(APIView):
@@ -164,10 +194,62 @@ class DocumentListApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
+class AttachmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+
+
+class AttachmentNoteOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class BatchFileErrorOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class BatchFileResultOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate", "refused"])
+    document = DocumentOutput(allow_null=True, help_text="The new document, or the one holding the same bytes.")
+    error = BatchFileErrorOutput(allow_null=True, help_text="Why the file was refused, in the API's error shape.")
+
+
+class DocumentBatchUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class DocumentBatchInput(serializers.Serializer):
+        file = serializers.ListField(
+            child=serializers.FileField(), help_text="One form part per file, all named “file”."
+        )
+        workspace = serializers.IntegerField(required=False)
+
+    @extend_schema(
+        operation_id="documents_batch_upload",
+        description=BATCH_DESCRIPTION,
+        request={"multipart/form-data": DocumentBatchInput},
+        responses={200: inline_serializer("DocumentBatchOutput", {"results": BatchFileResultOutput(many=True)})},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        upload_rate_check(user=request.user)  # counts the first file, before the body is parsed
+        uploads = _files_from(request)
+        workspace = workspace_get_for_request(user=request.user, workspace_id=request.POST.get("workspace") or None)
+        results = documents_upload_batch(
+            workspace=workspace, user=request.user, files=[(upload, upload.name or "untitled") for upload in uploads]
+        )
+        return Response({"results": BatchFileResultOutput(results, many=True).data})
+
+
 class DocumentDetailApi(APIView):
     class DocumentDetailOutput(DocumentOutput):
         versions = VersionOutput(many=True)
         ocr = OcrOutput(allow_null=True, help_text="What OCR read in the current version; null: no page needed it.")
+        attachments = AttachmentOutput(many=True, help_text="An e-mail message's attachments, documents of their own.")
+        attachment_notes = AttachmentNoteOutput(
+            many=True, help_text="An e-mail message's attachments that are not documents here, and why."
+        )
 
     @extend_schema(responses=DocumentDetailOutput)
     def get(self, request: AuthenticatedRequest, document_id: int) -> Response:
@@ -175,7 +257,13 @@ class DocumentDetailApi(APIView):
         versions = VersionOutput(document_versions(document=document), many=True).data
         ocr = version_ocr_summary(version=document.current_version)
         return Response(
-            DocumentOutput(document).data | {"versions": versions, "ocr": OcrOutput(ocr).data if ocr else None}
+            DocumentOutput(document).data
+            | {
+                "versions": versions,
+                "ocr": OcrOutput(ocr).data if ocr else None,
+                "attachments": AttachmentOutput(document_attachments(document=document), many=True).data,
+                "attachment_notes": AttachmentNoteOutput(document_attachment_notes(document=document), many=True).data,
+            }
         )
 
     @extend_schema(responses={204: None})

@@ -248,6 +248,38 @@ def image_huge(directory: Path, size: int) -> Path:
     return blank_png(directory / "huge.png", 30_000)
 
 
+def _eml_head(subject: str) -> str:
+    return (
+        f"From: a@example.com\nTo: b@example.com\nSubject: {subject}\nMessage-ID: <1@example.com>\nMIME-Version: 1.0\n"
+    )
+
+
+def eml_deep(directory: Path, size: int) -> Path:
+    """A message nesting multiparts as deep as its size allows (the parser's time grows with lines x depth)."""
+    unit = 'Content-Type: multipart/mixed; boundary="b{0}"\n\n--b{0}\n'
+    depth = max(60, size // 50)
+    nested = "".join(unit.format(i) for i in range(depth))
+    return _text(directory / "deep.eml", _eml_head("Deep") + nested + "Content-Type: text/plain\n\nthe body\n")
+
+
+def eml_headers_and_parts(directory: Path, size: int) -> Path:
+    """A folded subject thousands of lines long, a huge address list, and many tiny attachments (1,500 at most:
+    fewer than ``EML_MAX_PARTS``, so it is read)."""
+    words = distinct_words(200, seed=5)
+    subject = "\n ".join(" ".join(words[i % 150 :][:20]) for i in range(max(1, size // 400)))
+    to = ", ".join(f"user{i}@example.com" for i in range(max(1, size // 100)))
+    parts = "".join(
+        f'--sep\nContent-Type: text/plain\nContent-Disposition: attachment; filename="p{i}.txt"\n\nx{i}\n'
+        for i in range(min(1500, max(1, size // 200)))  # under EML_MAX_PARTS: read
+    )
+    text = (
+        f"From: a@example.com\nTo: {to}\nSubject: {subject}\nMessage-ID: <2@example.com>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="sep"\n\n--sep\nContent-Type: text/plain\n\nthe body\n'
+        f"{parts}--sep--\n"
+    )
+    return _text(directory / "parts.eml", text)
+
+
 BUILDERS: tuple[Builder, ...] = (
     long_atx_heading,
     atx_headings,
@@ -272,6 +304,8 @@ BUILDERS: tuple[Builder, ...] = (
     pdf_hostile,
     docx_hostile,
     image_huge,
+    eml_deep,
+    eml_headers_and_parts,
 )
 
 

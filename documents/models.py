@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, HashIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -43,6 +43,25 @@ class Document(BaseModel):
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=300)
+    title_from_file = models.BooleanField(
+        default=False,
+        help_text="The title is still the one made from the file's name: ingestion replaces it with the file's own"
+        " title (its metadata) when it has one.",
+    )
+    source_path = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="Where ``import_documents`` read it (absolute path; a ZIP member as archive/member): a changed"
+        " file at the same path becomes a new version.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attachments",
+        help_text="The e-mail message this document was attached to.",
+    )
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why ingestion failed, in words a user understands.")
@@ -89,6 +108,8 @@ class Document(BaseModel):
             models.Index(fields=["status", "heartbeat_at"]),
             # A workspace's latest heartbeat (scheduling.fair_candidates): one index entry instead of all its rows.
             models.Index(fields=["workspace", "heartbeat_at"], name="document_workspace_heartbeat"),
+            # Equality lookups only; a hash index holds paths of any length (a B-tree row is at most ~2.7 kB).
+            HashIndex(fields=["source_path"], name="document_source_path", condition=~models.Q(source_path="")),
         ]
 
     def __str__(self) -> str:
@@ -141,6 +162,12 @@ class DocumentVersion(BaseModel):
             'Pages read by OCR (null: none needed it): {"pages": [{"page", "confidence", "words", "error"}],'
             ' "unread": [pages that needed OCR while it was off], "reason": why it was off}.'
         ),
+    )
+    attachment_notes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="E-mail only: attachments that did not become attachments of this message, as"
+        " [{filename, reason}] (refused, already in the workspace, over the limits).",
     )
 
     class Meta:

@@ -35,12 +35,24 @@ def document_get_for_user(*, user: User, document_id: object) -> Document:
         raise Http404("No such document.") from None
     document = (
         Document.objects.filter(pk=pk, workspace__memberships__user=user)
-        .select_related("workspace", "current_version", "pending_version", "uploaded_by")
+        .select_related("workspace", "current_version", "pending_version", "uploaded_by", "parent")
         .first()
     )
     if document is None:
         raise Http404("No such document.")
     return document
+
+
+def document_attachments(*, document: Document) -> QuerySet[Document]:
+    """The documents attached to ``document`` (an e-mail message), oldest first (the message's order)."""
+    return Document.objects.filter(parent=document, workspace_id=document.workspace_id).order_by("created_at", "pk")
+
+
+def document_attachment_notes(*, document: Document) -> list[dict[str, str]]:
+    """The attachments of ``document``'s current version (an e-mail message) that did not become its attachments:
+    ``[{"filename", "reason"}]`` (refused, already in the workspace, over the limits)."""
+    version = document.current_version
+    return list(version.attachment_notes) if version is not None else []
 
 
 def document_versions(*, document: Document) -> QuerySet[DocumentVersion]:

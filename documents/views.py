@@ -21,6 +21,8 @@ from documents.limits import workspace_usage_lines
 from documents.models import Document
 from documents.selectors import (
     chunk_list,
+    document_attachment_notes,
+    document_attachments,
     document_get_for_user,
     document_list,
     document_status_counts,
@@ -119,6 +121,8 @@ def detail(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
         "chunks": chunks,
         "text": document.current_version.extracted_text if document.current_version else "",
         "ocr": version_ocr_summary(version=document.current_version),
+        "attachments": document_attachments(document=document),
+        "attachment_notes": document_attachment_notes(document=document),
     }
     return render(request, "documents/detail.html", context)
 

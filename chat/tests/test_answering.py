@@ -260,3 +260,16 @@ def test_the_user_quota_counts_every_workspace(alice, conversation, workspace, a
     response = ask(client, elsewhere, "What makes bread rise?")
     assert response.status_code == 429 and response.json()["code"] == "quota_exceeded"
     assert "your daily question limit" in response.json()["detail"]
+
+
+def test_an_untitled_conversation_is_titled_from_its_first_question_cut_at_a_word(alice, alice_space, api_client_for):
+    client = api_client_for(alice)
+    untitled = client.post("/api/v1/conversations/", {}, format="json").json()["id"]
+    question = "How long was European airspace closed\nby the eruption of the volcano in Iceland in the spring of 2010?"
+    ask(client, untitled, question)
+    ask(client, untitled, "And why?")
+
+    title = client.get(f"/api/v1/conversations/{untitled}/").json()["title"]
+    flat = question.replace("\n", " ")
+    assert title.startswith("How long was European airspace closed by") and title.endswith("\u2026")
+    assert len(title) <= 80 and flat.startswith(title[:-1]) and flat[len(title) - 1] == " "  # cut at a word

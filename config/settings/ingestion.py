@@ -84,6 +84,9 @@ EXTRACT_MAX_CSV_ROWS = env.int("EXTRACT_MAX_CSV_ROWS", default=200_000)
 ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=10_000)
 ZIP_MAX_UNZIPPED_BYTES = env.int("ZIP_MAX_UNZIPPED_BYTES", default=200 * 1024 * 1024)
 ZIP_MAX_RATIO = env.int("ZIP_MAX_RATIO", default=100)
+# An e-mail message's first EML_MAX_ATTACHMENTS attachments become documents of their own (each within the upload
+# limits); the others are listed on the message's page. Attachments of an attached message are not read.
+EML_MAX_ATTACHMENTS = env.int("EML_MAX_ATTACHMENTS", default=20)
 # Index amplification bounds: a heading in a heading path has at most DOCUMENT_HEADING_MAX_CHARS characters and a
 # path at most DOCUMENT_HEADING_MAX_DEPTH headings; a chunk's context (title + heading path) takes at most
 # CHUNK_CONTEXT_MAX_PERCENT % of the model's window; a document over DOCUMENT_MAX_CHARS extracted characters,

@@ -22,6 +22,7 @@ from django.conf import settings
 from docx.exceptions import PythonDocxError
 from docx.opc.exceptions import OpcError
 
+from config.text import clip_words
 from documents.services.decode import read_text
 from documents.services.extract_errors import (
     CorruptFile,
@@ -44,8 +45,16 @@ from documents.services.filetypes import KINDS, check_docx, open_image, open_pdf
 from documents.services.formats import Block
 from documents.services.formats.csv import csv_paragraphs
 from documents.services.formats.docx import docx_blocks
-from documents.services.formats.html import html_blocks
-from documents.services.formats.markdown import markdown_blocks
+from documents.services.formats.eml import (
+    EML_MAX_MULTIPARTS,
+    EML_MAX_PARTS,
+    eml_blocks,
+    eml_bounds,
+    eml_header,
+    eml_parse,
+)
+from documents.services.formats.html import html_blocks, html_title
+from documents.services.formats.markdown import markdown_blocks, markdown_title
 from documents.services.formats.pdf import pdf_page_paragraphs
 from documents.services.ocr import ocr_status
 
@@ -108,13 +117,7 @@ def _paragraphs(text: str) -> list[str]:
 def clip_heading(text: str) -> str:
     """A heading as it goes into heading paths: at most ``settings.DOCUMENT_HEADING_MAX_CHARS`` characters,
     cut at a word boundary when one is in its second half, "…" marking the cut."""
-    limit = settings.DOCUMENT_HEADING_MAX_CHARS
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 1)]
-    if (space := cut.rfind(" ")) > len(cut) // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "\u2026"
+    return clip_words(text, settings.DOCUMENT_HEADING_MAX_CHARS)
 
 
 def heading_path(stack: list[tuple[int, str]]) -> tuple[str, ...]:
@@ -242,20 +245,23 @@ def extract(
     if kind == "image":
         return _extract_image(path, max_chars, max_pages, progress, tick)
     builder = _Builder(max_chars, tick)
+    title = ""
     if kind == "docx":
         _extract_docx(path, builder)
     elif kind == "csv":
         _extract_csv(read_text(path, kind), builder)
+    elif kind == "eml":
+        title = _extract_eml(path, builder)
     else:
         text = read_text(path, kind)
         blocks: Iterable[Block] = [Block(text)]
         if kind == "html":
-            blocks = html_blocks(text)
+            blocks, title = html_blocks(text), html_title(text)
         elif kind == "markdown":
-            blocks = markdown_blocks(text)
+            blocks, title = markdown_blocks(text), markdown_title(text)
         for block in blocks:
             builder.add(block)
-    result = builder.result(kind)
+    result = replace(builder.result(kind), title=title)
     if not result.text.strip():
         raise NoExtractableText("No text could be extracted from this file.")
     return result
@@ -279,6 +285,7 @@ def _extract_pdf(
             builder.page(number, paragraphs)
         marks = itertools.islice(pdf.get_toc(), settings.EXTRACT_MAX_OUTLINE_ENTRIES)
         toc = [(mark.level, mark.get_title(), dest.get_index()) for mark in marks if (dest := mark.get_dest())]
+        title = pdf.get_metadata_dict(skip_empty=True).get("Title", "")
     except pypdfium2.PdfiumError as exc:
         raise CorruptFile("This PDF is damaged, so its text cannot be read.") from exc
     finally:
@@ -287,7 +294,7 @@ def _extract_pdf(
     if len("".join(text.split())) < MIN_PDF_CHARS:
         raise NoExtractableText(no_pdf_text(report))
     _add_outline_sections(builder, text, toc)
-    return replace(builder.result("pdf"), ocr=report)
+    return replace(builder.result("pdf"), ocr=report, title=title)
 
 
 def _pdf_text_layer(pdf: pypdfium2.PdfDocument, builder: _Builder) -> list[list[str]]:
@@ -366,6 +373,26 @@ def _extract_docx(path: Path, builder: _Builder) -> None:
             builder.add(block)
     except (PythonDocxError, OpcError, KeyError, ValueError, zipfile.BadZipFile, lxml.etree.LxmlError) as exc:
         raise CorruptFile("This DOCX file is damaged, so its text cannot be read.") from exc
+
+
+def _extract_eml(path: Path, builder: _Builder) -> str:
+    """An e-mail message's blocks (``formats.eml``) into ``builder``; returns its subject."""
+    data = path.read_bytes()
+    multiparts, parts = eml_bounds(data)
+    if multiparts > EML_MAX_MULTIPARTS or parts > EML_MAX_PARTS:
+        raise CorruptFile(
+            f"This e-mail message has more than {EML_MAX_MULTIPARTS} multipart sections or {EML_MAX_PARTS:,} parts,"
+            " so it is not read."
+        )
+    try:
+        message = eml_parse(data)
+        for block in eml_blocks(message):
+            builder.add(block)
+    except ExtractionError:
+        raise
+    except (RecursionError, ValueError, LookupError, IndexError, TypeError, AttributeError) as exc:  # malformed MIME
+        raise CorruptFile("This e-mail message is damaged, so its text cannot be read.") from exc
+    return eml_header(message, "Subject")
 
 
 def _extract_csv(text: str, builder: _Builder) -> None:

@@ -29,7 +29,8 @@ from documents.services.extract_errors import (
 if TYPE_CHECKING:
     from PIL import Image
 
-KINDS = ("pdf", "docx", "html", "markdown", "text", "csv", "image")
+KINDS: tuple[str, ...] = ("pdf", "docx", "html", "markdown", "text", "csv", "image")
+KINDS += ("eml",)  # e-mail messages (RFC 822): sniffed from their headers
 TEXT_KINDS = ("html", "markdown", "text", "csv")
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
 RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than ZIP_MAX_RATIO : 1
@@ -90,6 +91,8 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
 
 
 def _text_kind(text: str, extension: str) -> str:
+    if looks_like_email(text):
+        return "eml"
     start = _LEADING_NOISE.sub("", text[:8192]).lower()
     if start.startswith(("<!doctype html", "<html")):
         return "html"
@@ -123,7 +126,7 @@ def check_file(path: Path, kind: str) -> None:
         check_docx(path)
     elif kind == "image":
         open_image(path).close()
-    elif kind in TEXT_KINDS:
+    elif kind in TEXT_KINDS or kind == "eml":
         with path.open("rb") as file:
             decode_text(file.read(SNIFF_BYTES), partial=True)
     else:
@@ -195,6 +198,14 @@ def check_docx(path: Path) -> None:
             mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise CorruptFile("This DOCX file is damaged or not a DOCX file, so it cannot be read.") from exc
+    check_zip_limits(members)
+    if "word/document.xml" not in names:
+        raise UnsupportedType(f"This looks like {describe_zip(names, mimetype)}; {SUPPORTED}")
+
+
+def check_zip_limits(members: list[zipfile.ZipInfo]) -> None:
+    """Raise ``ZipBomb`` when a ZIP's members (its ``infolist()``) are more than ``ZIP_MAX_MEMBERS``, expand to more
+    than ``ZIP_MAX_UNZIPPED_BYTES`` in all, or one over 1 MiB is compressed better than ``ZIP_MAX_RATIO`` : 1."""
     total = sum(member.file_size for member in members)
     ratio = settings.ZIP_MAX_RATIO
     if (
@@ -203,8 +214,6 @@ def check_docx(path: Path) -> None:
         or any(m.file_size > RATIO_MIN_BYTES and m.file_size > ratio * max(m.compress_size, 1) for m in members)
     ):
         raise ZipBomb("This file would expand to far more data than it holds (a possible zip bomb), so it is not read.")
-    if "word/document.xml" not in names:
-        raise UnsupportedType(f"This looks like {describe_zip(names, mimetype)}; {SUPPORTED}")
 
 
 def describe_binary(head: bytes) -> str | None:
@@ -217,6 +226,32 @@ def describe_binary(head: bytes) -> str | None:
     if head[4:8] == b"ftyp":
         return "a HEIC/AVIF image" if head[8:12] in _HEIF_BRANDS else "an MP4 or QuickTime video"
     return None
+
+
+# RFC 5322 headers that mark a message; a message starts with at least two of them, one of the first group.
+_MAIL_HEADERS = {"from", "received", "message-id", "return-path", "delivered-to", "mime-version"}
+_MAIL_HEADERS_OTHER = {"to", "cc", "subject", "date", "reply-to", "sender", "x-mailer", "content-type"}
+_HEADER_LINE = re.compile(r"([!-9;-~]{1,76}):")
+
+
+def looks_like_email(text: str) -> bool:
+    """True when ``text`` starts with an RFC 5322 header block (an mbox "From " line may come first): only header
+    lines ("Name: value") and their continuation lines up to the first blank line (at most 200 lines), naming at
+    least two message headers, one of From, Received, Message-ID, Return-Path, Delivered-To, MIME-Version."""
+    lines = text.split("\n", 201)[:200]
+    if lines and lines[0].startswith("From "):
+        lines = lines[1:]
+    names: set[str] = set()
+    for line in lines:
+        if not line.strip():
+            break
+        if line[:1] in (" ", "\t") and names:
+            continue
+        if not (match := _HEADER_LINE.match(line)):
+            return False
+        names.add(match.group(1).lower())
+    known = names & (_MAIL_HEADERS | _MAIL_HEADERS_OTHER)
+    return len(known) >= 2 and bool(names & _MAIL_HEADERS)
 
 
 def looks_delimited(text: str) -> bool:

@@ -32,6 +32,7 @@ from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
 from documents.services.extract import ExtractedText, extract
 from documents.services.extract_errors import ExtractionError
+from documents.services.extracted import document_extracted
 from documents.services.ingest_errors import IngestionDeferred, IngestionFailed, IngestionYielded
 from documents.services.scheduling import (
     Heartbeat,
@@ -337,6 +338,7 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     extracted = _extract(document, version, limits, beat)
     if extracted.ocr and extracted.ocr.pages:
         turn = None  # a turn redoes extraction: OCR costs far more than the other workspace's wait, so keep the worker
+    document_extracted(document=document, version=version, extracted=extracted)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
     _stage(document, Status.CHUNKING)
     drafts = _chunk(document, extracted, limits, beat)

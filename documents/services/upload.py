@@ -33,6 +33,7 @@ from documents.limits import workspace_limits, workspace_lock, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
+from documents.services.titles import TITLE_MAX_CHARS, title_from_filename
 
 if TYPE_CHECKING:
     from accounts.models import User, Workspace
@@ -93,11 +94,6 @@ def clean_filename(name: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = re.sub(r"\s+", " ", name).strip().lstrip(".") or "untitled"
     return name[:255]
-
-
-def _title_from(filename: str) -> str:
-    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-    return (re.sub(r"[_]+", " ", stem).strip() or "Untitled")[:300]
 
 
 @contextlib.contextmanager
@@ -247,9 +243,13 @@ def document_upload(
     filename: str,
     title: str | None = None,
     enqueue: bool = True,
+    parent: Document | None = None,
+    source_path: str = "",
 ) -> UploadResult:
     """Validate, deduplicate, store and enqueue a new document (``enqueue=False``: the caller runs
-    ``document_ingest`` itself, as the evaluation commands do).
+    ``document_ingest`` itself, as the evaluation commands do). Without a ``title`` the document is titled from
+    ``filename`` until ingestion finds the file's own title (``documents.services.titles``). ``parent``: the
+    message it is an attachment of; ``source_path``: where ``import_documents`` read it.
 
     Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
     already in the workspace. Raises ``FileTooLarge``, ``WorkspaceStorageFull`` (413), ``WorkspaceDocumentsFull``
@@ -267,11 +267,15 @@ def document_upload(
         with transaction.atomic():
             workspace_lock(workspace_id=workspace.pk)
             workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
+            typed = (title or "").strip()[:TITLE_MAX_CHARS]
             document = Document.objects.create(
                 workspace=workspace,
-                title=(title or "").strip()[:300] or _title_from(filename),
+                title=typed or title_from_filename(filename),
+                title_from_file=not typed,
                 uploaded_by=user,
                 status=Document.Status.QUEUED,
+                parent=parent,
+                source_path=source_path,
             )
             version = _version_create(document, 1, stored, filename, kind, size, sha256, user)
             document.pending_version = version

@@ -57,6 +57,7 @@ def test_admin_upload_list_filter_and_actions(staff_client, workspace, document)
 def test_the_admin_cannot_move_a_document_to_another_workspace(staff_client, workspace, document, charlie):
     """Issue 13: the change form let staff move a document while its versions and chunks stayed behind."""
     other = charlie.personal_workspace
+    Document.objects.filter(pk=document.pk).update(title_from_file=True)  # titled from its file name so far
     page = staff_client.get(f"/admin/documents/document/{document.pk}/change/").content.decode()
     assert 'name="workspace"' not in page  # shown, not editable
     form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))  # inline management
@@ -65,6 +66,7 @@ def test_the_admin_cannot_move_a_document_to_another_workspace(staff_client, wor
     assert "was changed successfully" in response.content.decode()
     document.refresh_from_db()
     assert document.workspace_id == workspace.pk and document.title == "Renamed"
+    assert document.title_from_file is False  # typed: ingestion does not replace it with the file's own title
 
 
 def test_admin_upload_rejection_is_a_message(staff_client, workspace):

@@ -101,6 +101,7 @@ def test_reprocess_and_new_version_replace_chunks_atomically(alice, api_client_f
     client = api_client_for(alice)
     document_id = _upload(client, "v.md", f"# One\n\n{samples.REAL_TEXT}".encode())
     first = _wait(document_id)
+    assert first.title == "One"  # the file's own title (its first heading) replaced the file name's
     n = first.chunk_count
     assert client.post(f"/api/v1/documents/{document_id}/reprocess/").status_code == 202
     again = _wait(document_id, timeout=60)
@@ -117,7 +118,7 @@ def test_reprocess_and_new_version_replace_chunks_atomically(alice, api_client_f
     assert document.status == "ready" and document.current_version is not None
     assert document.current_version.number == 2
     assert {c.version.number for c in chunks} == {2}
-    assert "harbors" in chunks[0].text and document.title == "v"
+    assert "harbors" in chunks[0].text and document.title == "One"  # the title survives new versions
 
 
 def test_killing_the_worker_mid_document_ends_ready_with_one_set_of_chunks(

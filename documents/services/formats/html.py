@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import lxml.etree
 import lxml.html
 import trafilatura
+import trafilatura.metadata
 import trafilatura.utils
 from django.conf import settings
 
@@ -44,6 +45,19 @@ def html_blocks(html: str) -> list[Block]:
     if markdown and markdown.strip():
         return [_tidy_markdown(block) for block in markdown_blocks(markdown)]
     return list(_lxml_blocks(html))
+
+
+def html_title(html: str) -> str:
+    """The page's title: trafilatura's choice (a lone ``<h1>``, ``og:title`` and the like, else ``<title>`` without
+    a site name after "|" or "-"), or the plain ``<title>`` text for a page too large for it (the bounds of
+    ``html_blocks``); "" when it has none."""
+    tree = trafilatura.utils.load_html(html)
+    if tree is None:
+        return ""
+    if _too_complex(tree, settings.EXTRACT_HTML_MAX_TAGS, settings.EXTRACT_HTML_MAX_DEPTH):
+        element = tree.find(".//title")
+        return element.text_content() if element is not None else ""
+    return trafilatura.metadata.extract_title(tree) or ""
 
 
 def _too_complex(root: lxml.html.HtmlElement, max_elements: int, max_depth: int) -> bool:

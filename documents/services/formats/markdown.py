@@ -80,3 +80,12 @@ def markdown_blocks(text: str) -> Iterator[Block]:
             lines.append(line)
     if lines:
         yield Block("\n".join(lines))
+
+
+def markdown_title(text: str) -> str:
+    """The document's title: its first heading when that is a level-1 heading (``# Title`` or ``Title`` over
+    ``===``), else "". Stops at the first heading."""
+    for block in markdown_blocks(text):
+        if block.level is not None:
+            return block.text if block.level == 1 else ""
+    return ""
