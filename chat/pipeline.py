@@ -268,7 +268,7 @@ def citation_drafts(draft: AnswerDraft) -> list[Citation]:
                 marker=marker,
                 chunk=chunk,
                 document_id=chunk.document_id,
-                version_id=chunk.version_id,
+                version=chunk.version,  # selected with the hit (its kind names the pages), text deferred
                 document_title=hit.document.title,
                 page_start=page_of(pages, start) or chunk.page_start,
                 page_end=page_of(pages, end - 1) or chunk.page_end,

@@ -260,23 +260,22 @@ def hostile_corpus(directory: Path, *, size: int) -> list[Path]:
 
 
 def hostile_process(path: Path) -> HostileResult:
-    """Run one file through what an upload and its ingestion do before embedding: ``sniff_kind`` and
-    ``check_file`` on the head, ``extract``, ``chunk_document`` and the document caps.
+    """Run one file through what an upload and its ingestion do before embedding: ``sniff_file`` and
+    ``check_file``, ``extract``, ``chunk_document`` and the document caps.
 
     A domain failure (``ExtractionError`` at upload or extraction, ``IngestionFailed`` from the caps) is an
     outcome "failed" with its message; any other exception propagates (that would be a bug).
     """
     from documents.services.chunk import chunk_document
     from documents.services.extract import extract
-    from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
+    from documents.services.filetypes import check_file, sniff_file
 
     start = time.perf_counter()
     extracted_at, outcome, reason = None, "ok", ""
     paths: list[tuple[str, ...]] = []
     chunks = text_chars = 0
     try:
-        with path.open("rb") as file:
-            kind = sniff_kind(file.read(SNIFF_BYTES), path.name)
+        kind = sniff_file(path, path.name)
         check_file(path, kind)
         extracted = extract(path, kind)
         extracted_at, text_chars = time.perf_counter(), len(extracted.text)

@@ -9,31 +9,26 @@ import csv
 import itertools
 import re
 import time
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docx
-import lxml.etree
 import pypdfium2
 from django.conf import settings
-from docx.exceptions import PythonDocxError
-from docx.opc.exceptions import OpcError
 
+from documents.services.containers import ZIP_KINDS
 from documents.services.decode import read_text
+from documents.services.extract_containers import add_table_rows, extract_container
 from documents.services.extract_errors import (
     CorruptFile,
     DocumentTooLarge,
     EmptyFile,
-    ExtractionError,
     ExtractionTimeout,
     NoExtractableText,
 )
-from documents.services.filetypes import KINDS, check_docx, open_pdf
+from documents.services.filetypes import KINDS, open_pdf
 from documents.services.formats import Block
 from documents.services.formats.csv import csv_paragraphs
-from documents.services.formats.docx import docx_blocks
 from documents.services.formats.html import html_blocks
 from documents.services.formats.markdown import markdown_blocks
 from documents.services.formats.pdf import pdf_page_paragraphs
@@ -44,7 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # dropped from extracted tex
 
 @dataclass(frozen=True)
 class PageSpan:
-    """A PDF page's text: ``ExtractedText.text[char_start:char_end]`` (1-based ``number``)."""
+    """A PDF page's or a slide's text: ``ExtractedText.text[char_start:char_end]`` (1-based ``number``)."""
 
     number: int
     char_start: int
@@ -62,8 +57,8 @@ class Section:
 @dataclass(frozen=True)
 class ExtractedText:
     """The whole text of a document: paragraphs separated by exactly one blank line ("\\n\\n"), never
-    containing one. ``pages``: one span per PDF page, in order, non-overlapping, only "\\n\\n" between
-    them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty.
+    containing one. ``pages``: one span per PDF page or slide (PPTX, ODP), in order, non-overlapping, only
+    "\\n\\n" between them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty.
     ``title``: the document's own title from its metadata (PDF Title, core properties, HTML ``<title>``, ...),
     "" when it has none."""
 
@@ -129,6 +124,7 @@ class _Builder:
         self.headings: list[tuple[int, str]] = []
         self.sections: list[Section] = []
         self.pages: list[PageSpan] = []
+        self.title = ""
 
     def next_start(self) -> int:
         return self.length + (2 if self.parts else 0)
@@ -173,26 +169,41 @@ class _Builder:
         else:
             self.sections.append(Section(start, path))
 
-    def page(self, number: int, paragraphs: list[str]) -> None:
+    def page(self, number: int, paragraphs: Iterable[str | Block]) -> None:
         self.check_deadline()
         count, start = len(self.parts), self.next_start()
         for paragraph in paragraphs:
-            self.paragraph(paragraph)
+            if isinstance(paragraph, str):
+                self.paragraph(paragraph)
+            else:
+                self.add(paragraph)
         self.pages.append(PageSpan(number, start if len(self.parts) > count else self.length, self.length))
 
+    def slide(self, number: int, blocks: list[Block]) -> None:
+        """A slide as page ``number``: its heading path is its own title only, () when it has none."""
+        self.headings.clear()
+        blocks = [block for block in blocks if _CONTROL.sub("", block.text).strip()]
+        if blocks and blocks[0].level is None and self.sections and self.sections[-1].heading_path:
+            self.section(self.next_start(), ())
+        self.page(number, blocks)
+
     def result(self, kind: str) -> ExtractedText:
-        return ExtractedText(kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections)
+        return ExtractedText(
+            kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections, title=self.title
+        )
 
 
 def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: int | None = None) -> ExtractedText:
     """Extract the whole text of the file at ``path`` (kind from ``sniff_kind``); see ``ExtractedText``.
 
-    PDF pages get ``PageSpan``s and the PDF outline gives sections; DOCX/HTML/Markdown headings give
-    sections; CSV rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises
+    PDF pages and slides get ``PageSpan``s; the PDF outline, DOCX/ODT/HTML/Markdown/EPUB headings, slide titles
+    and sheet names give sections; CSV and sheet rows become "column: value; ..." paragraphs (ZIP-based kinds:
+    ``extract_containers``). Raises
     ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``NoExtractableText``
     (no text, or a scanned PDF), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
     workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
-    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows);
+    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows
+    or ``EXTRACT_MAX_CELLS`` spreadsheet cells);
     ValueError for unknown kinds. Heading paths are bounded (``heading_path``).
     """
     if kind not in KINDS:
@@ -200,11 +211,12 @@ def extract(path: Path, kind: str, *, max_chars: int | None = None, max_pages: i
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
     max_chars = settings.DOCUMENT_MAX_CHARS if max_chars is None else max_chars
+    max_pages = settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages
     if kind == "pdf":
-        return _extract_pdf(path, max_chars, settings.DOCUMENT_MAX_PAGES if max_pages is None else max_pages)
+        return _extract_pdf(path, max_chars, max_pages)
     builder = _Builder(max_chars)
-    if kind == "docx":
-        _extract_docx(path, builder)
+    if kind in ZIP_KINDS:
+        extract_container(path, kind, builder, max_pages=max_pages)
     elif kind == "csv":
         _extract_csv(read_text(path, kind), builder)
     else:
@@ -277,24 +289,9 @@ def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str
         builder.section(start, path)
 
 
-def _extract_docx(path: Path, builder: _Builder) -> None:
-    check_docx(path)
-    try:
-        for block in docx_blocks(docx.Document(str(path))):
-            builder.add(block)
-    except (PythonDocxError, OpcError, KeyError, ValueError, zipfile.BadZipFile, lxml.etree.LxmlError) as exc:
-        raise CorruptFile("This DOCX file is damaged, so its text cannot be read.") from exc
-
-
 def _extract_csv(text: str, builder: _Builder) -> None:
     builder.section(0, ())
-    max_rows = settings.EXTRACT_MAX_CSV_ROWS
     try:
-        for count, paragraph in enumerate(csv_paragraphs(text), start=1):
-            if count > max_rows:
-                raise ExtractionError(
-                    f"This CSV file has more than {max_rows:,} rows; split it into smaller files and upload those."
-                )
-            builder.paragraph(paragraph)
+        add_table_rows(builder, csv_paragraphs(text), "CSV file")
     except csv.Error as exc:
         raise CorruptFile(f"This CSV file could not be read: {exc}.") from exc

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import csv
 import re
-import zipfile
 from pathlib import Path
 
 import pypdfium2
 import pypdfium2.raw as pdfium_c
-from django.conf import settings
 
+from documents.services.containers import ZIP_KINDS, check_zip, zip_kind, zip_kind_by_name
 from documents.services.decode import decode_text
-from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile, EncryptedPdf, UnsupportedType, ZipBomb
+from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile, EncryptedPdf, UnsupportedType
 
-KINDS = ("pdf", "docx", "html", "markdown", "text", "csv")
+KINDS = ("pdf", "docx", "html", "markdown", "text", "csv", "pptx", "xlsx", "odt", "ods", "odp", "epub")
 TEXT_KINDS = ("html", "markdown", "text", "csv")
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
-RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than ZIP_MAX_RATIO : 1
+_ZIP_MAGIC = b"PK\x03\x04"
 
 _LEADING_NOISE = re.compile(r"^(?:\s+|<!--.*?-->|<\?xml[^>]*\?>)+", re.DOTALL)
 _HTML_TAG = re.compile(r"<(?:head|body|p|div)[\s>]", re.IGNORECASE)
@@ -57,22 +56,33 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
     """Decide the kind (one of ``KINDS``) from the first up to 64 KiB of a file; ``filename``'s extension
     only breaks ties between text kinds (.md -> markdown, .csv/.tsv -> csv, .txt -> never csv).
 
-    A ZIP is returned as "docx": ``check_file`` verifies it really is one. Raises ``EmptyFile`` (no bytes
-    or only whitespace) and ``UnsupportedType`` (binary content, naming the format when it is known).
+    A ZIP's kind is only guessed from ``filename`` here (``zip_kind_by_name``): ``sniff_file`` decides it from
+    the archive's members. Raises ``EmptyFile`` (no bytes or only whitespace) and ``UnsupportedType`` (binary
+    content, naming the format when it is known).
     """
     head = head[:SNIFF_BYTES]
     if not head.strip():
         raise EmptyFile("This file is empty.")
     if 0 <= head.find(b"%PDF-") <= 1024:
         return "pdf"
-    if head.startswith(b"PK\x03\x04"):
-        return "docx"
+    if head.startswith(_ZIP_MAGIC):
+        return zip_kind_by_name(filename)
     if what := describe_binary(head):
         raise UnsupportedType(f"This looks like {what}; {SUPPORTED}")
     text = decode_text(head, partial=True)
     if not text.strip():
         raise EmptyFile("This file is empty.")
     return _text_kind(text, Path(filename).suffix.lower())
+
+
+def sniff_file(path: Path, filename: str = "") -> str:
+    """The kind (one of ``KINDS``) of the file at ``path``: ``sniff_kind`` on its head, and for a ZIP the
+    format its members show (``zip_kind``: DOCX, PPTX, XLSX, ODT, ODS, ODP or EPUB), whatever its name says.
+    Raises ``EmptyFile``, ``UnsupportedType`` and, for a damaged ZIP, ``CorruptFile``."""
+    with path.open("rb") as file:
+        head = file.read(SNIFF_BYTES)
+    kind = sniff_kind(head, filename)
+    return zip_kind(path, filename) if head.startswith(_ZIP_MAGIC) else kind
 
 
 def _text_kind(text: str, extension: str) -> str:
@@ -95,16 +105,17 @@ def _text_kind(text: str, extension: str) -> str:
 def check_file(path: Path, kind: str) -> None:
     """Fast checks at upload, before the file is stored (a 25 MB file takes milliseconds).
 
-    pdf: pdfium opens it and it has pages (``EncryptedPdf``, ``CorruptFile``). docx: a sane ZIP (``ZipBomb``,
-    ``CorruptFile``) that holds word/document.xml (else ``UnsupportedType``). Text kinds: the first 64 KiB
+    pdf: pdfium opens it and it has pages (``EncryptedPdf``, ``CorruptFile``). ZIP kinds (docx, pptx, xlsx,
+    odt, ods, odp, epub): a sane ZIP holding the format's main part (``check_zip``: ``ZipBomb``,
+    ``CorruptFile``, ``UnsupportedType``). Text kinds: the first 64 KiB
     decode as text (``UnsupportedType``). Any kind: ``EmptyFile`` for 0 bytes. ValueError for unknown kinds.
     """
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
     if kind == "pdf":
         open_pdf(path).close()
-    elif kind == "docx":
-        check_docx(path)
+    elif kind in ZIP_KINDS:
+        check_zip(path, kind)
     elif kind in TEXT_KINDS:
         with path.open("rb") as file:
             decode_text(file.read(SNIFF_BYTES), partial=True)
@@ -127,27 +138,6 @@ def open_pdf(path: Path) -> pypdfium2.PdfDocument:
         pdf.close()
         raise CorruptFile("This PDF is damaged or not a PDF: it has no pages.")
     return pdf
-
-
-def check_docx(path: Path) -> None:
-    """A DOCX is a sane ZIP (``ZipBomb``, ``CorruptFile``) that holds word/document.xml (``UnsupportedType``)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            names = {member.filename for member in members}
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise CorruptFile("This DOCX file is damaged or not a DOCX file, so it cannot be read.") from exc
-    total = sum(member.file_size for member in members)
-    ratio = settings.ZIP_MAX_RATIO
-    if (
-        len(members) > settings.ZIP_MAX_MEMBERS
-        or total > settings.ZIP_MAX_UNZIPPED_BYTES
-        or any(m.file_size > RATIO_MIN_BYTES and m.file_size > ratio * max(m.compress_size, 1) for m in members)
-    ):
-        raise ZipBomb("This file would expand to far more data than it holds (a possible zip bomb), so it is not read.")
-    if "word/document.xml" not in names:
-        raise UnsupportedType(f"This looks like {describe_zip(names, mimetype)}; {SUPPORTED}")
 
 
 def describe_binary(head: bytes) -> str | None:
@@ -175,16 +165,3 @@ def looks_delimited(text: str) -> bool:
         if len(widths) == 1 and widths.pop() > 1 and sum(map(len, cells)) / len(cells) < 60:
             return True
     return False
-
-
-def describe_zip(names: set[str], mimetype: bytes) -> str:
-    """What a ZIP that is not a DOCX holds, from its member names and its "mimetype" member (ODF, EPUB)."""
-    if "xl/workbook.xml" in names:
-        return "an Excel workbook (XLSX)"
-    if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation (PPTX)"
-    if mimetype.startswith(b"application/epub"):
-        return "an EPUB e-book"
-    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-        return "an OpenDocument file (ODT/ODS/ODP)"
-    return "a ZIP archive"

@@ -46,6 +46,12 @@ def html_blocks(html: str) -> list[Block]:
     return list(_lxml_blocks(html))
 
 
+def html_plain_blocks(html: str) -> list[Block]:
+    """The text of a page's headings, paragraphs, list items and table rows in document order, without
+    trafilatura's main-content detection (for pages that are all content: an e-book's chapters). Linear."""
+    return list(_lxml_blocks(html))
+
+
 def _too_complex(root: lxml.html.HtmlElement, max_elements: int, max_depth: int) -> bool:
     """More than ``max_elements`` elements or deeper than ``max_depth``; stops as soon as either is passed."""
     stack, count = [(root, 0)], 0
