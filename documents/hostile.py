@@ -1,5 +1,6 @@
 """A hostile-text corpus: files built to make parsers slow (long lines, pathological headings, deep nesting,
-huge tables, binary junk) in every supported format, and the one function that runs a file through the
+huge tables, binary junk) in every supported format (the ZIP-based ones in ``documents.hostile_office``), and
+the one function that runs a file through the
 real upload checks, extraction and chunking (``hostile_process``).
 
 Used by ``documents/tests/test_hostile.py`` (small sizes, in ``make test``) and ``manage.py bench_hostile``
@@ -18,6 +19,7 @@ import docx
 from reportlab.lib.pagesizes import LETTER
 from reportlab.pdfgen import canvas
 
+from documents.hostile_office import OFFICE_BUILDERS
 from documents.services.extract_errors import ExtractionError
 
 Builder = Callable[[Path, int], Path]
@@ -250,6 +252,7 @@ BUILDERS: tuple[Builder, ...] = (
     high_bytes_junk,
     pdf_hostile,
     docx_hostile,
+    *OFFICE_BUILDERS,
 )
 
 

@@ -99,7 +99,7 @@ def _bomb_reason(members: list[zipfile.ZipInfo]) -> str:
         return f"This file would expand to {total / 1024**2:,.0f} MB, more than the {limit / 1024**2:,.0f} MB allowed"
     ratio = settings.ZIP_MAX_RATIO
     if any(m.file_size > RATIO_MIN_BYTES and m.file_size > ratio * max(m.compress_size, 1) for m in members):
-        return f"This file would expand to far more data than it holds (a part compressed more than {ratio}:1)"
+        return f"This file would expand to far more data than it holds: a part is compressed more than {ratio}:1"
     return ""
 
 

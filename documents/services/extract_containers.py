@@ -76,15 +76,25 @@ def extract_container(path: Path, kind: str, builder: _Builder, *, max_pages: in
             _epub(path, builder)
         else:
             _odf(path, kind, builder, max_pages)
-    except (defusedxml.DefusedXmlException, lxml.etree.XMLSyntaxError) as exc:
-        if isinstance(exc, lxml.etree.XMLSyntaxError) and "amplification" not in str(exc):
-            raise CorruptFile(f"This {what} is damaged, so its text cannot be read.") from exc
-        raise CorruptFile(
-            f"This {what} declares XML entities (a possible XML bomb), so it is not read: save it again and upload"
-            " the new file."
-        ) from exc
     except (*_ZIP_ERRORS, *_PARSER_ERRORS, *_XML_ERRORS) as exc:  # a part missing or malformed, a bad value
+        if _declares_entities(exc):
+            raise CorruptFile(
+                f"This {what} declares XML entities (a possible XML bomb), so it is not read: save it again and"
+                " upload the new file."
+            ) from exc
         raise CorruptFile(f"This {what} is damaged, so its text cannot be read.") from exc
+
+
+def _declares_entities(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from (openpyxl wraps its parser's errors in ValueError) is
+    defusedxml refusing entity declarations or libxml2 refusing their expansion (billion laughs)."""
+    for _ in range(10):
+        if isinstance(exc, defusedxml.DefusedXmlException) or "amplification" in str(exc):
+            return True
+        if (cause := exc.__cause__ or exc.__context__) is None:
+            return False
+        exc = cause
+    return False
 
 
 def _docx(path: Path, builder: _Builder) -> None:
@@ -105,14 +115,15 @@ def _pptx(path: Path, builder: _Builder, max_pages: int) -> None:
 
 
 def _xlsx(path: Path, builder: _Builder) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # openpyxl warns about unsupported extensions, styles, data validation
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    try:
-        builder.title = xlsx_title(workbook)
-        add_sheets(builder, xlsx_sheets(workbook))
-    finally:
-        workbook.close()
+    with path.open("rb") as file:  # a file, not a path: openpyxl refuses paths not named .xlsx (stored files are not)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about unsupported extensions, styles, data validation
+            workbook = openpyxl.load_workbook(file, read_only=True, data_only=True, keep_links=False)
+        try:
+            builder.title = xlsx_title(workbook)
+            add_sheets(builder, xlsx_sheets(workbook))
+        finally:
+            workbook.close()
 
 
 def _odf(path: Path, kind: str, builder: _Builder, max_pages: int) -> None:
