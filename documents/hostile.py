@@ -1,7 +1,6 @@
 """A hostile-text corpus: files built to make parsers slow (long lines, pathological headings, deep nesting,
 huge tables, binary junk) in every supported format (the ZIP-based ones in ``documents.hostile_office``), and
-the one function that runs a file through the
-real upload checks, extraction and chunking (``hostile_process``).
+the one function that runs a file through the real upload checks, extraction and chunking (``hostile_process``).
 
 Used by ``documents/tests/test_hostile.py`` (small sizes, in ``make test``) and ``manage.py bench_hostile``
 (large sizes, timings per MB). Files are generated, never committed; generation is deterministic.
