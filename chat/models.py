@@ -94,10 +94,6 @@ class Citation(models.Model):
         """ "page 3", "slide 2", ... or "" (``documents.models.page_label``; reads ``version``: select it too)."""
         return page_label(self.version.kind if self.version else None, self.page_start, self.page_end)
 
-    @property
-    def page_label_short(self) -> str:
-        return page_label(self.version.kind if self.version else None, self.page_start, self.page_end, short=True)
-
 
 class Feedback(BaseModel):
     """A user's thumbs up or down on an answer, with an optional comment (one per user and message)."""

@@ -124,17 +124,15 @@ class DocumentVersion(BaseModel):
         return PAGE_UNITS.get(self.kind, "page")
 
 
-def page_label(kind: str | None, start: int | None, end: int | None = None, *, short: bool = False) -> str:
+def page_label(kind: str | None, start: int | None, end: int | None = None) -> str:
     """How pages ``start``..``end`` (1-based) of a document of ``kind`` are cited, the one place the label is
-    made: "page 3", "pages 3–5", "slide 2", "slides 2–4" (``short``: "p. 3", "p. 3–5"; slides stay whole);
-    "" without a start page."""
+    made: "page 3", "pages 3–5", "slide 2", "slides 2–4"; "" without a start page."""
     if not start:
         return ""
     unit = PAGE_UNITS.get(kind or "", "page")
-    span = str(start) if end in (None, start) else f"{start}\u2013{end}"
-    if short and unit == "page":
-        return f"p. {span}"
-    return f"{unit}{'' if span == str(start) else 's'} {span}"
+    if end in (None, start):
+        return f"{unit} {start}"
+    return f"{unit}s {start}\u2013{end}"
 
 
 def page_of(page_starts: list[int], offset: int) -> int | None:
@@ -202,10 +200,6 @@ class Chunk(models.Model):
     def page_label(self) -> str:
         """ "page 3", "slides 2–4", ... or "" (``page_label``; reads ``version``: select it with the chunk)."""
         return page_label(self.version.kind, self.page_start, self.page_end)
-
-    @property
-    def page_label_short(self) -> str:
-        return page_label(self.version.kind, self.page_start, self.page_end, short=True)
 
 
 # The limits a workspace can override, as ``WorkspaceLimitOverride`` fields (``documents.limits``).

@@ -9,7 +9,7 @@ hostile variants from a real file (a member replaced or added), so they stay val
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import openpyxl
@@ -223,7 +223,7 @@ def make_epub(
 
 
 def rewrite_zip(
-    source: Path, target: Path, replace: dict[str, bytes | Callable[[bytes], bytes]], *, extra: int = 0
+    source: Path, target: Path, replace: Mapping[str, bytes | Callable[[bytes], bytes]], *, extra: int = 0
 ) -> Path:
     """Copy the ZIP ``source`` to ``target`` with members replaced (bytes, or a function of the old bytes) or
     added (names not in ``source``), deflated, order kept; ``extra`` more members "filler/<n>" of one byte."""
