@@ -1,6 +1,6 @@
 """A presentation's pages are slides wherever they are cited (issue 15, item 2): a PowerPoint file uploaded through
 the API and ingested by a real worker answers a question with a citation that reads "slide 3" in the API, the chat
-page, the citation page and search."""
+page, the citation page, search and the model's prompt."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 QUESTION = "May a soldier be quartered in any house in time of peace without the consent of the owner?"
 
 
-def test_a_citation_of_a_slide_reads_slide_n(alice, tmp_path, api_client_for, client_for):
+def test_a_citation_of_a_slide_reads_slide_n(alice, tmp_path, api_client_for, client_for, fake, settings):
     client = api_client_for(alice)
     document_id = upload(client, "bill-of-rights.pptx", office.make_pptx(tmp_path).read_bytes())
     assert wait_finished(document_id).status == "ready"
@@ -35,3 +35,7 @@ def test_a_citation_of_a_slide_reads_slide_n(alice, tmp_path, api_client_for, cl
     assert (results["results"][0]["page_label"], results["results"][0]["document_id"]) == ("slide 3", document_id)
     search_page = pages.get("/search/", {"q": "soldier quartered in any house"}).content.decode()
     assert ">slide 3</span>" in search_page
+
+    settings.LLM_PROVIDERS = [fake.provider("ok")]  # the model is told where each source is, in the same words
+    ask(client, conversation, QUESTION)
+    assert 'title="bill-of-rights" location="slide 3">' in fake.requests[-1][1]["messages"][-1]["content"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from documents.models import page_label
 from documents.services.extract import extract
 from documents.services.extract_errors import (
     CorruptFile,
@@ -322,3 +323,18 @@ def test_a_damaged_container_is_corrupt(tmp_path):
     path = office.rewrite_zip(office.make_pptx(tmp_path), tmp_path / "broken.pptx", {"ppt/slides/slide1.xml": b"<p:"})
     with pytest.raises(CorruptFile, match="PowerPoint presentation"):
         extract(path, "pptx")
+
+
+@pytest.mark.parametrize(
+    "kind, start, end, label",
+    [
+        ("pptx", 3, 3, "slide 3"),
+        ("odp", 2, 4, "slides 2\u20134"),
+        ("pdf", 2, None, "page 2"),
+        ("pdf", 2, 3, "pages 2\u20133"),
+        (None, 1, 1, "page 1"),
+        ("pptx", None, None, ""),
+    ],
+)
+def test_page_labels_follow_the_kind(kind, start, end, label):
+    assert page_label(kind, start, end) == label
