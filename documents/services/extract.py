@@ -1,6 +1,7 @@
-"""Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages and
-heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
-``decode``, the per-format readers in ``formats``, the errors in ``extract_errors``.
+"""Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages or
+slides and heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
+``decode``, the per-format readers in ``formats`` (the ZIP-based kinds through ``extract_containers``), the
+errors in ``extract_errors``.
 """
 
 from __future__ import annotations
