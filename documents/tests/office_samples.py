@@ -190,8 +190,8 @@ def make_epub(
     title: str = "The Bill of Rights",
 ) -> Path:
     """An EPUB 3: mimetype first and stored, container.xml, an OPF in OEBPS/ with dc:title, a navigation document
-    (not in the spine) and one XHTML chapter per (heading, text), listed in the spine in reverse file order (so
-    the reader must follow the spine, not the archive)."""
+    (not in the spine) and one XHTML chapter per (heading, text), its heading in a ``<header>`` as EPUB 3 books
+    put it, listed in the spine in reverse file order (so the reader must follow the spine, not the archive)."""
     items = "".join(
         f'<item id="c{i}" href="text/ch{i}.xhtml" media-type="application/xhtml+xml"/>' for i in range(len(chapters))
     )
@@ -213,7 +213,8 @@ def make_epub(
         "OEBPS/nav.xhtml": _xhtml("Contents", "<nav><ol><li>Table of contents</li></ol></nav>"),
     }
     for i, (heading, body) in reversed(list(enumerate(chapters))):
-        members[f"OEBPS/text/ch{i}.xhtml"] = _xhtml(heading, f"<h1>{heading}</h1><p>{body}</p>")
+        section = f'<section epub:type="chapter"><header><h1>{heading}</h1></header><p>{body}</p></section>'
+        members[f"OEBPS/text/ch{i}.xhtml"] = _xhtml(heading, section)
     path = directory / name
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
