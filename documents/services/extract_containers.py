@@ -13,6 +13,9 @@ Every reader fills ``builder.title`` from the format's metadata (core properties
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import warnings
 import xml.etree.ElementTree
 import xml.sax
@@ -49,8 +52,14 @@ from documents.services.formats.xlsx import xlsx_sheets, xlsx_title
 if TYPE_CHECKING:
     from documents.services.extract import _Builder
 
+logger = logging.getLogger(__name__)
+
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError)
-_PARSER_ERRORS = (KeyError, ValueError, IndexError, PythonDocxError, OpcError, PythonPptxError, InvalidFileException)
+# What the parsers raise on malformed parts (a missing part, a value of the wrong type or out of range, an unknown
+# encoding): openpyxl's descriptors raise TypeError, python-pptx AttributeError on a relationships part that is
+# not one, XML declarations LookupError.
+_PARSER_ERRORS = (KeyError, ValueError, IndexError, TypeError, AttributeError, LookupError, OverflowError)
+_LIBRARY_ERRORS = (PythonDocxError, OpcError, PythonPptxError, InvalidFileException)
 _XML_ERRORS = (lxml.etree.LxmlError, xml.etree.ElementTree.ParseError, xml.sax.SAXException)
 _ODF_PARTS = {"odt": "text", "ods": "spreadsheet", "odp": "presentation"}
 _P_NS = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -76,7 +85,8 @@ def extract_container(path: Path, kind: str, builder: _Builder, *, max_pages: in
             _epub(path, builder)
         else:
             _odf(path, kind, builder, max_pages)
-    except (*_ZIP_ERRORS, *_PARSER_ERRORS, *_XML_ERRORS) as exc:  # a part missing or malformed, a bad value
+    except (*_ZIP_ERRORS, *_PARSER_ERRORS, *_LIBRARY_ERRORS, *_XML_ERRORS) as exc:
+        logger.info("unreadable %s: %s: %.200s", kind, type(exc).__name__, exc)
         if _declares_entities(exc):
             raise CorruptFile(
                 f"This {what} declares XML entities (a possible XML bomb), so it is not read: save it again and"
@@ -118,7 +128,10 @@ def _xlsx(path: Path, builder: _Builder) -> None:
     with path.open("rb") as file:  # a file, not a path: openpyxl refuses paths not named .xlsx (stored files are not)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about unsupported extensions, styles, data validation
-            workbook = openpyxl.load_workbook(file, read_only=True, data_only=True, keep_links=False)
+            try:
+                workbook = openpyxl.load_workbook(file, read_only=True, data_only=True, keep_links=False)
+            except OSError as exc:  # openpyxl: "File contains no valid workbook part"
+                raise ValueError(str(exc)) from exc
         try:
             builder.title = xlsx_title(workbook)
             add_sheets(builder, xlsx_sheets(workbook))
@@ -134,7 +147,11 @@ def _odf(path: Path, kind: str, builder: _Builder, max_pages: int) -> None:
             f"This OpenDocument file holds {xml_bytes / 1e6:,.1f} MB of XML, more than the {limit / 1e6:,.1f} MB that"
             " can be read; split it, or save it in the Microsoft Office format (DOCX, XLSX, PPTX), and upload that."
         )
-    document = odf.opendocument.load(str(path))
+    sax_errors = _SaxFailures()
+    with contextlib.redirect_stdout(sax_errors):  # odfpy prints a part it fails to parse, and goes on without it
+        document = odf.opendocument.load(str(path))
+    if sax_errors.failed:
+        raise ValueError("odfpy could not parse a part")
     builder.title = odf_title(document)
     body = odf_body(document, _ODF_PARTS[kind])
     if body is None:
@@ -148,6 +165,17 @@ def _odf(path: Path, kind: str, builder: _Builder, max_pages: int) -> None:
             builder.slide(number, blocks)
     else:
         add_sheets(builder, ods_sheets(body))
+
+
+class _SaxFailures(io.TextIOBase):
+    """Standard output while odfpy loads: dropped (odfpy prints the whole XML of a part it cannot parse: the
+    document's text, never for the logs), remembering whether a part failed."""
+
+    failed = False
+
+    def write(self, text: str) -> int:
+        self.failed = self.failed or "SAX FAILED TO PARSE" in text
+        return len(text)
 
 
 def _epub(path: Path, builder: _Builder) -> None:

@@ -338,3 +338,30 @@ def test_a_damaged_container_is_corrupt(tmp_path):
 )
 def test_page_labels_follow_the_kind(kind, start, end, label):
     assert page_label(kind, start, end) == label
+
+
+def test_a_malformed_odf_part_is_corrupt_and_its_text_never_printed(tmp_path, capsys):
+    def break_after_the_first_amendment(xml: bytes) -> bytes:
+        return xml.replace(b"</text:h>", b"</text:h><text:p <<broken", 2).replace(b"<text:p <<broken", b"", 1)
+
+    path = office.rewrite_zip(
+        office.make_odt(tmp_path), tmp_path / "broken.odt", {"content.xml": break_after_the_first_amendment}
+    )
+
+    with pytest.raises(CorruptFile, match="OpenDocument text"):  # odfpy alone keeps the part's first half, silently
+        extract(path, "odt")
+    assert "Congress shall" not in capsys.readouterr().out  # odfpy prints a part it cannot parse
+
+
+@pytest.mark.parametrize(
+    "make, kind, member, change",
+    [
+        (office.make_xlsx, "xlsx", "xl/styles.xml", lambda xml: xml.replace(b'fillId="0"', b'fillId="abc"', 1)),
+        (office.make_pptx, "pptx", "ppt/slides/_rels/slide1.xml.rels", lambda xml: b"<NotRelationships/>"),
+        (office.make_odt, "odt", "meta.xml", lambda xml: xml.replace(b"UTF-8", b"no-such-codec", 1)),
+    ],
+)
+def test_parts_a_library_trips_over_are_corrupt_files(tmp_path, make, kind, member, change):
+    path = office.rewrite_zip(make(tmp_path), tmp_path / f"odd.{kind}", {member: change})
+    with pytest.raises(CorruptFile, match="is damaged"):
+        extract(path, kind)
