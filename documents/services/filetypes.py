@@ -15,8 +15,8 @@ from documents.services.containers import ZIP_KINDS, check_zip, zip_kind, zip_ki
 from documents.services.decode import decode_text
 from documents.services.extract_errors import SUPPORTED, CorruptFile, EmptyFile, EncryptedPdf, UnsupportedType
 
-KINDS = ("pdf", "docx", "html", "markdown", "text", "csv", "pptx", "xlsx", "odt", "ods", "odp", "epub")
 TEXT_KINDS = ("html", "markdown", "text", "csv")
+KINDS = ("pdf", *ZIP_KINDS, *TEXT_KINDS)  # ZIP_KINDS: docx, pptx, xlsx, odt, ods, odp, epub
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
 _ZIP_MAGIC = b"PK\x03\x04"
 
