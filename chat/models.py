@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from config.models import BaseModel
+from documents.models import page_label
 
 
 class Conversation(BaseModel):
@@ -87,6 +88,11 @@ class Citation(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.marker}] {self.document_title}"
+
+    @property
+    def page_label(self) -> str:
+        """ "page 3", "slide 2", ... or "" (``documents.models.page_label``; reads ``version``: select it too)."""
+        return page_label(self.version.kind if self.version else None, self.page_start, self.page_end)
 
 
 class Feedback(BaseModel):

@@ -158,16 +158,11 @@ def answer_generate(draft: AnswerDraft) -> Iterator[Event]:
         yield from _generate_extractive(draft)
 
 
-def _pages(hit: SearchHit) -> str:
-    start, end = hit.chunk.page_start, hit.chunk.page_end
-    if not start:
-        return ""
-    return str(start) if end in (None, start) else f"{start}-{end}"
-
-
 def _generate_llm(draft: AnswerDraft) -> Iterator[Event]:
     """Stream the provider chain's answer. Raises AllProvidersFailed."""
-    sources = [source_block(n, hit.document.title, _pages(hit), hit.chunk.text) for n, hit in draft.sources.items()]
+    sources = [
+        source_block(n, hit.document.title, hit.chunk.page_label, hit.chunk.text) for n, hit in draft.sources.items()
+    ]
     messages = answer_messages(question=draft.question.content, history=draft.history, sources=sources)
     for event in stream_chain(messages, max_tokens=settings.LLM_MAX_ANSWER_TOKENS):
         if isinstance(event, Token):
@@ -268,7 +263,7 @@ def citation_drafts(draft: AnswerDraft) -> list[Citation]:
                 marker=marker,
                 chunk=chunk,
                 document_id=chunk.document_id,
-                version_id=chunk.version_id,
+                version=chunk.version,  # selected with the hit (its kind names the pages), text deferred
                 document_title=hit.document.title,
                 page_start=page_of(pages, start) or chunk.page_start,
                 page_end=page_of(pages, end - 1) or chunk.page_end,

@@ -33,9 +33,10 @@ def _attribute(value: str) -> str:
     return re.sub(r'["<>\n]', " ", value)[:200]
 
 
-def source_block(marker: int, title: str, pages: str, text: str) -> str:
-    page_attr = f' pages="{pages}"' if pages else ""
-    return f'<source id="{marker}" title="{_attribute(title)}"{page_attr}>\n{fence(text)}\n</source>'
+def source_block(marker: int, title: str, location: str, text: str) -> str:
+    """One numbered source; ``location`` is where in its document the text is ("page 3", "slides 2–3", or "")."""
+    place = f' location="{_attribute(location)}"' if location else ""
+    return f'<source id="{marker}" title="{_attribute(title)}"{place}>\n{fence(text)}\n</source>'
 
 
 def answer_messages(*, question: str, history: list[tuple[str, str]], sources: list[str]) -> list[dict[str, str]]:

@@ -3,11 +3,12 @@ the same workspace, and outsiders learn nothing about whether a conversation exi
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from accounts.models import User, Workspace
 from chat.models import Citation, Conversation, Message
+from documents.selectors import VERSION_TEXT_FIELDS
 
 
 def conversation_list(*, user: User, workspace: Workspace) -> QuerySet[Conversation]:
@@ -27,7 +28,8 @@ def conversation_get(*, user: User, conversation_id: int) -> Conversation:
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.prefetch_related("citations", "feedback")
+    citations = Citation.objects.select_related("version").defer(*VERSION_TEXT_FIELDS)  # for page labels
+    return conversation.messages.prefetch_related(Prefetch("citations", queryset=citations), "feedback")
 
 
 def message_get_for_user(*, user: User, message_id: int) -> Message:

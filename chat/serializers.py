@@ -15,7 +15,8 @@ from chat.selectors import message_list
 
 class CitationOutput(serializers.Serializer):
     """A verified citation ``[marker]`` of an answer; ``quote`` is the cited chunk's text, ``support`` the share
-    (0–1) of the citing sentence's words found in it, pages those of the supporting sentence."""
+    (0–1) of the citing sentence's words found in it, pages those of the supporting sentence (slides for a
+    presentation: ``page_label``)."""
 
     id = serializers.IntegerField()
     marker = serializers.IntegerField()
@@ -24,6 +25,7 @@ class CitationOutput(serializers.Serializer):
     document_title = serializers.CharField()
     page_start = serializers.IntegerField(allow_null=True)
     page_end = serializers.IntegerField(allow_null=True)
+    page_label = serializers.CharField(help_text='How the pages are cited: "page 3", "pages 3–4", "slide 2", or "".')
     quote = serializers.CharField()
     support = serializers.SerializerMethodField()
 

@@ -331,6 +331,7 @@ class DocumentChunksApi(APIView):
         heading_path = serializers.ListField(child=serializers.CharField())
         page_start = serializers.IntegerField(allow_null=True)
         page_end = serializers.IntegerField(allow_null=True)
+        page_label = serializers.CharField(help_text='How the pages are cited: "page 3", "slides 2–3", or "".')
         char_start = serializers.IntegerField()
         char_end = serializers.IntegerField()
         token_count = serializers.IntegerField()

@@ -1,6 +1,6 @@
 """A hostile-text corpus: files built to make parsers slow (long lines, pathological headings, deep nesting,
-huge tables, binary junk) in every supported format, and the one function that runs a file through the
-real upload checks, extraction and chunking (``hostile_process``).
+huge tables, binary junk) in every supported format (the ZIP-based ones in ``documents.hostile_office``), and
+the one function that runs a file through the real upload checks, extraction and chunking (``hostile_process``).
 
 Used by ``documents/tests/test_hostile.py`` (small sizes, in ``make test``) and ``manage.py bench_hostile``
 (large sizes, timings per MB). Files are generated, never committed; generation is deterministic.
@@ -20,6 +20,7 @@ import docx
 from reportlab.lib.pagesizes import LETTER
 from reportlab.pdfgen import canvas
 
+from documents.hostile_office import OFFICE_BUILDERS
 from documents.services.extract_errors import ExtractionError
 
 Builder = Callable[[Path, int], Path]
@@ -306,6 +307,7 @@ BUILDERS: tuple[Builder, ...] = (
     image_huge,
     eml_deep,
     eml_headers_and_parts,
+    *OFFICE_BUILDERS,
 )
 
 
@@ -316,23 +318,22 @@ def hostile_corpus(directory: Path, *, size: int) -> list[Path]:
 
 
 def hostile_process(path: Path) -> HostileResult:
-    """Run one file through what an upload and its ingestion do before embedding: ``sniff_kind`` and
-    ``check_file`` on the head, ``extract``, ``chunk_document`` and the document caps.
+    """Run one file through what an upload and its ingestion do before embedding: ``sniff_file`` and
+    ``check_file``, ``extract``, ``chunk_document`` and the document caps.
 
     A domain failure (``ExtractionError`` at upload or extraction, ``IngestionFailed`` from the caps) is an
     outcome "failed" with its message; any other exception propagates (that would be a bug).
     """
     from documents.services.chunk import chunk_document
     from documents.services.extract import extract
-    from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
+    from documents.services.filetypes import check_file, sniff_file
 
     start = time.perf_counter()
     extracted_at, outcome, reason = None, "ok", ""
     paths: list[tuple[str, ...]] = []
     chunks = text_chars = 0
     try:
-        with path.open("rb") as file:
-            kind = sniff_kind(file.read(SNIFF_BYTES), path.name)
+        kind = sniff_file(path, path.name)
         check_file(path, kind)
         extracted = extract(path, kind)
         extracted_at, text_chars = time.perf_counter(), len(extracted.text)

@@ -26,6 +26,8 @@ INGESTION_RESET: dict[str, object] = {
     "retry_at": None,
     "deferrals": 0,
 }
+# What a page of a document kind is called where pages are cited; "page" for every kind not listed.
+PAGE_UNITS = {"pptx": "slide", "odp": "slide"}
 
 
 class Document(BaseModel):
@@ -180,6 +182,22 @@ class DocumentVersion(BaseModel):
     def __str__(self) -> str:
         return f"{self.document} v{self.number}"
 
+    @property
+    def page_unit(self) -> str:
+        """What this version's pages are: "slide" (presentations) or "page"."""
+        return PAGE_UNITS.get(self.kind, "page")
+
+
+def page_label(kind: str | None, start: int | None, end: int | None = None) -> str:
+    """How pages ``start``..``end`` (1-based) of a document of ``kind`` are cited, the one place the label is
+    made: "page 3", "pages 3–5", "slide 2", "slides 2–4"; "" without a start page."""
+    if not start:
+        return ""
+    unit = PAGE_UNITS.get(kind or "", "page")
+    if end in (None, start):
+        return f"{unit} {start}"
+    return f"{unit}s {start}\u2013{end}"
+
 
 def page_of(page_starts: list[int], offset: int) -> int | None:
     """The 1-based page holding character ``offset``, given each page's start offset (``page_starts``,
@@ -241,6 +259,11 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+    @property
+    def page_label(self) -> str:
+        """ "page 3", "slides 2–4", ... or "" (``page_label``; reads ``version``: select it with the chunk)."""
+        return page_label(self.version.kind, self.page_start, self.page_end)
 
 
 # The limits a workspace can override, as ``WorkspaceLimitOverride`` fields (``documents.limits``).

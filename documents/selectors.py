@@ -11,6 +11,9 @@ from django.http import Http404
 
 from documents.models import Chunk, Document, DocumentVersion
 
+# The large columns of a version, left out when a version is selected only for its kind (page labels).
+VERSION_TEXT_FIELDS = ("version__extracted_text", "version__page_starts")
+
 if TYPE_CHECKING:
     from accounts.models import User, Workspace
 
@@ -75,8 +78,14 @@ def document_version_get(*, document: Document, number: object | None) -> Docume
 
 
 def chunk_list(*, document: Document) -> QuerySet[Chunk]:
-    """The searched chunks of a document, in order (without their embeddings)."""
-    return Chunk.objects.filter(document=document).defer("embedding", "search_vector").order_by("ordinal")
+    """The searched chunks of a document, in order (without their embeddings), each with its version's kind
+    (for ``Chunk.page_label``)."""
+    return (
+        Chunk.objects.filter(document=document)
+        .select_related("version")
+        .defer("embedding", "search_vector", *VERSION_TEXT_FIELDS)
+        .order_by("ordinal")
+    )
 
 
 def document_status_counts(*, workspace: Workspace) -> dict[str, int]:

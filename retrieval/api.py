@@ -52,6 +52,7 @@ class SearchApi(APIView):
         document_title = serializers.CharField(source="chunk.document.title")
         page_start = serializers.IntegerField(source="chunk.page_start", allow_null=True)
         page_end = serializers.IntegerField(source="chunk.page_end", allow_null=True)
+        page_label = serializers.CharField(source="chunk.page_label", help_text='"page 3", "slides 2–3", or "".')
         heading_path = serializers.ListField(child=serializers.CharField(), source="chunk.heading_path")
         text = serializers.CharField(source="chunk.text")
         score = serializers.FloatField()

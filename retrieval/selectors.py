@@ -21,6 +21,7 @@ from accounts.models import Workspace
 from config.metrics import search_observe
 from documents.embeddings import embed_query_async
 from documents.models import Chunk, Document
+from documents.selectors import VERSION_TEXT_FIELDS
 from retrieval.bm25 import bm25_search
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.query import InvalidQuery, ParsedQuery, clean_query, has_words, query_terms
@@ -154,8 +155,8 @@ def _hits(
     bm25_at = {chunk_id: RetrieverHit(rank, score) for rank, (chunk_id, score) in enumerate(bm25, start=1)}
     vector_at = {chunk_id: RetrieverHit(rank, score) for rank, (chunk_id, score) in enumerate(vector, start=1)}
     chunks = (
-        Chunk.objects.select_related("document")
-        .defer("embedding", "search_vector")
+        Chunk.objects.select_related("document", "version")
+        .defer("embedding", "search_vector", *VERSION_TEXT_FIELDS)
         .in_bulk([chunk_id for chunk_id, _ in ranked])
     )
     return [

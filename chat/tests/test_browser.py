@@ -60,7 +60,7 @@ def test_ask_on_the_chat_page_and_open_the_citation(page, tmp_path, settings):
     assert "extractive" in page.inner_text("#messages .msg.assistant .provider")
     assert answer.locator("a.cite").count() >= 1  # verified markers became links
     citation = page.locator("#messages .msg.assistant .citations a").first
-    assert "Harbor almanac, p. 2" in citation.inner_text()
+    assert "Harbor almanac, page 2" in citation.inner_text()
 
     # feedback goes to the URL the server rendered into the answer (no URL is built in JS)
     page.locator("#messages .msg.assistant .vote[data-rating='1']").click()

@@ -78,9 +78,15 @@ OCR_LOW_CONFIDENCE = env.int("OCR_LOW_CONFIDENCE", default=60)
 OCR_MAX_IMAGE_PIXELS = env.int("OCR_MAX_IMAGE_PIXELS", default=40_000_000)
 if OCR_DPI < 50 or OCR_PAGE_MAX_SECONDS <= 0 or OCR_MAX_IMAGE_PIXELS < 1_000_000:
     raise ImproperlyConfigured("OCR_DPI must be >= 50, OCR_PAGE_MAX_SECONDS > 0 and OCR_MAX_IMAGE_PIXELS >= 1000000")
-# A CSV file with more rows fails with the reason; a DOCX (a ZIP) with more members, expanding to more bytes, or with a
-# member over 1 MiB compressed better than ZIP_MAX_RATIO : 1, is refused at upload as a possible zip bomb.
+# A CSV file or a spreadsheet (all its sheets) with more rows holding a value, or a spreadsheet with more cells and rows
+# to read than EXTRACT_MAX_CELLS (empty ones too), fails with the reason. A ZIP-based file (DOCX, PPTX, XLSX, ODT, ODS,
+# ODP, EPUB) with more members, expanding to more bytes, or with a member over 1 MiB compressed better than
+# ZIP_MAX_RATIO : 1, is refused at upload as a possible zip bomb.
 EXTRACT_MAX_CSV_ROWS = env.int("EXTRACT_MAX_CSV_ROWS", default=200_000)
+EXTRACT_MAX_CELLS = env.int("EXTRACT_MAX_CELLS", default=10_000_000)
+# odfpy reads OpenDocument files (ODT, ODS, ODP) into a Python object per XML element: about 1 MB of XML per second
+# and 28 bytes of memory per byte. A file with more XML than this fails with the reason (save it as DOCX/XLSX/PPTX).
+EXTRACT_ODF_MAX_XML_BYTES = env.int("EXTRACT_ODF_MAX_XML_BYTES", default=10_000_000)
 ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=10_000)
 ZIP_MAX_UNZIPPED_BYTES = env.int("ZIP_MAX_UNZIPPED_BYTES", default=200 * 1024 * 1024)
 ZIP_MAX_RATIO = env.int("ZIP_MAX_RATIO", default=100)

@@ -30,8 +30,8 @@ from django.core.files.base import ContentFile
 
 from config.errors import ApplicationError
 from documents.models import Document, DocumentVersion
+from documents.services.containers import check_zip_limits, describe_zip
 from documents.services.extract_errors import ZipBomb
-from documents.services.filetypes import check_zip_limits, describe_zip
 from documents.services.upload import document_upload, document_version_upload, file_too_large_message
 
 if TYPE_CHECKING:

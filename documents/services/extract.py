@@ -1,7 +1,7 @@
-"""Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages and
-heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
-``decode``, the per-format readers in ``formats``, pages read by OCR in ``extract_ocr``, the errors in
-``extract_errors``.
+"""Text extraction in the worker: the whole text of a file with exact character offsets of its PDF pages or
+slides and heading sections (``extract``). What a file is and the upload checks are in ``filetypes``, decoding in
+``decode``, the per-format readers in ``formats`` (the ZIP-based kinds through ``extract_containers``), pages read
+by OCR in ``extract_ocr``, the errors in ``extract_errors``.
 """
 
 from __future__ import annotations
@@ -10,20 +10,17 @@ import csv
 import itertools
 import re
 import time
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import docx
-import lxml.etree
 import pypdfium2
 from django.conf import settings
-from docx.exceptions import PythonDocxError
-from docx.opc.exceptions import OpcError
 
 from config.text import clip_words
+from documents.services.containers import ZIP_KINDS
 from documents.services.decode import read_text
+from documents.services.extract_containers import add_table_rows, extract_container
 from documents.services.extract_errors import (
     CorruptFile,
     DocumentTooLarge,
@@ -41,10 +38,9 @@ from documents.services.extract_ocr import (
     no_pdf_text,
     pdf_ocr,
 )
-from documents.services.filetypes import KINDS, check_docx, open_image, open_pdf
+from documents.services.filetypes import KINDS, open_image, open_pdf
 from documents.services.formats import Block
 from documents.services.formats.csv import csv_paragraphs
-from documents.services.formats.docx import docx_blocks
 from documents.services.formats.eml import (
     EML_MAX_MULTIPARTS,
     EML_MAX_PARTS,
@@ -64,7 +60,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # dropped from extracted tex
 
 @dataclass(frozen=True)
 class PageSpan:
-    """A PDF or image page's text: ``ExtractedText.text[char_start:char_end]`` (1-based ``number``)."""
+    """A PDF page's, an image page's or a slide's text: ``ExtractedText.text[char_start:char_end]`` (1-based
+    ``number``)."""
 
     number: int
     char_start: int
@@ -82,8 +79,9 @@ class Section:
 @dataclass(frozen=True)
 class ExtractedText:
     """The whole text of a document: paragraphs separated by exactly one blank line ("\\n\\n"), never
-    containing one. ``pages``: one span per PDF or image page, in order, non-overlapping, only "\\n\\n" between
-    them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be empty.
+    containing one. ``pages``: one span per PDF page, image page or slide (PPTX, ODP), in order, non-overlapping,
+    only "\\n\\n" between them ([] for other kinds). ``sections``: sorted by ``char_start``, distinct offsets; may be
+    empty.
     ``title``: the document's own title from its metadata (PDF Title, core properties, HTML ``<title>``, ...),
     "" when it has none. ``ocr``: what OCR read (images; PDF pages without a usable text layer), else None."""
 
@@ -146,6 +144,7 @@ class _Builder:
         self.headings: list[tuple[int, str]] = []
         self.sections: list[Section] = []
         self.pages: list[PageSpan] = []
+        self.title = ""
 
     def next_start(self) -> int:
         return self.length + (2 if self.parts else 0)
@@ -200,15 +199,28 @@ class _Builder:
         else:
             self.sections.append(Section(start, path))
 
-    def page(self, number: int, paragraphs: list[str]) -> None:
+    def page(self, number: int, paragraphs: Iterable[str | Block]) -> None:
         self.check_deadline()
         count, start = len(self.parts), self.next_start()
         for paragraph in paragraphs:
-            self.paragraph(paragraph)
+            if isinstance(paragraph, str):
+                self.paragraph(paragraph)
+            else:
+                self.add(paragraph)
         self.pages.append(PageSpan(number, start if len(self.parts) > count else self.length, self.length))
 
+    def slide(self, number: int, blocks: list[Block]) -> None:
+        """A slide as page ``number``: its heading path is its own title only, () when it has none."""
+        self.headings.clear()
+        blocks = [block for block in blocks if _CONTROL.sub("", block.text).strip()]
+        if blocks and blocks[0].level is None and self.sections and self.sections[-1].heading_path:
+            self.section(self.next_start(), ())
+        self.page(number, blocks)
+
     def result(self, kind: str) -> ExtractedText:
-        return ExtractedText(kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections)
+        return ExtractedText(
+            kind=kind, text="".join(self.parts), pages=self.pages, sections=self.sections, title=self.title
+        )
 
 
 def extract(
@@ -222,15 +234,16 @@ def extract(
 ) -> ExtractedText:
     """Extract the whole text of the file at ``path`` (kind from ``sniff_kind``); see ``ExtractedText``.
 
-    PDF pages get ``PageSpan``s and the PDF outline gives sections; a PDF page whose text layer is too thin
-    (``extract_ocr.needs_ocr``) and every page (TIFF frame) of an image is read by OCR, keeping its page number,
-    with ``progress(done, total)`` called after each such page. DOCX/HTML/Markdown headings give sections; CSV
-    rows become "column: value; ..." paragraphs under one ``Section(0, ())``. Raises ``EmptyFile``,
-    ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``, ``UnsupportedType``, ``ImageTooLarge``, ``NoExtractableText``
-    (no text, even by OCR, or OCR needed and off here: the reason says which), ``DocumentTooLarge`` (over
-    ``max_chars`` characters or ``max_pages`` pages: the workspace's limits, by default the settings
-    ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``), ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``, plus
-    ``OCR_MAX_SECONDS`` with pages to OCR) or ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows); ValueError
+    PDF pages, image pages and slides get ``PageSpan``s; the PDF outline, DOCX/ODT/HTML/Markdown/EPUB headings,
+    slide titles and sheet names give sections; CSV and sheet rows become "column: value; ..." paragraphs (ZIP-based
+    kinds: ``extract_containers``). A PDF page whose text layer is too thin (``extract_ocr.needs_ocr``) and every
+    page (TIFF frame) of an image is read by OCR, keeping its page number, with ``progress(done, total)`` called
+    after each such page. Raises ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile``, ``ZipBomb``,
+    ``UnsupportedType``, ``ImageTooLarge``, ``NoExtractableText`` (no text, even by OCR, or OCR needed and off
+    here: the reason says which), ``DocumentTooLarge`` (over ``max_chars`` characters or ``max_pages`` pages: the
+    workspace's limits, by default the settings ``DOCUMENT_MAX_CHARS`` and ``DOCUMENT_MAX_PAGES``),
+    ``ExtractionTimeout`` (over ``EXTRACT_MAX_SECONDS``, plus ``OCR_MAX_SECONDS`` with pages to OCR) or
+    ``ExtractionError`` (over ``EXTRACT_MAX_CSV_ROWS`` rows or ``EXTRACT_MAX_CELLS`` spreadsheet cells); ValueError
     for unknown kinds. Heading paths are bounded (``heading_path``). ``tick`` is called between paragraphs and
     pages: a sign of life of a long extraction (it must be cheap, or throttle itself).
     """
@@ -246,8 +259,8 @@ def extract(
         return _extract_image(path, max_chars, max_pages, progress, tick)
     builder = _Builder(max_chars, tick)
     title = ""
-    if kind == "docx":
-        _extract_docx(path, builder)
+    if kind in ZIP_KINDS:
+        extract_container(path, kind, builder, max_pages=max_pages)
     elif kind == "csv":
         _extract_csv(read_text(path, kind), builder)
     elif kind == "eml":
@@ -261,7 +274,8 @@ def extract(
             blocks, title = markdown_blocks(text), markdown_title(text)
         for block in blocks:
             builder.add(block)
-    result = replace(builder.result(kind), title=title)
+    result = builder.result(kind)
+    result = replace(result, title=title or result.title)
     if not result.text.strip():
         raise NoExtractableText("No text could be extracted from this file.")
     return result
@@ -366,15 +380,6 @@ def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str
         builder.section(start, path)
 
 
-def _extract_docx(path: Path, builder: _Builder) -> None:
-    check_docx(path)
-    try:
-        for block in docx_blocks(docx.Document(str(path))):
-            builder.add(block)
-    except (PythonDocxError, OpcError, KeyError, ValueError, zipfile.BadZipFile, lxml.etree.LxmlError) as exc:
-        raise CorruptFile("This DOCX file is damaged, so its text cannot be read.") from exc
-
-
 def _extract_eml(path: Path, builder: _Builder) -> str:
     """An e-mail message's blocks (``formats.eml``) into ``builder``; returns its subject."""
     data = path.read_bytes()
@@ -397,13 +402,7 @@ def _extract_eml(path: Path, builder: _Builder) -> str:
 
 def _extract_csv(text: str, builder: _Builder) -> None:
     builder.section(0, ())
-    max_rows = settings.EXTRACT_MAX_CSV_ROWS
     try:
-        for count, paragraph in enumerate(csv_paragraphs(text), start=1):
-            if count > max_rows:
-                raise ExtractionError(
-                    f"This CSV file has more than {max_rows:,} rows; split it into smaller files and upload those."
-                )
-            builder.paragraph(paragraph)
+        add_table_rows(builder, csv_paragraphs(text), "CSV file")
     except csv.Error as exc:
         raise CorruptFile(f"This CSV file could not be read: {exc}.") from exc

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from config.errors import ApplicationError
 
-SUPPORTED = "Groundwork reads PDF, DOCX, HTML, Markdown, text, CSV, e-mail (EML) and images (PNG, JPEG, TIFF)."
+SUPPORTED = (
+    "Groundwork reads PDF, Word (DOCX), PowerPoint (PPTX), Excel (XLSX), OpenDocument (ODT, ODS, ODP), EPUB, HTML,"
+    " Markdown, text, CSV, e-mail (EML) and images (PNG, JPEG, TIFF)."
+)
 
 
 class ExtractionError(ApplicationError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 from django.conf import settings
 
+from documents.services.containers import ZIP_KINDS, check_zip, zip_kind, zip_kind_by_name
 from documents.services.decode import decode_text
 from documents.services.extract_errors import (
     SUPPORTED,
@@ -23,17 +23,16 @@ from documents.services.extract_errors import (
     EncryptedPdf,
     ImageTooLarge,
     UnsupportedType,
-    ZipBomb,
 )
 
 if TYPE_CHECKING:
     from PIL import Image
 
-KINDS: tuple[str, ...] = ("pdf", "docx", "html", "markdown", "text", "csv", "image")
-KINDS += ("eml",)  # e-mail messages (RFC 822): sniffed from their headers
 TEXT_KINDS = ("html", "markdown", "text", "csv")
+KINDS: tuple[str, ...] = ("pdf", *ZIP_KINDS, *TEXT_KINDS, "image")  # ZIP_KINDS: docx, pptx, xlsx, odt, ods, odp, epub
+KINDS += ("eml",)  # e-mail messages (RFC 822): sniffed from their headers
 SNIFF_BYTES = 64 * 1024  # how much of the head sniff_kind and check_file look at
-RATIO_MIN_BYTES = 1024 * 1024  # members this large may not compress better than ZIP_MAX_RATIO : 1
+_ZIP_MAGIC = b"PK\x03\x04"
 
 _LEADING_NOISE = re.compile(r"^(?:\s+|<!--.*?-->|<\?xml[^>]*\?>)+", re.DOTALL)
 _HTML_TAG = re.compile(r"<(?:head|body|p|div)[\s>]", re.IGNORECASE)
@@ -69,17 +68,17 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
     """Decide the kind (one of ``KINDS``) from the first up to 64 KiB of a file; ``filename``'s extension
     only breaks ties between text kinds (.md -> markdown, .csv/.tsv -> csv, .txt -> never csv).
 
-    A ZIP is returned as "docx": ``check_file`` verifies it really is one; PNG, JPEG and TIFF are "image".
-    Raises ``EmptyFile`` (no bytes or only whitespace) and ``UnsupportedType`` (binary content, naming the
-    format when it is known).
+    A ZIP's kind is only guessed from ``filename`` here (``zip_kind_by_name``): ``sniff_file`` decides it from
+    the archive's members; PNG, JPEG and TIFF are "image". Raises ``EmptyFile`` (no bytes or only whitespace) and
+    ``UnsupportedType`` (binary content, naming the format when it is known).
     """
     head = head[:SNIFF_BYTES]
     if not head.strip():
         raise EmptyFile("This file is empty.")
     if 0 <= head.find(b"%PDF-") <= 1024:
         return "pdf"
-    if head.startswith(b"PK\x03\x04"):
-        return "docx"
+    if head.startswith(_ZIP_MAGIC):
+        return zip_kind_by_name(filename)
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     if what := describe_binary(head):
@@ -88,6 +87,16 @@ def sniff_kind(head: bytes, filename: str = "") -> str:
     if not text.strip():
         raise EmptyFile("This file is empty.")
     return _text_kind(text, Path(filename).suffix.lower())
+
+
+def sniff_file(path: Path, filename: str = "") -> str:
+    """The kind (one of ``KINDS``) of the file at ``path``: ``sniff_kind`` on its head, and for a ZIP the
+    format its members show (``zip_kind``: DOCX, PPTX, XLSX, ODT, ODS, ODP or EPUB), whatever its name says.
+    Raises ``EmptyFile``, ``UnsupportedType`` and, for a damaged ZIP, ``CorruptFile``."""
+    with path.open("rb") as file:
+        head = file.read(SNIFF_BYTES)
+    kind = sniff_kind(head, filename)
+    return zip_kind(path, filename) if head.startswith(_ZIP_MAGIC) else kind
 
 
 def _text_kind(text: str, extension: str) -> str:
@@ -112,18 +121,18 @@ def _text_kind(text: str, extension: str) -> str:
 def check_file(path: Path, kind: str) -> None:
     """Fast checks at upload, before the file is stored (a 25 MB file takes milliseconds).
 
-    pdf: pdfium opens it and it has pages (``EncryptedPdf``, ``CorruptFile``). docx: a sane ZIP (``ZipBomb``,
-    ``CorruptFile``) that holds word/document.xml (else ``UnsupportedType``). image: Pillow reads its header
-    and its first frame is within ``OCR_MAX_IMAGE_PIXELS`` (``CorruptFile``, ``ImageTooLarge``). Text kinds:
-    the first 64 KiB decode as text (``UnsupportedType``). Any kind: ``EmptyFile`` for 0 bytes. ValueError for
-    unknown kinds.
+    pdf: pdfium opens it and it has pages (``EncryptedPdf``, ``CorruptFile``). ZIP kinds (docx, pptx, xlsx,
+    odt, ods, odp, epub): a sane ZIP holding the format's main part (``check_zip``: ``ZipBomb``,
+    ``CorruptFile``, ``UnsupportedType``). image: Pillow reads its header and its first frame is within
+    ``OCR_MAX_IMAGE_PIXELS`` (``CorruptFile``, ``ImageTooLarge``). Text kinds and eml: the first 64 KiB decode as
+    text (``UnsupportedType``). Any kind: ``EmptyFile`` for 0 bytes. ValueError for unknown kinds.
     """
     if path.stat().st_size == 0:
         raise EmptyFile("This file is empty.")
     if kind == "pdf":
         open_pdf(path).close()
-    elif kind == "docx":
-        check_docx(path)
+    elif kind in ZIP_KINDS:
+        check_zip(path, kind)
     elif kind == "image":
         open_image(path).close()
     elif kind in TEXT_KINDS or kind == "eml":
@@ -189,33 +198,6 @@ def _too_large(description: str) -> str:
     )
 
 
-def check_docx(path: Path) -> None:
-    """A DOCX is a sane ZIP (``ZipBomb``, ``CorruptFile``) that holds word/document.xml (``UnsupportedType``)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            names = {member.filename for member in members}
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise CorruptFile("This DOCX file is damaged or not a DOCX file, so it cannot be read.") from exc
-    check_zip_limits(members)
-    if "word/document.xml" not in names:
-        raise UnsupportedType(f"This looks like {describe_zip(names, mimetype)}; {SUPPORTED}")
-
-
-def check_zip_limits(members: list[zipfile.ZipInfo]) -> None:
-    """Raise ``ZipBomb`` when a ZIP's members (its ``infolist()``) are more than ``ZIP_MAX_MEMBERS``, expand to more
-    than ``ZIP_MAX_UNZIPPED_BYTES`` in all, or one over 1 MiB is compressed better than ``ZIP_MAX_RATIO`` : 1."""
-    total = sum(member.file_size for member in members)
-    ratio = settings.ZIP_MAX_RATIO
-    if (
-        len(members) > settings.ZIP_MAX_MEMBERS
-        or total > settings.ZIP_MAX_UNZIPPED_BYTES
-        or any(m.file_size > RATIO_MIN_BYTES and m.file_size > ratio * max(m.compress_size, 1) for m in members)
-    ):
-        raise ZipBomb("This file would expand to far more data than it holds (a possible zip bomb), so it is not read.")
-
-
 def describe_binary(head: bytes) -> str | None:
     """What a file's head says it is by its magic number ("a PNG image", ...), or None when unknown."""
     for magic, what in _MAGIC:
@@ -267,16 +249,3 @@ def looks_delimited(text: str) -> bool:
         if len(widths) == 1 and widths.pop() > 1 and sum(map(len, cells)) / len(cells) < 60:
             return True
     return False
-
-
-def describe_zip(names: set[str], mimetype: bytes) -> str:
-    """What a ZIP that is not a DOCX holds, from its member names and its "mimetype" member (ODF, EPUB)."""
-    if "xl/workbook.xml" in names:
-        return "an Excel workbook (XLSX)"
-    if "ppt/presentation.xml" in names:
-        return "a PowerPoint presentation (PPTX)"
-    if mimetype.startswith(b"application/epub"):
-        return "an EPUB e-book"
-    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-        return "an OpenDocument file (ODT/ODS/ODP)"
-    return "a ZIP archive"

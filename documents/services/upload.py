@@ -32,7 +32,7 @@ from config.errors import ApplicationError, ConflictError, TooManyRequestsError
 from documents.limits import workspace_limits, workspace_lock, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
-from documents.services.filetypes import SNIFF_BYTES, check_file, sniff_kind
+from documents.services.filetypes import check_file, sniff_file
 from documents.services.titles import TITLE_MAX_CHARS, title_from_filename
 
 if TYPE_CHECKING:
@@ -122,9 +122,7 @@ def _inspect(file: File, filename: str) -> tuple[str, str, int]:
     if size == 0:
         raise EmptyFile("This file is empty.")
     with _local_copy(file) as (path, sha256):
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-        kind = sniff_kind(head, filename)
+        kind = sniff_file(path, filename)
         check_file(path, kind)
     file.seek(0)
     return kind, sha256, size

@@ -115,8 +115,8 @@ def make_corrupt_pdf(directory: Path, name: str = "corrupt.pdf") -> Path:
     return path
 
 
-def make_docx(directory: Path, blocks: list[tuple[str, str]], name: str = "sample.docx") -> Path:
-    """Write a DOCX built from ``(style, text)`` blocks, in order.
+def make_docx(directory: Path, blocks: list[tuple[str, str]], name: str = "sample.docx", title: str = "") -> Path:
+    """Write a DOCX built from ``(style, text)`` blocks, in order, with ``title`` as its core-properties title.
 
     ``style`` is "Title", "Heading 1".."Heading 9", "Normal" (or any paragraph style of python-docx's default
     template), or "table": then ``text`` holds rows separated by "\\n" and cells separated by "|"
@@ -124,6 +124,7 @@ def make_docx(directory: Path, blocks: list[tuple[str, str]], name: str = "sampl
     """
     path = directory / name
     document = docx.Document()
+    document.core_properties.title = title
     for style, text in blocks:
         if style == "table":
             rows = [row.split("|") for row in text.split("\n")]
@@ -199,9 +200,10 @@ def assert_well_formed(result: ExtractedText) -> None:
     assert starts == sorted(set(starts))
     assert all(0 <= start <= len(text) for start in starts)
     if result.kind not in ("pdf", "image"):
-        assert result.pages == []
-        # Non-PDF sections start at a paragraph (a heading).
+        # Non-PDF sections start at a paragraph (a heading, or a slide's first paragraph).
         assert all(start == 0 or text[start - 2 : start] == "\n\n" for start in starts)
+    if result.kind not in ("pdf", "image", "pptx", "odp"):
+        assert result.pages == []
         return
     assert [page.number for page in result.pages] == list(range(1, len(result.pages) + 1))
     assert result.pages[0].char_start == 0

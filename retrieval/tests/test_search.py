@@ -179,6 +179,7 @@ def test_api_search(acme, alice, api_client_for):
         "document_title",
         "page_start",
         "page_end",
+        "page_label",
         "heading_path",
         "text",
         "score",

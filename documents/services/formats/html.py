@@ -16,7 +16,8 @@ from django.conf import settings
 from documents.services.formats import Block
 from documents.services.formats.markdown import markdown_blocks
 
-_DROPPED_TAGS = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template", "svg")
+_NON_TEXT_TAGS = ("script", "style", "nav", "form", "noscript", "template", "svg")
+_DROPPED_TAGS = (*_NON_TEXT_TAGS, "header", "footer", "aside")  # a web page's furniture
 _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _TEXT_TAGS = {*_HEADING_TAGS, "p", "li", "tr", "pre", "blockquote", "dt", "dd", "figcaption", "caption"}
 
@@ -58,6 +59,13 @@ def html_title(html: str) -> str:
         element = tree.find(".//title")
         return element.text_content() if element is not None else ""
     return trafilatura.metadata.extract_title(tree) or ""
+
+
+def html_plain_blocks(html: str) -> list[Block]:
+    """The text of a page's headings, paragraphs, list items and table rows in document order, without
+    trafilatura's main-content detection and keeping ``header``, ``footer`` and ``aside`` elements (for pages
+    that are all content: an e-book's chapters put their titles in ``<header>``). Linear."""
+    return list(_lxml_blocks(html, _NON_TEXT_TAGS))
 
 
 def _too_complex(root: lxml.html.HtmlElement, max_elements: int, max_depth: int) -> bool:
@@ -133,13 +141,13 @@ def unbold(line: str) -> str:
     return "".join(out)
 
 
-def _lxml_blocks(html: str) -> Iterator[Block]:
+def _lxml_blocks(html: str, dropped: tuple[str, ...] = _DROPPED_TAGS) -> Iterator[Block]:
     parser = lxml.html.HTMLParser(encoding="utf-8")
     try:
         root = lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
     except (lxml.etree.ParserError, ValueError):
         return
-    for element in list(root.iter(*_DROPPED_TAGS)):
+    for element in list(root.iter(*dropped)):
         element.drop_tree()
     for element in _outermost(root, _TEXT_TAGS):
         if element.tag == "tr":
