@@ -38,4 +38,4 @@ def test_a_citation_of_a_slide_reads_slide_n(alice, tmp_path, api_client_for, cl
 
     settings.LLM_PROVIDERS = [fake.provider("ok")]  # the model is told where each source is, in the same words
     ask(client, conversation, QUESTION)
-    assert 'title="bill-of-rights" location="slide 3">' in fake.requests[-1][1]["messages"][-1]["content"]
+    assert 'title="The Bill of Rights" location="slide 3">' in fake.requests[-1][1]["messages"][-1]["content"]

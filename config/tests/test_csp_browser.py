@@ -151,7 +151,7 @@ def test_main_pages_work_with_the_policy_on_and_report_no_violation(page, tmp_pa
     _live_status(page, user)
 
     page.goto("/search/?q=breakwater")
-    expect(page.locator("#results li.result").first).to_contain_text("harbor")
+    expect(page.locator("#results li.result").first).to_contain_text("Harbor almanac")
     _chat(page)
 
     # The workspace switcher submits on change (data-autosubmit), without a button.
@@ -176,7 +176,7 @@ def test_main_pages_work_with_the_policy_on_and_report_no_violation(page, tmp_pa
     expect(page.get_by_role("button", name="Try it out")).to_be_visible()
     page.screenshot(path=str(settings.DATA_DIR / "browser-api-docs.png"))
     page.goto("/admin/documents/document/")
-    expect(page.locator("#result_list")).to_contain_text("harbor")
+    expect(page.locator("#result_list")).to_contain_text("Harbor almanac")
 
     assert reports.violations == []
     assert reports.errors == []

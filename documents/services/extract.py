@@ -25,7 +25,6 @@ from documents.services.extract_errors import (
     CorruptFile,
     DocumentTooLarge,
     EmptyFile,
-    ExtractionError,
     ExtractionTimeout,
     NoExtractableText,
 )
@@ -41,14 +40,7 @@ from documents.services.extract_ocr import (
 from documents.services.filetypes import KINDS, open_image, open_pdf
 from documents.services.formats import Block
 from documents.services.formats.csv import csv_paragraphs
-from documents.services.formats.eml import (
-    EML_MAX_MULTIPARTS,
-    EML_MAX_PARTS,
-    eml_blocks,
-    eml_bounds,
-    eml_header,
-    eml_parse,
-)
+from documents.services.formats.eml import eml_read
 from documents.services.formats.html import html_blocks, html_title
 from documents.services.formats.markdown import markdown_blocks, markdown_title
 from documents.services.formats.pdf import pdf_page_paragraphs
@@ -264,7 +256,9 @@ def extract(
     elif kind == "csv":
         _extract_csv(read_text(path, kind), builder)
     elif kind == "eml":
-        title = _extract_eml(path, builder)
+        blocks_read, title = eml_read(path.read_bytes())
+        for block in blocks_read:
+            builder.add(block)
     else:
         text = read_text(path, kind)
         blocks: Iterable[Block] = [Block(text)]
@@ -378,26 +372,6 @@ def _add_outline_sections(builder: _Builder, text: str, toc: list[tuple[int, str
         found.append((position if position >= 0 else floor, order, heading_path(stack)))
     for start, _, path in sorted(found):
         builder.section(start, path)
-
-
-def _extract_eml(path: Path, builder: _Builder) -> str:
-    """An e-mail message's blocks (``formats.eml``) into ``builder``; returns its subject."""
-    data = path.read_bytes()
-    multiparts, parts = eml_bounds(data)
-    if multiparts > EML_MAX_MULTIPARTS or parts > EML_MAX_PARTS:
-        raise CorruptFile(
-            f"This e-mail message has more than {EML_MAX_MULTIPARTS} multipart sections or {EML_MAX_PARTS:,} parts,"
-            " so it is not read."
-        )
-    try:
-        message = eml_parse(data)
-        for block in eml_blocks(message):
-            builder.add(block)
-    except ExtractionError:
-        raise
-    except (RecursionError, ValueError, LookupError, IndexError, TypeError, AttributeError) as exc:  # malformed MIME
-        raise CorruptFile("This e-mail message is damaged, so its text cannot be read.") from exc
-    return eml_header(message, "Subject")
 
 
 def _extract_csv(text: str, builder: _Builder) -> None:

@@ -35,8 +35,11 @@ def wait_finished(
     return Document.objects.get(pk=document_id)
 
 
-def ingest_here(workspace: Any, user: Any, name: str, data: bytes) -> Document:
-    """Upload ``data`` without a task and ingest it in this process; the document as ingestion left it."""
-    result = document_upload(workspace=workspace, user=user, file=ContentFile(data), filename=name, enqueue=False)
+def ingest_here(workspace: Any, user: Any, name: str, data: bytes, title: str | None = None) -> Document:
+    """Upload ``data`` (with a typed ``title``, if given) without a task and ingest it in this process; the
+    document as ingestion left it."""
+    result = document_upload(
+        workspace=workspace, user=user, file=ContentFile(data), filename=name, title=title, enqueue=False
+    )
     document_ingest(document_id=result.document.pk)
     return Document.objects.get(pk=result.document.pk)

@@ -140,7 +140,7 @@ def test_attachments_become_documents_linked_to_the_message(alice, api_client_fo
     assert document.current_version is not None
     notes = {note["filename"]: note["reason"] for note in document.current_version.attachment_notes}
     assert notes.keys() == {"logo.png", "copy.txt"}
-    assert "PNG image" in notes["logo.png"] and "already in the workspace" in notes["copy.txt"].lower()
+    assert "This image is damaged" in notes["logo.png"] and "already in the workspace" in notes["copy.txt"].lower()
     inner = Document.objects.get(versions__original_filename="forwarded.eml")
     assert inner.current_version is not None
     assert inner.current_version.attachment_notes == [
@@ -154,7 +154,7 @@ def test_attachments_become_documents_linked_to_the_message(alice, api_client_fo
     assert client.get(f"/api/v1/documents/{attachments[0].pk}/").json()["attachment_of"] == message_id
 
     page = client_for(alice).get(reverse("documents:detail", kwargs={"document_id": message_id})).content.decode()
-    assert "Attachments:" in page and "speech" in page and "logo.png" in page and "PNG image" in page
+    assert "Attachments:" in page and "speech" in page and "logo.png" in page and "This image is damaged" in page
     child = client_for(alice).get(reverse("documents:detail", kwargs={"document_id": attachments[0].pk}))
     assert "Attachment of" in child.content.decode() and document.title in child.content.decode()
 

@@ -3,6 +3,7 @@ is new, a changed file at a known path becomes a new version, and the hourly upl
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import zipfile
@@ -69,9 +70,11 @@ def test_a_folder_of_500_files_imports_500_then_nothing_then_new_versions(alice,
     settings.UPLOADS_PER_USER_PER_HOUR = 3  # an operator's import is not an upload through the API
     root = make_folder(tmp_path / "share")
     args = [str(root), "--workspace", str(workspace.pk), "--recursive", "--user", alice.email]
+    levels = [logging.getLogger(name).level for name in ("documents", "django_structlog")]
 
     call_command("import_documents", *args)
     first = capsys.readouterr()
+    assert [logging.getLogger(name).level for name in ("documents", "django_structlog")] == levels  # given back
     assert summary(first.out) == {"new": 500, "unchanged": 5, "new version": 0, "refused": 1}, first.out
     assert f"refused: {root / 'program.bin'}: This looks like a Linux program" in first.out
     assert "506 files" in first.out and "files/s" in first.out

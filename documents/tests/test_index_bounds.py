@@ -48,7 +48,8 @@ def test_heading_paths_are_clipped_and_the_context_bounded(alice, workspace, set
     deep = "\n\n".join(f"{'#' * level} Level {level}" for level in range(2, 7))
     text = f"# {long_heading}\n\n{deep}\n\n" + "\n\n".join([samples.REAL_TEXT] * 4) + "\n"
 
-    document = ingest_here(workspace, alice, "clipped.md", text.encode())
+    # a typed title: the long "# " heading would otherwise become the title, and the title is context too
+    document = ingest_here(workspace, alice, "clipped.md", text.encode(), title="Clipped headings")
 
     assert document.status == "ready", document.error
     chunks = list(Chunk.objects.filter(document=document))

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
 from accounts.models import Membership, User, Workspace
+from config.logs import logger_level
 from config.progress import ProgressBar, megabytes
 from documents.models import Document
 from documents.services.bulk_import import ImportSummary, Outcome, documents_import, import_sources
@@ -48,8 +49,11 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="EMAIL", help="record this member of the workspace as the uploader")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        for name in ("documents", "django_structlog"):  # a line per document (and per task sent) would drown the bar
-            logging.getLogger(name).setLevel(logging.WARNING)
+        # a line per document (and per task sent) would drown the bar; the levels are given back after
+        with logger_level("documents", logging.WARNING), logger_level("django_structlog", logging.WARNING):
+            self._run(**opts)
+
+    def _run(self, **opts: Any) -> None:
         workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace {opts['workspace']}.")

@@ -20,6 +20,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from documents.services.decode import decode_text
+from documents.services.extract_errors import CorruptFile
 from documents.services.formats import Block
 from documents.services.formats.html import html_blocks
 
@@ -43,6 +44,23 @@ class EmlAttachment:
 
     filename: str
     data: bytes
+
+
+def eml_read(data: bytes) -> tuple[list[Block], str]:
+    """An e-mail message's blocks (``eml_blocks``) and its subject, from its bytes. Raises ``CorruptFile`` for a
+    message with more than ``EML_MAX_MULTIPARTS`` multipart sections or ``EML_MAX_PARTS`` parts (the parser's
+    time grows with them) or malformed MIME."""
+    multiparts, parts = eml_bounds(data)
+    if multiparts > EML_MAX_MULTIPARTS or parts > EML_MAX_PARTS:
+        raise CorruptFile(
+            f"This e-mail message has more than {EML_MAX_MULTIPARTS} multipart sections or {EML_MAX_PARTS:,} parts,"
+            " so it is not read."
+        )
+    try:
+        message = eml_parse(data)
+        return list(eml_blocks(message)), eml_header(message, "Subject")
+    except (RecursionError, ValueError, LookupError, IndexError, TypeError, AttributeError) as exc:  # malformed MIME
+        raise CorruptFile("This e-mail message is damaged, so its text cannot be read.") from exc
 
 
 def eml_bounds(data: bytes) -> tuple[int, int]:
