@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import math
 import struct
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
@@ -45,12 +46,14 @@ class Deadline(Protocol):
 @dataclass(frozen=True)
 class OcrPageRecord:
     """One page OCR read: its 1-based number, the mean confidence (0-100) of its words (None: no words) and
-    their number; ``error`` when tesseract failed or timed out on it (the page then has no text)."""
+    their number; ``error`` when tesseract failed or timed out on it (the page then has no text); ``ms``, the
+    milliseconds the page took, rendering or decoding included (from the end of the previous page)."""
 
     page: int
     confidence: float | None
     words: int
     error: str = ""
+    ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class OcrReport:
     reason: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        """``{"pages": [{"page", "confidence", "words", "error"}], "unread": [int], "reason": str}``."""
+        """``{"pages": [{"page", "confidence", "words", "error", "ms"}], "unread": [int], "reason": str}``."""
         return {"pages": [asdict(page) for page in self.pages], "unread": self.unread, "reason": self.reason}
 
     @property
@@ -147,6 +150,7 @@ class OcrReader:
         self.progress = progress
         self.check_deadline = check_deadline
         self.pages: list[OcrPageRecord] = []
+        self._since = time.perf_counter()  # where the next page's time starts: its rendering comes before read()
         if progress and total:
             progress(0, total)
 
@@ -157,11 +161,14 @@ class OcrReader:
             page = ocr_page(image)
         except OcrError as exc:
             logger.warning("OCR of page %d failed: %s", number, exc.message)
-            self.pages.append(OcrPageRecord(number, None, 0, exc.message))
+            record = OcrPageRecord(number, None, 0, exc.message)
             paragraphs: list[str] = []
         else:
-            self.pages.append(OcrPageRecord(number, page.confidence, page.words))
+            record = OcrPageRecord(number, page.confidence, page.words)
             paragraphs = page.paragraphs
+        now = time.perf_counter()
+        self.pages.append(replace(record, ms=round((now - self._since) * 1000)))
+        self._since = now
         if self.progress:
             self.progress(len(self.pages), self.total)
         return paragraphs

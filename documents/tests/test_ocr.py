@@ -228,6 +228,7 @@ def test_a_photo_of_a_page_is_read_with_its_confidence_and_progress(tmp_path):
     assert extracted.ocr is not None
     (page,) = _ocr(extracted).pages
     assert page.page == 1 and page.words > 250 and page.confidence is not None and page.confidence > 80
+    assert page.ms > 100  # tesseract takes seconds on a page; the record keeps how long (for bench_ingest)
     assert calls == [(0, 1), (1, 1)]
 
 
