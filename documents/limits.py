@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import Sum
 
 from documents.models import LIMIT_OVERRIDE_FIELDS, Document, DocumentVersion, WorkspaceLimitOverride
 
@@ -70,10 +71,17 @@ def workspace_limits(*, workspace_id: int) -> WorkspaceLimits:
 def workspace_usage(*, workspace_id: int) -> WorkspaceUsage:
     """What workspace ``workspace_id`` holds, counted from the database: its documents, the sizes of all their
     versions (old versions included: their files are kept) and the chunks of all its documents (each
-    document's ``chunk_count``: the chunks of its current version, the only ones stored). Two queries."""
-    stored = DocumentVersion.objects.filter(workspace_id=workspace_id).aggregate(total=Sum("size_bytes"))["total"]
-    documents = Document.objects.filter(workspace_id=workspace_id).aggregate(n=Count("pk"), chunks=Sum("chunk_count"))
-    return WorkspaceUsage(documents=documents["n"], stored_bytes=stored or 0, chunks=documents["chunks"] or 0)
+    document's ``chunk_count``: the chunks of its current version, the only ones stored). One query."""
+    documents, versions = Document._meta.db_table, DocumentVersion._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), coalesce(sum(chunk_count), 0),"
+            f" (SELECT coalesce(sum(size_bytes), 0) FROM {versions} WHERE workspace_id = %s)"
+            f" FROM {documents} WHERE workspace_id = %s",
+            [workspace_id, workspace_id],
+        )
+        count, chunks, stored = cursor.fetchone()
+    return WorkspaceUsage(documents=count, stored_bytes=int(stored), chunks=int(chunks))
 
 
 def workspace_lock(*, workspace_id: int) -> None:

@@ -39,12 +39,18 @@ def _ingest_fairest(task: Task) -> str:
     """Claim and ingest the fairest document. A candidate another worker took first ("skipped") is no reason
     to give up: the candidates are asked again until one is ours or none is left, so no ticket is lost while
     a document waits."""
-    from documents.services.scheduling import fair_candidates
+    from documents.services.scheduling import fair_candidates, small_batch
 
     for _round in range(_CLAIM_ROUNDS):
         candidates = fair_candidates()
         if not candidates:
             break
+        batch = small_batch(first_id=candidates[0])
+        if len(batch) > 1:
+            status = _ingest_batch(task, batch)
+            if status != "skipped":
+                return status
+            continue
         for candidate in candidates:
             status = _ingest(task, candidate)
             if status != "skipped":
@@ -81,11 +87,59 @@ def _ingest(task: Task, document_id: int) -> str:
         logger.exception("document %s: unexpected ingestion error", document_id)
         document_fail(
             document_id=document_id,
-            message=(
-                f"Internal error while processing this document ({type(exc).__name__}). It was logged; retry it later."
-            ),
+            message=_internal_error(exc),
         )
         return "failed"
+
+
+def _ingest_batch(task: Task, document_ids: list[int]) -> str:
+    """Claim and ingest small documents together (``documents.services.ingest_batch``): ``"batch"``, or
+    ``"skipped"`` when another worker took them all. When the batch stops on an error, the document it was on is
+    handled as ``_ingest`` would (a transient error defers every unfinished document), and the others go back to
+    the queue without losing an attempt (``ingest.document_yield``); an error while the batch embeds fails them all."""
+    from documents.services.ingest import document_defer, document_enqueue, document_fail, document_yield
+    from documents.services.ingest_batch import IngestBatch, documents_claim
+
+    documents = documents_claim(document_ids=document_ids)
+    if not documents:
+        return "skipped"
+    batch = IngestBatch(documents)
+    try:
+        batch.run()
+        return "batch"
+    except TRANSIENT as exc:
+        logger.warning("batch of %d documents: transient error %s; deferring them", len(documents), exc)
+        connection.close_if_unusable_or_obsolete()
+        for document_id in batch.unfinished():
+            try:
+                wait = document_defer(document_id=document_id, reason=_DATABASE_TROUBLE)
+            except DatabaseError:  # the sweeper rescues them once their heartbeat is stale
+                break
+            if wait is not None:
+                document_enqueue(document_id=document_id, countdown=wait)
+        return "deferred"
+    except MemoryCeilingExceeded as exc:
+        from documents.memory import memory_failure_message
+
+        message = memory_failure_message(limit_mb=exc.limit_mb)
+    except SoftTimeLimitExceeded:
+        message = "Ingestion took too long and was stopped."
+    except Exception as exc:
+        logger.exception(
+            "batch of %d documents: unexpected ingestion error (document %s)", len(documents), batch.current
+        )
+        message = _internal_error(exc)
+    culprits = [batch.current] if batch.current is not None else batch.unfinished()
+    for document_id in culprits:
+        document_fail(document_id=document_id, message=message)
+    for document_id in batch.unfinished():
+        if document_id not in culprits:
+            document_yield(document_id=document_id)
+    return "failed"
+
+
+def _internal_error(exc: Exception) -> str:
+    return f"Internal error while processing this document ({type(exc).__name__}). It was logged; retry it later."
 
 
 @shared_task(ignore_result=True)

@@ -15,19 +15,24 @@ import csv
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import ir_measures
+import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from ir_measures import RR, R, nDCG
 
 from accounts.models import Workspace
 from config.stats import percentiles
+from documents.embedding_service import EmbeddingServiceError
 from documents.embeddings import fresh_query_cache
 from documents.models import Chunk, Document
-from documents.services.ingest import document_ingest
+from documents.services.ingest_batch import IngestBatch, Prepared, documents_claim, embed_chunks
 from documents.services.upload import document_upload
 from retrieval.models import GoldenQuery
 from retrieval.selectors import Mode, search_chunks
@@ -91,7 +96,10 @@ def beir_document_ids(workspace: Workspace) -> dict[int, str]:
 def load_corpus(
     workspace: Workspace, items: list[tuple[str, str, str]], *, progress: Progress | None = None
 ) -> dict[str, int]:
-    """Upload and ingest (in this process) every ``(id, title, text)`` not yet in the workspace.
+    """Upload and ingest (in this process) every ``(id, title, text)`` not yet in the workspace, through the
+    workers' pipeline for small documents (``documents.services.ingest_batch``), ``INGEST_BATCH_DOCUMENTS`` at a
+    time: while one batch's chunks are embedded (on a thread of their own), the next batch is uploaded, extracted
+    and chunked, and the one before stored, so the model rarely waits for the database.
 
     The id is kept in the stored file name (``beir-<id>.txt``, sanitized to ``[A-Za-z0-9_.-]``) so a kept
     workspace can be reused; ``beir_document_ids`` reads it back. Returns counts
@@ -99,24 +107,52 @@ def load_corpus(
     """
     present = set(beir_document_ids(workspace).values())
     counts = {"ingested": 0, "present": 0, "failed": 0}
-    for done, (item_id, title, text) in enumerate(items, start=1):
-        if _beir_filename(item_id)[len("beir-") : -len(".txt")] in present:
-            counts["present"] += 1
-        elif not text.strip():
-            counts["failed"] += 1
+    pending: list[int] = []
+    embedding: deque[tuple[IngestBatch, list[Prepared], Future[list[np.ndarray]]]] = deque()
+
+    def finish() -> None:  # store the oldest batch sent to the embedding thread, once its vectors are there
+        batch, prepared, future = embedding.popleft()
+        started = time.perf_counter()
+        try:
+            vectors = future.result()
+        except EmbeddingServiceError as exc:
+            batch.embedding_failed(prepared, exc)
         else:
-            result = document_upload(
-                workspace=workspace,
-                user=None,
-                file=ContentFile(text.encode()),
-                filename=_beir_filename(item_id),
-                title=title or item_id,
-                enqueue=False,
-            )
-            status = document_ingest(document_id=result.document.pk) if result.created else "present"
-            counts["ingested" if status == Document.Status.READY else "failed"] += 1
-        if progress:
-            progress(done, len(items))
+            batch.store(prepared, vectors, embed_seconds=time.perf_counter() - started)  # the seconds waited
+        for document in batch.documents:
+            counts["ingested" if batch.outcomes.get(document.pk) == Document.Status.READY else "failed"] += 1
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="corpus-embedding") as pool:
+        for done, (item_id, title, text) in enumerate(items, start=1):
+            if _beir_filename(item_id)[len("beir-") : -len(".txt")] in present:
+                counts["present"] += 1
+            elif not text.strip():
+                counts["failed"] += 1
+            else:
+                result = document_upload(
+                    workspace=workspace,
+                    user=None,
+                    file=ContentFile(text.encode()),
+                    filename=_beir_filename(item_id),
+                    title=title or item_id,
+                    enqueue=False,
+                )
+                if result.created:
+                    pending.append(result.document.pk)
+                else:
+                    counts["present"] += 1
+            if len(pending) >= max(1, settings.INGEST_BATCH_DOCUMENTS) or (pending and done == len(items)):
+                batch = IngestBatch(documents_claim(document_ids=pending))
+                counts["failed"] += len(pending) - len(batch.documents)  # taken by a worker meanwhile
+                pending.clear()
+                prepared = batch.prepare()
+                embedding.append((batch, prepared, pool.submit(embed_chunks, prepared)))  # queued behind the last
+                if len(embedding) > 1:
+                    finish()  # the previous batch, stored while this one is embedded
+            if progress:
+                progress(done, len(items))
+        while embedding:
+            finish()
     return counts
 
 

@@ -47,6 +47,12 @@ INGEST_SWEEP_SECONDS = env.int("INGEST_SWEEP_SECONDS", default=30)
 # waited INGEST_YIELD_WAIT_SECONDS with nothing in progress. 0 turns yielding off.
 INGEST_SLICE_SECONDS = env.float("INGEST_SLICE_SECONDS", default=15.0)
 INGEST_YIELD_WAIT_SECONDS = env.float("INGEST_YIELD_WAIT_SECONDS", default=5.0)
+# Small documents are ingested together (documents.services.ingest_batch): a worker whose fairest document is at
+# most INGEST_BATCH_FILE_MAX_BYTES takes up to INGEST_BATCH_DOCUMENTS such documents, INGEST_BATCH_MAX_BYTES in all,
+# and embeds their chunks together. INGEST_BATCH_DOCUMENTS = 1 turns batching off.
+INGEST_BATCH_DOCUMENTS = env.int("INGEST_BATCH_DOCUMENTS", default=64)
+INGEST_BATCH_FILE_MAX_BYTES = env.int("INGEST_BATCH_FILE_MAX_BYTES", default=65_536)
+INGEST_BATCH_MAX_BYTES = env.int("INGEST_BATCH_MAX_BYTES", default=262_144)
 # Hostile-input bounds of extraction (documents.services.extract*): structure is read only on lines up to
 # EXTRACT_MAX_LINE_CHARS, CSV dialects are sniffed on EXTRACT_CSV_SNIFF_BYTES, a PDF outline gives at most
 # EXTRACT_MAX_OUTLINE_ENTRIES sections.

@@ -14,8 +14,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -69,36 +70,45 @@ def document_enqueue(*, document_id: int, countdown: float = 0) -> bool:
     return True
 
 
+def claimable(now: datetime) -> Q:
+    """Documents a worker may claim at ``now``: ``queued`` (and past its ``retry_at``, if deferred), or in an
+    active stage with a heartbeat older than ``INGEST_STALE_SECONDS`` (its worker died)."""
+    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    return (Q(status=Status.QUEUED) & due) | Q(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
+
+
+def claim_fields(now: datetime) -> dict[str, Any]:
+    """What a claim writes: the document is ``extracting``, alive, one attempt more, with no error or progress."""
+    return {
+        "status": Status.EXTRACTING,
+        "heartbeat_at": now,
+        "attempts": F("attempts") + 1,
+        "retry_at": None,
+        "error": "",
+        "failed_stage": "",
+        "progress_done": 0,
+        "progress_total": 0,
+    }
+
+
 def document_claim(*, document_id: int) -> Document | None:
     """Atomically take a document for ingestion; None if another worker has it or it needs no work.
 
-    Claimable: ``queued`` (and past its ``retry_at``, if deferred), or an active stage whose heartbeat is older
-    than ``INGEST_STALE_SECONDS`` (its worker died). Each claim counts an attempt.
+    Claimable: see ``claimable``. Each claim counts an attempt.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
-    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
-    claimable = (Q(status=Status.QUEUED) & due) | Q(status__in=Document.ACTIVE_STATUSES, heartbeat_at__lt=stale)
     claimed = (
-        Document.objects.filter(claimable, pk=document_id)
+        Document.objects.filter(claimable(now), pk=document_id)
         .exclude(pending_version__isnull=True)
-        .update(
-            status=Status.EXTRACTING,
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
-            retry_at=None,
-            error="",
-            failed_stage="",
-            progress_done=0,
-            progress_total=0,
-        )
+        .update(**claim_fields(now))
     )
     if not claimed:
         return None
     return Document.objects.select_related("pending_version", "workspace").get(pk=document_id)
 
 
-def _stage(document: Document, status: str, **fields: object) -> None:
+def stage_set(document: Document, status: str, **fields: object) -> None:
     updated = Document.objects.filter(pk=document.pk, status__in=Document.ACTIVE_STATUSES).update(
         status=status, heartbeat_at=timezone.now(), **fields
     )
@@ -107,13 +117,15 @@ def _stage(document: Document, status: str, **fields: object) -> None:
     document.status = status
 
 
-def _extract(document: Document, version: DocumentVersion, limits: WorkspaceLimits, beat: Heartbeat) -> ExtractedText:
+def version_extract(
+    document: Document, version: DocumentVersion, limits: WorkspaceLimits, beat: Heartbeat
+) -> ExtractedText:
     name = version.file.name
     if not name or not default_storage.exists(name):
         raise IngestionFailed("The stored file is missing; upload it again.", Status.EXTRACTING)
 
     def ocr_progress(done: int, total: int) -> None:  # pages read by OCR: shown as "OCR 12 of 40 pages"
-        _stage(document, Status.EXTRACTING, progress_done=done, progress_total=total)
+        stage_set(document, Status.EXTRACTING, progress_done=done, progress_total=total)
 
     caps = {"max_chars": limits.document_max_chars, "max_pages": limits.document_max_pages}
     try:
@@ -128,7 +140,9 @@ def _extract(document: Document, version: DocumentVersion, limits: WorkspaceLimi
         raise IngestionFailed(exc.message, Status.EXTRACTING) from exc
 
 
-def _chunk(document: Document, extracted: ExtractedText, limits: WorkspaceLimits, beat: Heartbeat) -> list[ChunkDraft]:
+def drafts_make(
+    document: Document, extracted: ExtractedText, limits: WorkspaceLimits, beat: Heartbeat, *, cap_check: bool = True
+) -> list[ChunkDraft]:
     """The document's chunk drafts, within the workspace's limits (``documents.limits``): at most
     ``document_max_chunks`` for the document, and at most ``chunks_max`` with the other documents' chunks
     (this document's current chunks are replaced, so they do not count). IngestionFailed past either."""
@@ -143,7 +157,8 @@ def _chunk(document: Document, extracted: ExtractedText, limits: WorkspaceLimits
         )
     except ExtractionError as exc:  # DocumentTooLarge: over the document's chunk limit
         raise IngestionFailed(exc.message, Status.CHUNKING) from exc
-    chunk_cap_check(document=document, chunks=len(drafts), limits=limits)  # early; again when storing
+    if cap_check:  # early, before the embedding work; again when storing
+        chunk_cap_check(document=document, chunks=len(drafts), limits=limits)
     return drafts
 
 
@@ -165,7 +180,7 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
     start = len(done)
     if start:
         logger.info("document %s resumes embedding at chunk %d of %d", document.pk, start, len(drafts))
-        _stage(document, Status.EMBEDDING, progress_done=start)
+        stage_set(document, Status.EMBEDDING, progress_done=start)
     if turn is not None:
         turn.begin()
     while start < len(order):
@@ -179,7 +194,7 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
                 checkpoint_save(version_id=version.pk, tag=tag, vectors=vectors[order[:start]])
             raise IngestionDeferred(str(exc)) from exc
         start += len(indexes)
-        _stage(document, Status.EMBEDDING, progress_done=start)
+        stage_set(document, Status.EMBEDDING, progress_done=start)
         if turn is not None and start < len(order) and turn.should_yield():
             checkpoint_save(version_id=version.pk, tag=tag, vectors=vectors[order[:start]])
             raise IngestionYielded(start)
@@ -263,7 +278,7 @@ def document_in_progress() -> int | None:
 
 
 @contextlib.contextmanager
-def _ingesting(document_id: int) -> Iterator[None]:
+def ingesting(document_id: int) -> Iterator[None]:
     global _in_progress
     previous, _in_progress = _in_progress, document_id
     try:
@@ -284,8 +299,30 @@ def document_ingest(*, document_id: int, may_yield: bool = False) -> str:
     document = document_claim(document_id=document_id)
     if document is None:
         return "skipped"
-    with _ingesting(document_id):
+    with ingesting(document_id):
         return _ingest_claimed(document, may_yield)
+
+
+def attempts_exhausted(document: Document) -> bool:
+    """True (and the document failed with the reason) when a claimed document has been interrupted more than
+    ``INGEST_MAX_ATTEMPTS`` times: its worker keeps dying on it."""
+    if document.attempts <= settings.INGEST_MAX_ATTEMPTS:
+        return False
+    document_fail(
+        document_id=document.pk,
+        stage=Status.EXTRACTING,
+        message=(
+            f"Ingestion was interrupted {document.attempts - 1} times; giving up. Retry it when the cause is fixed."
+        ),
+    )
+    return True
+
+
+def log_ready(*, document_id: int, chunks: int, timings: dict[str, float], note: str = "") -> None:
+    """Count a document that became ready (``config.metrics.ingest_observe``) and log it with its stage times."""
+    ingest_observe(timings=timings, chunks=chunks)
+    stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in timings.items())
+    logger.info("document %s ready: %d chunks; %s%s", document_id, chunks, stages, note)
 
 
 def _ingest_claimed(document: Document, may_yield: bool) -> str:
@@ -293,14 +330,7 @@ def _ingest_claimed(document: Document, may_yield: bool) -> str:
     log_context_bind(workspace_id=document.workspace_id, document_id=document.pk)
     version = document.pending_version
     assert version is not None
-    if document.attempts > settings.INGEST_MAX_ATTEMPTS:
-        document_fail(
-            document_id=document_id,
-            stage=Status.EXTRACTING,
-            message=(
-                f"Ingestion was interrupted {document.attempts - 1} times; giving up. Retry it when the cause is fixed."
-            ),
-        )
+    if attempts_exhausted(document):
         return Status.FAILED
     turn = Slice(document.workspace_id) if may_yield else None
     try:
@@ -318,13 +348,7 @@ def _ingest_claimed(document: Document, may_yield: bool) -> str:
         logger.info("document %s yields its worker after %d chunks; another workspace waits", document_id, exc.done)
         document_yield(document_id=document_id)
         return "yielded"
-    ingest_observe(timings=timings, chunks=chunks)
-    logger.info(
-        "document %s ready: %d chunks; %s",
-        document_id,
-        chunks,
-        " ".join(f"{k}={v * 1000:.0f}ms" for k, v in timings.items()),
-    )
+    log_ready(document_id=document_id, chunks=chunks, timings=timings)
     return Status.READY
 
 
@@ -335,17 +359,17 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     clock = time.perf_counter()
     beat = Heartbeat(document.pk)
     limits = workspace_limits(workspace_id=document.workspace_id)  # once: extraction, chunking and storing obey it
-    extracted = _extract(document, version, limits, beat)
+    extracted = version_extract(document, version, limits, beat)
     if extracted.ocr and extracted.ocr.pages:
         turn = None  # a turn redoes extraction: OCR costs far more than the other workspace's wait, so keep the worker
     document_extracted(document=document, version=version, extracted=extracted)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()
-    _stage(document, Status.CHUNKING)
-    drafts = _chunk(document, extracted, limits, beat)
+    stage_set(document, Status.CHUNKING)
+    drafts = drafts_make(document, extracted, limits, beat)
     if not drafts:
         raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
     timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()
-    _stage(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
+    stage_set(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
     vectors = _embed(document, version, drafts, turn)
     timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
     chunks_replace(

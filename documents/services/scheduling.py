@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from documents.embeddings import DIMENSIONS, resolved_dtype
-from documents.models import Document
+from documents.models import Document, DocumentVersion
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,68 @@ def fair_candidates(*, limit: int = 5) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+_UNBATCHED_KINDS = ["image"]  # read by OCR, page after page: seconds each, so never held up in a batch
+
+
+def small_batch(*, first_id: int) -> list[int]:
+    """Ids of queued small documents to ingest together with ``first_id`` (the fairest candidate), which comes
+    first; [] when ``first_id`` is not such a document (too large, an image, no longer queued) or batching is off.
+
+    Small: a pending version of at most ``INGEST_BATCH_FILE_MAX_BYTES`` bytes, not an image. At most
+    ``INGEST_BATCH_DOCUMENTS`` documents and ``INGEST_BATCH_MAX_BYTES`` bytes in all, so a batch holds its worker
+    for about as long as one ordinary document and another workspace's upload waits no longer than that. The
+    batch takes documents round-robin across workspaces (each workspace's oldest first, workspaces in the order
+    of ``fair_candidates``: fewest documents in progress, least recently served), so it is as fair as taking
+    them one at a time."""
+    documents = settings.INGEST_BATCH_DOCUMENTS
+    if documents <= 1:
+        return []
+    now = timezone.now()
+    table = _table()
+    versions = DocumentVersion._meta.db_table
+    sql = f"""
+        WITH small AS (
+            SELECT d.id, d.workspace_id, v.size_bytes,
+                   row_number() OVER (PARTITION BY d.workspace_id ORDER BY d.id) AS turn
+            FROM {table} d JOIN {versions} v ON v.id = d.pending_version_id
+            WHERE d.status = %(queued)s AND (d.retry_at IS NULL OR d.retry_at <= %(now)s)
+              AND v.size_bytes <= %(file_max)s AND v.kind <> ALL(%(unbatched)s)
+        ),
+        served AS (
+            SELECT a.workspace_id,
+                   count(*) FILTER (WHERE a.status = ANY(%(active)s) AND a.heartbeat_at >= %(stale)s) AS busy,
+                   max(a.heartbeat_at) AS last
+            FROM {table} a WHERE a.workspace_id IN (SELECT DISTINCT workspace_id FROM small)
+            GROUP BY a.workspace_id
+        ),
+        ranked AS (
+            SELECT s.id, s.size_bytes,
+                   row_number() OVER (ORDER BY s.id = %(first)s DESC, s.turn, w.busy, w.last NULLS FIRST, s.id) AS rank
+            FROM small s JOIN served w ON w.workspace_id = s.workspace_id
+        )
+        SELECT id FROM (
+            SELECT id, rank, sum(size_bytes) OVER (ORDER BY rank) AS bytes FROM ranked
+        ) r
+        WHERE rank <= %(documents)s AND (bytes <= %(max_bytes)s OR rank = 1)
+        ORDER BY rank
+    """
+    params: dict[str, Any] = {
+        "queued": str(Document.Status.QUEUED),
+        "active": _active_statuses(),
+        "stale": now - timedelta(seconds=settings.INGEST_STALE_SECONDS),
+        "now": now,
+        "file_max": settings.INGEST_BATCH_FILE_MAX_BYTES,
+        "unbatched": _UNBATCHED_KINDS,
+        "first": first_id,
+        "documents": documents,
+        "max_bytes": settings.INGEST_BATCH_MAX_BYTES,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if ids and ids[0] == first_id else []
+
+
 def starving_workspace_waits(*, workspace_id: int) -> bool:
     """True when another workspace has a ``queued`` document accepted by the broker at least
     ``INGEST_YIELD_WAIT_SECONDS`` ago and no document of its own in progress: it is waiting for a worker
@@ -123,8 +185,9 @@ def heartbeat_seconds() -> float:
 
 
 class Heartbeat:
-    """The sign of life of the worker ingesting ``document_id``: calling it writes ``heartbeat_at`` (while the
-    document is in an active stage) when ``heartbeat_seconds()`` have passed since the last write, else does
+    """The sign of life of the worker ingesting ``document_ids`` (one document, or a batch of small ones:
+    ``documents.services.ingest_batch``): calling it writes their ``heartbeat_at`` (while they are in an active
+    stage, in one UPDATE) when ``heartbeat_seconds()`` have passed since the last write, else does
     nothing, so it can be called as often as convenient (extraction calls it between paragraphs and pages,
     chunking between tokenizer batches). Without it, a document whose extraction and chunking outlast
     ``INGEST_STALE_SECONDS`` would look abandoned and be claimed by a second worker (``fair_candidates``).
@@ -132,8 +195,8 @@ class Heartbeat:
     ``clock``: seconds, monotonic (tests drive it). The first write is due ``heartbeat_seconds()`` after
     construction: the claim has just written one."""
 
-    def __init__(self, document_id: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.document_id = document_id
+    def __init__(self, *document_ids: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.document_ids = list(document_ids)
         self._clock = clock
         self._last = clock()
 
@@ -142,7 +205,7 @@ class Heartbeat:
         if now - self._last < heartbeat_seconds():
             return
         self._last = now
-        Document.objects.filter(pk=self.document_id, status__in=Document.ACTIVE_STATUSES).update(
+        Document.objects.filter(pk__in=self.document_ids, status__in=Document.ACTIVE_STATUSES).update(
             heartbeat_at=timezone.now()
         )
 

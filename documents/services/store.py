@@ -9,9 +9,14 @@ workspace may have stored their chunks meanwhile (two documents that each fit wo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, Field, IntegerField, Sum, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from documents.embeddings import DIMENSIONS
@@ -26,6 +31,26 @@ logger = logging.getLogger(__name__)
 Status = Document.Status
 
 
+def _over_cap(*, chunks: int, others: int, limit: int) -> IngestionFailed:
+    return IngestionFailed(
+        f"This document makes {chunks:,} chunks and the workspace's other documents hold {others:,}: more"
+        f" than the workspace's limit of {limit:,} chunks. Delete documents to make room, then"
+        " retry this one.",
+        Status.CHUNKING,
+    )
+
+
+def _log_over_cap(document: Document, chunks: int, others: int, limit: int) -> None:
+    logger.warning(
+        "document %s refused: %d chunks + %d in workspace %s is over its limit of %d",
+        document.pk,
+        chunks,
+        others,
+        document.workspace_id,
+        limit,
+    )
+
+
 def chunk_cap_check(*, document: Document, chunks: int, limits: WorkspaceLimits) -> None:
     """Raise ``IngestionFailed`` (stage ``chunking``) when ``chunks`` new chunks of ``document`` and the other
     documents' chunks of its workspace are more than ``limits.chunks_max`` (the document's own current chunks
@@ -33,23 +58,23 @@ def chunk_cap_check(*, document: Document, chunks: int, limits: WorkspaceLimits)
     others = workspace_chunks_except(workspace_id=document.workspace_id, document_id=document.pk)
     if others + chunks <= limits.chunks_max:
         return
-    logger.warning(
-        "document %s refused: %d chunks + %d in workspace %s is over its limit of %d",
-        document.pk,
-        chunks,
-        others,
-        document.workspace_id,
-        limits.chunks_max,
-    )
-    raise IngestionFailed(
-        f"This document makes {chunks:,} chunks and the workspace's other documents hold {others:,}: more"
-        f" than the workspace's limit of {limits.chunks_max:,} chunks. Delete documents to make room, then"
-        " retry this one.",
-        Status.CHUNKING,
-    )
+    _log_over_cap(document, chunks, others, limits.chunks_max)
+    raise _over_cap(chunks=chunks, others=others, limit=limits.chunks_max)
 
 
-@transaction.atomic
+@dataclass
+class StoreItem:
+    """One document's new chunks: ``drafts`` of its pending ``version`` with their ``(n, 384) float32``
+    ``vectors``, the ``extracted`` text they come from, and its workspace's ``limits``."""
+
+    document: Document
+    version: DocumentVersion
+    extracted: ExtractedText
+    drafts: list[ChunkDraft]
+    vectors: np.ndarray
+    limits: WorkspaceLimits
+
+
 def chunks_replace(
     *,
     document: Document,
@@ -60,32 +85,101 @@ def chunks_replace(
     limits: WorkspaceLimits,
 ) -> None:
     """Store ``version``'s extracted text and its chunks (``drafts`` with their ``(n, 384)`` ``vectors``) in place
-    of the document's chunks, and make the document ``ready`` with ``version`` current.
+    of the document's chunks, and make the document ``ready`` with ``version`` current (``chunks_replace_many``).
 
     Raises ``IngestionFailed`` when the document was deleted or got another pending version meanwhile, or when
     the workspace has no room left for the chunks (``chunk_cap_check``, under the workspace's lock)."""
-    workspace_lock(workspace_id=document.workspace_id)  # before the document's row, as uploads lock them
-    locked = Document.objects.select_for_update().filter(pk=document.pk, pending_version=version).first()
-    if locked is None:
-        raise IngestionFailed("The document was deleted or replaced while it was being processed.", Status.EMBEDDING)
-    chunk_cap_check(document=document, chunks=len(drafts), limits=limits)
-    version.extracted_text = extracted.text
-    version.page_count = len(extracted.pages) or None
-    version.page_starts = [page.char_start for page in extracted.pages] or None
-    version.ocr = extracted.ocr.as_json() if extracted.ocr else None
-    version.save(update_fields=["extracted_text", "page_count", "page_starts", "ocr", "updated_at"])
-    Chunk.objects.filter(document=document).delete()  # this version's partial set and the previous version's
-    _insert_chunks(document, version, drafts, vectors)
-    Document.objects.filter(pk=document.pk).update(
+    failed = chunks_replace_many(items=[StoreItem(document, version, extracted, drafts, vectors, limits)])
+    if failed:
+        raise failed[document.pk]
+
+
+@transaction.atomic
+def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]:
+    """``chunks_replace`` for several documents in one transaction and a constant number of statements (one
+    COPY, one INSERT … SELECT for all their chunks), as a batch of small documents needs
+    (``documents.services.ingest_batch``): each document whose pending version is still ``version`` and whose
+    chunks fit its workspace's limit (counted in ``items`` order, under the workspace's lock) gets its chunks and
+    becomes ``ready``; the others are left as they are and returned with the reason (document id →
+    ``IngestionFailed``), for the caller to fail them. So each document is stored whole or not at all."""
+    workspaces = sorted({item.document.workspace_id for item in items})
+    for workspace_id in workspaces:  # in id order, as every batch takes them: two batches cannot deadlock
+        workspace_lock(workspace_id=workspace_id)
+    pending = dict(
+        Document.objects.select_for_update()
+        .filter(pk__in=[item.document.pk for item in items])
+        .order_by("pk")
+        .values_list("pk", "pending_version_id")
+    )
+    failed: dict[int, IngestionFailed] = {}
+    stored: list[StoreItem] = []
+    for item in items:
+        if pending.get(item.document.pk) != item.version.pk:
+            failed[item.document.pk] = IngestionFailed(
+                "The document was deleted or replaced while it was being processed.", Status.EMBEDDING
+            )
+    held = _chunks_held(workspaces, exclude=[item.document.pk for item in items])
+    for item in items:
+        if item.document.pk in failed:
+            continue
+        ws, chunks = item.document.workspace_id, len(item.drafts)
+        if held[ws] + chunks > item.limits.chunks_max:
+            _log_over_cap(item.document, chunks, held[ws], item.limits.chunks_max)
+            failed[item.document.pk] = _over_cap(chunks=chunks, others=held[ws], limit=item.limits.chunks_max)
+            continue
+        held[ws] += chunks
+        stored.append(item)
+    if stored:
+        _store(stored)
+    return failed
+
+
+def _chunks_held(workspaces: list[int], *, exclude: list[int]) -> dict[int, int]:
+    """Chunks of each workspace's documents other than ``exclude`` (the documents being stored replace theirs)."""
+    rows = (
+        Document.objects.filter(workspace_id__in=workspaces)
+        .exclude(pk__in=exclude)
+        .values("workspace_id")
+        .annotate(held=Sum("chunk_count"))
+        .values_list("workspace_id", "held")
+    )
+    held = dict.fromkeys(workspaces, 0)
+    held.update((workspace_id, chunks or 0) for workspace_id, chunks in rows)
+    return held
+
+
+def _store(items: list[StoreItem]) -> None:
+    now = timezone.now()
+    versions = []
+    for item in items:
+        version, extracted = item.version, item.extracted
+        version.extracted_text = extracted.text
+        version.page_count = len(extracted.pages) or None
+        version.page_starts = [page.char_start for page in extracted.pages] or None
+        version.ocr = extracted.ocr.as_json() if extracted.ocr else None
+        version.updated_at = now
+        versions.append(version)
+    DocumentVersion.objects.bulk_update(versions, ["extracted_text", "page_count", "page_starts", "ocr", "updated_at"])
+    ids = [item.document.pk for item in items]
+    Chunk.objects.filter(document_id__in=ids).delete()  # these versions' partial sets and the previous versions'
+    _insert_chunks(items)
+
+    def each(value: Callable[[StoreItem], object], field: Field[Any, Any]) -> Cast:
+        """One value per document, cast to ``field`` (all-NULL branches would otherwise be text)."""
+        whens = [When(pk=item.document.pk, then=Value(value(item))) for item in items]
+        return Cast(Case(*whens), output_field=field)
+
+    chunk_count = each(lambda item: len(item.drafts), IntegerField())
+    Document.objects.filter(pk__in=ids).update(
         status=Status.READY,
-        current_version=version,
+        current_version_id=each(lambda item: item.version.pk, BigIntegerField()),
         pending_version=None,
-        chunk_count=len(drafts),
-        page_count=version.page_count,
-        progress_done=len(drafts),
-        progress_total=len(drafts),
-        ready_at=timezone.now(),
-        heartbeat_at=timezone.now(),
+        chunk_count=chunk_count,
+        page_count=each(lambda item: item.version.page_count, IntegerField()),
+        progress_done=chunk_count,
+        progress_total=chunk_count,
+        ready_at=now,
+        heartbeat_at=now,
         retry_at=None,
         deferrals=0,
         error="",
@@ -93,11 +187,15 @@ def chunks_replace(
     )
 
 
-_LOAD_COLUMNS = "ordinal, text, heading_path, page_start, page_end, char_start, char_end, token_count, embedding"
+_LOAD_COLUMNS = (
+    "workspace_id, document_id, version_id, title, config,"
+    " ordinal, text, heading_path, page_start, page_end, char_start, char_end, token_count, embedding"
+)
+_LOAD_TYPES = ["int8", "int8", "int8", "text", "text", "int4", "text", "jsonb", "int4", "int4", "int4", "int4", "int4"]
 
 
-def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], vectors: np.ndarray) -> None:
-    """Bulk-load chunks: binary COPY into a temporary table, then one INSERT … SELECT that also computes
+def _insert_chunks(items: list[StoreItem]) -> None:
+    """Bulk-load the items' chunks: binary COPY into a temporary table, then one INSERT … SELECT that also computes
     the ``tsvector`` and its token count (``documents.search_vector``: title, heading path and text, in the
     workspace's text search configuration), so every row and its HNSW and GIN index entries are written once.
     About 2x faster than ``bulk_create`` plus an UPDATE of the search column (measured: 0.9 s vs 1.7 s for
@@ -109,30 +207,45 @@ def _insert_chunks(document: Document, version: DocumentVersion, drafts: list[Ch
     register_vector(connection.connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS chunk_load (ordinal int, text text, heading_path jsonb, page_start int,"
-            " page_end int, char_start int, char_end int, token_count int,"
+            "CREATE TEMP TABLE IF NOT EXISTS chunk_load_many (workspace_id bigint, document_id bigint,"
+            " version_id bigint, title text, config text, ordinal int, text text, heading_path jsonb,"
+            " page_start int, page_end int, char_start int, char_end int, token_count int,"
             f" embedding vector({DIMENSIONS})) ON COMMIT DELETE ROWS"
         )
-        with cursor.cursor.copy(f"COPY chunk_load ({_LOAD_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "text", "jsonb", "int4", "int4", "int4", "int4", "int4", "vector"])
-            for d, vector in zip(drafts, vectors, strict=True):
-                copy.write_row(
-                    [
-                        d.ordinal,
-                        d.text,
-                        Jsonb(list(d.heading_path)),
-                        d.page_start,
-                        d.page_end,
-                        d.char_start,
-                        d.char_end,
-                        d.token_count,
-                        vector,
-                    ]
-                )
-        columns = {"workspace_id": "%s", "document_id": "%s", "version_id": "%s"}
-        columns.update((name, name) for name in _LOAD_COLUMNS.split(", "))
+        with cursor.cursor.copy(f"COPY chunk_load_many ({_LOAD_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types([*_LOAD_TYPES, "vector"])
+            for item in items:
+                document = item.document
+                head = [
+                    document.workspace_id,
+                    document.pk,
+                    item.version.pk,
+                    document.title,
+                    document.workspace.text_search_config,
+                ]
+                for d, vector in zip(item.drafts, item.vectors, strict=True):
+                    copy.write_row(
+                        [
+                            *head,
+                            d.ordinal,
+                            d.text,
+                            Jsonb(list(d.heading_path)),
+                            d.page_start,
+                            d.page_end,
+                            d.char_start,
+                            d.char_end,
+                            d.token_count,
+                            vector,
+                        ]
+                    )
+        columns = {name: name for name in _LOAD_COLUMNS.split(", ") if name not in ("title", "config")}
         cursor.execute(
-            chunk_insert_sql(source="chunk_load", values=columns, config="%s", title="%s", order_by="ordinal"),
-            [document.workspace_id, document.pk, version.pk, document.workspace.text_search_config, document.title],
+            chunk_insert_sql(
+                source="chunk_load_many",
+                values=columns,
+                config="config",
+                title="title",
+                order_by="document_id, ordinal",
+            )
         )
-        cursor.execute("TRUNCATE chunk_load")
+        cursor.execute("TRUNCATE chunk_load_many")

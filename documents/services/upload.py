@@ -159,12 +159,17 @@ def upload_rate_check(*, user: User) -> None:
         )
 
 
+# A file larger than this is checked against the workspace's room before it is stored as well as under the lock
+# after: writing (and deleting) a smaller one costs less than the four queries of the early check.
+EARLY_ROOM_CHECK_BYTES = 1_048_576
+
+
 def workspace_room_check(*, workspace_id: int, new_bytes: int, new_documents: int) -> None:
     """Raise ``WorkspaceDocumentsFull`` (409) or ``WorkspaceStorageFull`` (413) if adding ``new_documents``
     documents holding ``new_bytes`` bytes would take the workspace past its ``documents_max`` or
     ``storage_max_bytes`` (``documents.limits.workspace_limits``: the settings' ``WORKSPACE_DOCUMENTS_MAX`` and
-    ``WORKSPACE_STORAGE_MAX_BYTES`` unless overridden for the workspace). Called before the file is stored, and
-    again under the workspace lock."""
+    ``WORKSPACE_STORAGE_MAX_BYTES`` unless overridden for the workspace). Called under the workspace lock, and
+    for a file over ``EARLY_ROOM_CHECK_BYTES`` before it is stored too."""
     limits, usage = workspace_limits(workspace_id=workspace_id), workspace_usage(workspace_id=workspace_id)
     stored, documents = usage.stored_bytes, usage.documents
     max_documents, max_bytes = limits.documents_max, limits.storage_max_bytes
@@ -259,7 +264,8 @@ def document_upload(
     duplicate = _duplicate(workspace, sha256)
     if duplicate is not None:
         return duplicate
-    workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
+    if size > EARLY_ROOM_CHECK_BYTES:
+        workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
     stored = _store(file, workspace.pk)
     try:
         with transaction.atomic():
@@ -309,7 +315,8 @@ def document_version_upload(*, document: Document, user: User | None, file: File
     if existing is not None:
         where = "this document" if existing.document_id == document.pk else f"“{existing.document.title}”"
         raise ConflictError(f"These exact bytes are already version {existing.number} of {where}.")
-    workspace_room_check(workspace_id=document.workspace_id, new_bytes=size, new_documents=0)
+    if size > EARLY_ROOM_CHECK_BYTES:
+        workspace_room_check(workspace_id=document.workspace_id, new_bytes=size, new_documents=0)
     stored = _store(file, document.workspace_id)
     try:
         with transaction.atomic():

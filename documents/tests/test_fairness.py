@@ -114,9 +114,11 @@ def test_a_long_document_yields_to_another_workspace_and_resumes_where_it_stoppe
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
-def test_a_flood_of_uploads_does_not_hold_up_another_workspaces_single_upload(alice, bob, api_client_for):
+def test_a_flood_of_uploads_does_not_hold_up_another_workspaces_single_upload(alice, bob, api_client_for, settings):
     client = api_client_for(alice)
-    flood = [_upload(client, f"flood-{i}.txt", _long_text(30, f"Flood {i}")) for i in range(8)]
+    files = [_long_text(46, f"Flood {i}") for i in range(8)]
+    assert min(map(len, files)) > settings.INGEST_BATCH_FILE_MAX_BYTES  # one at a time: too large for a batch
+    flood = [_upload(client, f"flood-{i}.txt", data) for i, data in enumerate(files)]
     waiting_before = Document.objects.filter(pk__in=flood, status=Status.QUEUED).count()
     assert waiting_before >= 4, "the flood was ingested before the single upload: make its documents larger"
     uploaded = timezone.now()
