@@ -93,6 +93,41 @@ def beir_document_ids(workspace: Workspace) -> dict[int, str]:
     return mapping
 
 
+class _BatchPipeline:
+    """Batches of claimed documents through ``ingest_batch``: ``send`` prepares one and hands its chunks to the
+    embedding thread, then stores the batch before it (its vectors are ready or nearly so) while this one is
+    embedded; ``drain`` stores what is left. ``counts`` gets each document's outcome."""
+
+    def __init__(self, pool: ThreadPoolExecutor, counts: dict[str, int]) -> None:
+        self.pool = pool
+        self.counts = counts
+        self.embedding: deque[tuple[IngestBatch, list[Prepared], Future[list[np.ndarray]]]] = deque()
+
+    def send(self, document_ids: list[int]) -> None:
+        batch = IngestBatch(documents_claim(document_ids=document_ids))
+        self.counts["failed"] += len(document_ids) - len(batch.documents)  # taken by a worker meanwhile
+        prepared = batch.prepare()
+        self.embedding.append((batch, prepared, self.pool.submit(embed_chunks, prepared)))  # behind the last
+        if len(self.embedding) > 1:
+            self._store_oldest()
+
+    def drain(self) -> None:
+        while self.embedding:
+            self._store_oldest()
+
+    def _store_oldest(self) -> None:
+        batch, prepared, future = self.embedding.popleft()
+        started = time.perf_counter()
+        try:
+            vectors = future.result()
+        except EmbeddingServiceError as exc:
+            batch.embedding_failed(prepared, exc)
+        else:
+            batch.store(prepared, vectors, embed_seconds=time.perf_counter() - started)  # the seconds waited
+        for document in batch.documents:
+            self.counts["ingested" if batch.outcomes.get(document.pk) == Document.Status.READY else "failed"] += 1
+
+
 def load_corpus(
     workspace: Workspace, items: list[tuple[str, str, str]], *, progress: Progress | None = None
 ) -> dict[str, int]:
@@ -108,21 +143,8 @@ def load_corpus(
     present = set(beir_document_ids(workspace).values())
     counts = {"ingested": 0, "present": 0, "failed": 0}
     pending: list[int] = []
-    embedding: deque[tuple[IngestBatch, list[Prepared], Future[list[np.ndarray]]]] = deque()
-
-    def finish() -> None:  # store the oldest batch sent to the embedding thread, once its vectors are there
-        batch, prepared, future = embedding.popleft()
-        started = time.perf_counter()
-        try:
-            vectors = future.result()
-        except EmbeddingServiceError as exc:
-            batch.embedding_failed(prepared, exc)
-        else:
-            batch.store(prepared, vectors, embed_seconds=time.perf_counter() - started)  # the seconds waited
-        for document in batch.documents:
-            counts["ingested" if batch.outcomes.get(document.pk) == Document.Status.READY else "failed"] += 1
-
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="corpus-embedding") as pool:
+        pipeline = _BatchPipeline(pool, counts)
         for done, (item_id, title, text) in enumerate(items, start=1):
             if _beir_filename(item_id)[len("beir-") : -len(".txt")] in present:
                 counts["present"] += 1
@@ -142,17 +164,11 @@ def load_corpus(
                 else:
                     counts["present"] += 1
             if len(pending) >= max(1, settings.INGEST_BATCH_DOCUMENTS) or (pending and done == len(items)):
-                batch = IngestBatch(documents_claim(document_ids=pending))
-                counts["failed"] += len(pending) - len(batch.documents)  # taken by a worker meanwhile
+                pipeline.send(pending[:])
                 pending.clear()
-                prepared = batch.prepare()
-                embedding.append((batch, prepared, pool.submit(embed_chunks, prepared)))  # queued behind the last
-                if len(embedding) > 1:
-                    finish()  # the previous batch, stored while this one is embedded
             if progress:
                 progress(done, len(items))
-        while embedding:
-            finish()
+        pipeline.drain()
     return counts
 
 

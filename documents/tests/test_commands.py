@@ -76,9 +76,17 @@ def test_bench_ingest_times_a_scan_per_page_read_by_ocr(monkeypatch, capsys):
     require_ocr()
     monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # the worker uses pytest's test database
 
-    call_command("bench_ingest", "--ocr-pages", "2", "--concurrency", "1", "--json")
+    call_command("bench_ingest", "--ocr-pages", "2", "--pdf-pages", "2", "--concurrency", "1", "--json")
 
-    result = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"large", "ocr", "summary"}  # each workload with a worker of its own, then the summary
+    assert report["large"]["ready"] == 1 and "ocr_pages" not in report["large"]
+    result = report["ocr"]
+    assert report["summary"] == {
+        "large_e2e_to_encode_ratio": report["large"]["e2e_to_encode_ratio"],
+        "ocr_s_per_page": result["ocr_s_per_page"],
+        "cpu": result["cpu"],
+    }
     assert (result["documents"], result["ready"], result["ocr_pages"]) == (1, 1, 2)
     assert result["ocr_extract_s"] > 0
     assert result["ocr_s_per_page"] == pytest.approx(result["ocr_extract_s"] / 2, abs=0.05)  # both rounded

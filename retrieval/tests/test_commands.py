@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,14 @@ def test_evaluate_retrieval_scores_a_beir_collection_and_removes_its_workspace(t
     beir = _beir(tmp_path / "tiny")
     level = logging.getLogger("documents").level
 
-    call_command("evaluate_retrieval", "--beir", str(beir), "--json")
+    call_command("evaluate_retrieval", "--beir", str(beir), "--json", "--bare")
 
     assert logging.getLogger("documents").level == level  # quieted while it ran, as it was after
 
-    report = _json(capsys)
+    captured = capsys.readouterr()
+    assert re.search(r"corpus: \{'ingested': 3, 'present': 0, 'failed': 0\} in [\d.]+ s", captured.err)
+    assert re.search(r"bare encoding of its 3 chunks: [\d.]+ s; loading took [\d.]+x that", captured.err)
+    report = json.loads(captured.out)
     assert set(report) == {"bm25", "vector", "hybrid"}
     for metrics in report.values():  # each query's one relevant document comes first
         assert metrics["ndcg@10"] == metrics["mrr@10"] == metrics["recall@10"] == 1.0

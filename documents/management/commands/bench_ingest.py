@@ -5,11 +5,13 @@
     python manage.py bench_ingest --ocr-pages 20                                  # a scan: seconds per OCR'd page
 
 Starts its own worker and starts the clock once that worker answers a Celery ping. Prints chunks/s, MB of
-extracted text/s, seconds per document, peak worker RSS (MB, process tree, tesseract included) and the ratio of
-end-to-end throughput to ``model.encode`` throughput on the same chunks (the physical limit). With a scan: pages
-read by OCR, the worker's extraction seconds for them (from its log) per page, their mean confidence, and the
-CPU model. Uses a scratch workspace
-in the configured database (``documents.scratch``), deleted afterwards unless ``--keep``.
+extracted text/s, seconds per document, peak worker RSS (MB, process tree, tesseract included), the ratio of
+end-to-end throughput to ``model.encode`` throughput on the same chunks (the physical limit:
+``bench_corpus.bare_encode_seconds``) and the CPU model. With a scan: pages read by OCR, the seconds they took
+(each page's time in its OCR record) in all and per page, and their mean confidence. Given several workloads
+(``--scifact``, ``--pdf-pages``, ``--ocr-pages``), runs them one after another, each with a worker of its own, and
+ends with a summary of the ratios and the OCR seconds per page. Uses a scratch workspace in the configured
+database (``documents.scratch``), deleted afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -22,16 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
 
 from config.worker_process import CeleryWorkerProcess, WorkerStartError
-from documents.bench_corpus import big_pdf, scanned_pdf, scifact_files
-from documents.embeddings import embed_texts, get_embedder, resolved_dtype
-from documents.models import Chunk, Document, DocumentVersion
+from documents.bench_corpus import bare_encode_seconds, big_pdf, scanned_pdf, scifact_files
+from documents.embeddings import resolved_dtype
+from documents.models import Document, DocumentVersion
 from documents.scratch import BENCH_OWNER, Scratch, scratch_upload, scratch_workspace
-from documents.services.chunk import context_prefix
 
 Status = Document.Status
 
@@ -46,28 +45,15 @@ def _wait_done(worker: CeleryWorkerProcess, ids: list[int], deadline: float) -> 
         time.sleep(0.25)  # a polling interval, not synchronisation: the loop re-checks the database
 
 
-def _bare_encode_rate(documents: QuerySet[Document]) -> tuple[int, float]:
-    """The documents' chunk count, and chunks/s of ``embed_texts`` alone on the same inputs in this process."""
-    chunks = list(
-        Chunk.objects.filter(document__in=documents)
-        .select_related("document")
-        .only("text", "heading_path", "document__title")
-    )
-    inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in chunks]
-    get_embedder()
-    started = time.perf_counter()
-    embed_texts(inputs, batch_size=settings.EMBEDDING_BATCH_SIZE)
-    return len(chunks), (len(inputs) / (time.perf_counter() - started) if inputs else 0.0)
-
-
 def _report(
-    ids: list[int], total_bytes: int, upload_s: float, elapsed: float, worker: CeleryWorkerProcess
+    scratch: Scratch, ids: list[int], total_bytes: int, upload_s: float, elapsed: float, worker: CeleryWorkerProcess
 ) -> dict[str, Any]:
     documents = Document.objects.filter(pk__in=ids)
     statuses = {s: documents.filter(status=s).count() for s in (Status.READY, Status.FAILED)}
     versions = DocumentVersion.objects.filter(document__in=documents)
     text_mb = sum(len(t) for t in versions.values_list("extracted_text", flat=True)) / 1e6
-    chunks, bare = _bare_encode_rate(documents)
+    chunks, bare_seconds = bare_encode_seconds(scratch.workspace.pk, document_ids=ids)
+    bare = chunks / bare_seconds if chunks and bare_seconds else 0.0
     e2e = chunks / elapsed if elapsed else 0.0
     return {
         "documents": len(ids),
@@ -85,6 +71,7 @@ def _report(
         "bare_encode_chunks_per_s": round(bare, 1),
         "e2e_to_encode_ratio": round(e2e / bare, 2) if bare else 0,
         "dtype": resolved_dtype(),
+        "cpu": _cpu_model(),
     }
 
 
@@ -102,8 +89,20 @@ def _ocr_report(ids: list[int]) -> dict[str, Any]:
         "ocr_extract_s": round(seconds, 1),
         "ocr_s_per_page": round(seconds / len(pages), 2) if pages else 0,
         "ocr_mean_confidence": round(sum(p["confidence"] * p["words"] for p in pages) / words, 1) if words else None,
-        "cpu": _cpu_model(),
     }
+
+
+def _summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The figures of the issue's targets side by side: end-to-end/bare-encode ratios of the small and large
+    documents, OCR seconds per page, and the CPU."""
+    summary: dict[str, Any] = {}
+    for workload in ("small", "large"):
+        if workload in results:
+            summary[f"{workload}_e2e_to_encode_ratio"] = results[workload]["e2e_to_encode_ratio"]
+    if "ocr" in results:
+        summary["ocr_s_per_page"] = results["ocr"]["ocr_s_per_page"]
+    summary["cpu"] = _cpu_model()
+    return summary
 
 
 def _cpu_model() -> str:
@@ -140,20 +139,30 @@ class Command(BaseCommand):
             scratch_workspace(owner_email=BENCH_OWNER, name=name, keep=opts["keep"]) as scratch,
         ):
             out = Path(tmp)
-            files = scifact_files(opts["scifact"], opts["limit"], out) if opts["scifact"] else []
+            workloads: dict[str, list[Path]] = {}
+            if opts["scifact"]:
+                workloads["small"] = scifact_files(opts["scifact"], opts["limit"], out)
             if opts["pdf_pages"]:
-                files.append(big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"]))
+                workloads["large"] = [big_pdf(opts["pdf_pages"], out, opts["scifact"], opts["images"])]
             if opts["ocr_pages"]:
-                files.append(scanned_pdf(opts["ocr_pages"], out))
-            result = self._run(scratch, files, opts)
+                workloads["ocr"] = [scanned_pdf(opts["ocr_pages"], out)]
+            results = {}
+            for workload, files in workloads.items():  # one after another, each with a worker of its own
+                if len(workloads) > 1:
+                    self.stderr.write(f"bench_ingest: {workload} ({len(files)} files)")
+                results[workload] = self._run(scratch, files, opts, ocr=workload == "ocr")
+        result = results[next(iter(results))] if len(results) == 1 else {**results, "summary": _summary(results)}
         if opts["json"]:
             self.stdout.write(json.dumps(result))
-        else:
-            width = max(len(k) for k in result)
-            for key, value in result.items():
+            return
+        for section, values in [("", result)] if len(results) == 1 else result.items():
+            if section:
+                self.stdout.write(f"[{section}]")
+            width = max(len(k) for k in values)
+            for key, value in values.items():
                 self.stdout.write(f"{key:<{width}}  {value}")
 
-    def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any], *, ocr: bool) -> dict[str, Any]:
         """Start a worker, wait until it answers, then time uploading and ingesting ``files``."""
         env = {"EMBEDDING_THREADS": str(opts["threads"])} if opts["threads"] else {}
         worker = CeleryWorkerProcess(concurrency=opts["concurrency"], env=env, prefix="bench")
@@ -171,7 +180,7 @@ class Command(BaseCommand):
             worker.stop()
         total_bytes = sum(p.stat().st_size for p in files)
         return {
-            **_report(ids, total_bytes, uploaded - started, elapsed, worker),
+            **_report(scratch, ids, total_bytes, uploaded - started, elapsed, worker),
             "worker_concurrency": opts["concurrency"],
-            **(_ocr_report(ids) if opts["ocr_pages"] else {}),
+            **(_ocr_report(ids) if ocr else {}),
         }

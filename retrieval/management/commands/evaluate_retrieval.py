@@ -4,9 +4,12 @@
     python manage.py evaluate_retrieval --beir DIR --json > run.json             # only JSON on stdout
     python manage.py evaluate_retrieval --beir DIR --compare run.json            # exit 1 on a regression
     python manage.py evaluate_retrieval --workspace 12                           # a workspace's golden set
+    python manage.py evaluate_retrieval --beir DIR --bare                        # + loading time / bare encoding
 
 A BEIR collection is loaded into a scratch workspace (``documents.scratch``) through the product's ingestion
-code, in this process. With ``--keep`` the workspace stays and later runs reuse it (only missing documents are added).
+code, in this process, as a worker ingests small documents (``documents.services.ingest_batch``): batches
+embedded on a thread of their own while the next is uploaded and the last stored. With ``--keep`` the workspace
+stays and later runs reuse it (only missing documents are added).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.models import Workspace
 from config.logs import logger_level
 from config.progress import ProgressBar
+from documents.bench_corpus import bare_encode_seconds
 from documents.scratch import EVALUATION_OWNER, scratch_workspace
 from retrieval.evaluation import (
     ModeResult,
@@ -44,6 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--mode", default="all", choices=["all", *MODES])
         parser.add_argument("--k", type=int, default=100, help="documents kept per query (≥ 100 for Recall@100)")
         parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+        parser.add_argument(
+            "--bare", action="store_true", help="also time the bare encoding of the loaded chunks (loading / bare)"
+        )
         parser.add_argument("--compare", type=Path, help="a saved --json result: exit 1 if a metric fell below it")
         parser.add_argument("--tolerance", type=float, default=0.005, help="allowed drop for --compare")
         parser.add_argument("--keep", action="store_true", help="keep the scratch workspace for later runs")
@@ -56,7 +64,7 @@ class Command(BaseCommand):
         modes: list[Mode] = list(MODES) if opts["mode"] == "all" else [opts["mode"]]
         depth = 2 * max(opts["k"], 10)  # chunk hits per query: documents have several chunks
         if opts["beir"]:
-            results = self._beir(opts["beir"], opts["split"], modes, depth, opts["keep"])
+            results = self._beir(opts["beir"], opts["split"], modes, depth, opts["keep"], opts["bare"])
         else:
             workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
             if workspace is None:
@@ -79,14 +87,24 @@ class Command(BaseCommand):
             if regressions:
                 sys.exit(1)
 
-    def _beir(self, directory: Path, split: str, modes: list[Mode], depth: int, keep: bool) -> dict[str, ModeResult]:
+    def _beir(
+        self, directory: Path, split: str, modes: list[Mode], depth: int, keep: bool, bare: bool
+    ) -> dict[str, ModeResult]:
         if not (directory / "corpus.jsonl").is_file():
             raise CommandError(f"{directory} is not a BEIR collection (no corpus.jsonl).")
         name = f"Evaluation: {directory.resolve().name}"
         with scratch_workspace(owner_email=EVALUATION_OWNER, name=name, keep=keep) as scratch:
             bar = ProgressBar("ingesting corpus", self.stderr)
+            started = time.perf_counter()
             counts = load_beir_corpus(scratch.workspace, directory, progress=bar)
-            self.stderr.write(f"corpus: {counts}")
+            seconds = time.perf_counter() - started
+            self.stderr.write(f"corpus: {counts} in {seconds:.1f} s")
+            if bare:  # the physical limit: the model alone on the same chunks
+                chunks, bare_seconds = bare_encode_seconds(scratch.workspace.pk)
+                self.stderr.write(
+                    f"bare encoding of its {chunks} chunks: {bare_seconds:.1f} s; loading took"
+                    f" {seconds / bare_seconds:.2f}x that"
+                )
             bar = ProgressBar("queries", self.stderr)
             return evaluate_beir(scratch.workspace, directory, split=split, modes=modes, depth=depth, progress=bar)
 
