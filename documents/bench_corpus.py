@@ -131,20 +131,23 @@ def scanned_pdf(pages: int, out: Path, *, dpi: int = 300) -> Path:
 def bare_encode_seconds(workspace_id: int, *, document_ids: list[int] | None = None) -> tuple[int, float]:
     """The physical limit of ingestion: the chunks of the workspace (or of ``document_ids`` in it) and the seconds
     ``embed_texts`` alone takes on exactly their inputs (title and heading path prefixed, as ingestion embeds
-    them), in one call, in this process. Benchmarks divide their end-to-end time by it."""
+    them, without the prefix where the chunker dropped it for length), in one call, in this process. Benchmarks
+    divide their end-to-end time by it."""
     import time
 
     from django.conf import settings
 
-    from documents.embeddings import embed_texts, get_embedder
+    from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, embed_texts, get_embedder
     from documents.models import Chunk
     from documents.services.chunk import context_prefix
 
     chunks = Chunk.objects.filter(workspace_id=workspace_id)
     if document_ids is not None:
         chunks = chunks.filter(document_id__in=document_ids)
-    rows = chunks.select_related("document").only("text", "heading_path", "document__title")
+    rows = list(chunks.select_related("document").only("text", "heading_path", "document__title"))
     inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in rows]
+    fits = [n <= MAX_TEXT_TOKENS for n in count_tokens(inputs)]
+    inputs = [text if fit else row.text for text, fit, row in zip(inputs, fits, rows, strict=True)]  # as chunked
     get_embedder()
     started = time.perf_counter()
     embed_texts(inputs, batch_size=settings.EMBEDDING_BATCH_SIZE)

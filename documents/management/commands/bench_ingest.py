@@ -3,6 +3,7 @@
     python manage.py bench_ingest --scifact ../shared/eval/scifact --limit 1000   # many small documents
     python manage.py bench_ingest --pdf-pages 300                                 # one large PDF
     python manage.py bench_ingest --ocr-pages 20                                  # a scan: seconds per OCR'd page
+    python manage.py bench_ingest --scifact DIR --pdf-pages 300 --images --ocr-pages 5   # all three, and a summary
 
 Starts its own worker and starts the clock once that worker answers a Celery ping. Prints chunks/s, MB of
 extracted text/s, seconds per document, peak worker RSS (MB, process tree, tesseract included), the ratio of
@@ -124,7 +125,12 @@ class Command(BaseCommand):
         parser.add_argument("--pdf-pages", type=int, default=0, help="also ingest one generated PDF of N pages")
         parser.add_argument("--images", action="store_true", help="add noise images to the PDF (~10 MB at 300 pages)")
         parser.add_argument("--ocr-pages", type=int, default=0, help="also ingest a scanned PDF of N pages (OCR)")
-        parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            help="worker processes (default: 2 for the small documents, 1 for a single PDF or scan, which one"
+            " process ingests: a second would only take half the cores from it)",
+        )
         parser.add_argument("--threads", type=int, default=0, help="torch threads per worker process (0: default)")
         parser.add_argument("--timeout", type=float, default=1800)
         parser.add_argument("--keep", action="store_true", help="keep the scratch workspace")
@@ -165,7 +171,8 @@ class Command(BaseCommand):
     def _run(self, scratch: Scratch, files: list[Path], opts: dict[str, Any], *, ocr: bool) -> dict[str, Any]:
         """Start a worker, wait until it answers, then time uploading and ingesting ``files``."""
         env = {"EMBEDDING_THREADS": str(opts["threads"])} if opts["threads"] else {}
-        worker = CeleryWorkerProcess(concurrency=opts["concurrency"], env=env, prefix="bench")
+        concurrency = opts["concurrency"] or (1 if len(files) == 1 else 2)
+        worker = CeleryWorkerProcess(concurrency=concurrency, env=env, prefix="bench")
         try:
             try:
                 worker.start(timeout=120)  # the clock starts once it consumes tasks
@@ -181,6 +188,6 @@ class Command(BaseCommand):
         total_bytes = sum(p.stat().st_size for p in files)
         return {
             **_report(scratch, ids, total_bytes, uploaded - started, elapsed, worker),
-            "worker_concurrency": opts["concurrency"],
+            "worker_concurrency": concurrency,
             **(_ocr_report(ids) if ocr else {}),
         }
