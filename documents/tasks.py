@@ -100,7 +100,11 @@ def _ingest_batch(task: Task, document_ids: list[int]) -> str:
     from documents.services.ingest import document_defer, document_enqueue, document_fail, document_yield
     from documents.services.ingest_batch import IngestBatch, documents_claim
 
-    documents = documents_claim(document_ids=document_ids)
+    try:
+        documents = documents_claim(document_ids=document_ids)
+    except TRANSIENT as exc:  # nothing was claimed (the claim rolled back): the same ticket comes back
+        connection.close_if_unusable_or_obsolete()
+        raise task.retry(exc=exc, countdown=min(300, 10 * 2**task.request.retries)) from exc
     if not documents:
         return "skipped"
     batch = IngestBatch(documents)

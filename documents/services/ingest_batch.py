@@ -4,9 +4,11 @@ One document of one or two chunks fills a tenth of an embedding batch and pays a
 updates of its own: a worker embedding 1,000 abstracts one by one ran at a quarter of what the model does on the
 same texts in one call. So a worker whose fairest document is small (``scheduling.small_batch``) claims up to
 ``INGEST_BATCH_DOCUMENTS`` small documents at once, round-robin across workspaces (``documents_claim``), extracts and
-chunks each, embeds all their chunks together in batches of similar length, then stores each document's chunks in
-its own transaction (``store.chunks_replace``): each document still becomes ``ready`` or ``failed`` on its own,
-atomically, and a redelivered ticket finds nothing left to claim. ``IngestBatch`` is that pipeline; the Celery task
+chunks each, embeds all their chunks together in batches of similar length, then stores them in one transaction
+(``store.chunks_replace_many``) in which each document is stored whole or fails alone: each document still becomes
+``ready`` or ``failed`` on its own, atomically, and a redelivered ticket finds nothing left to claim. A document read
+by OCR, or ``EXTRACT_MAX_SECONDS`` of extraction in all, ends the batch's preparation early (the rest go back to the
+queue), so a batch holds its worker about as long as one document. ``IngestBatch`` is that pipeline; the Celery task
 (``documents.tasks``) and the evaluation commands (``retrieval.evaluation.load_corpus``) both run it.
 """
 
@@ -37,6 +39,7 @@ from documents.services.ingest import (
     document_defer,
     document_enqueue,
     document_fail,
+    document_yield,
     drafts_make,
     ingesting,
     log_ready,
@@ -82,11 +85,12 @@ class Prepared:
 
 class IngestBatch:
     """The pipeline for claimed documents (``documents_claim``): ``run()`` extracts and chunks each in turn, embeds
-    all their chunks together, and stores each document's chunks in its own transaction.
+    all their chunks together, and stores them in one transaction, each document whole or not at all.
 
-    ``outcomes`` (document id → ``ready``, ``failed`` or ``deferred``) fills as documents finish, and ``current``
-    is the document being extracted or chunked (None while the batch embeds or stores): when ``run()`` raises,
-    the caller fails ``current`` and gives the ``unfinished()`` others back to the queue (``documents.tasks``).
+    ``outcomes`` (document id → ``ready``, ``failed``, ``deferred`` or ``yielded``) fills as documents finish, and
+    ``current`` is the document being extracted or chunked (None while the batch embeds or stores): when ``run()``
+    raises, the caller fails ``current`` and gives the ``unfinished()`` others back to the queue
+    (``documents.tasks``).
     Permanent problems of one document (a bad file, no text, no room in its workspace) fail that document alone.
     """
 
@@ -120,7 +124,15 @@ class IngestBatch:
     def prepare(self) -> list[Prepared]:
         """Extract and chunk each document in turn (one that fails gets its outcome), then move the others to
         ``embedding`` with their chunk count as the progress total (one UPDATE)."""
-        prepared = [p for p in (self._prepare(document) for document in self.documents) if p is not None]
+        prepared: list[Prepared] = []
+        started = time.perf_counter()
+        for index, document in enumerate(self.documents):
+            item = self._prepare(document)
+            if item is not None:
+                prepared.append(item)
+            if index + 1 < len(self.documents) and self._over_budget(item, started):
+                self._give_back(self.documents[index + 1 :])
+                break
         Document.objects.filter(pk__in=[p.document.pk for p in prepared], status__in=Document.ACTIVE_STATUSES).update(
             status=Status.EMBEDDING,
             heartbeat_at=timezone.now(),
@@ -130,6 +142,21 @@ class IngestBatch:
             ),
         )
         return prepared
+
+    @staticmethod
+    def _over_budget(item: Prepared | None, started: float) -> bool:
+        """Whether the batch has held its worker long enough before embedding: a document read by OCR (seconds a
+        page) or ``EXTRACT_MAX_SECONDS`` of extracting and chunking in all. A batch then takes as long as about one
+        document, and a queue of short scans cannot take a worker past the task's time limit together."""
+        read_by_ocr = item is not None and item.extracted.ocr is not None and bool(item.extracted.ocr.pages)
+        return read_by_ocr or time.perf_counter() - started > settings.EXTRACT_MAX_SECONDS
+
+    def _give_back(self, documents: list[Document]) -> None:
+        """Put documents the batch will not get to back in the queue, with a ticket each and their attempt
+        refunded (``ingest.document_yield``)."""
+        for document in documents:
+            document_yield(document_id=document.pk)
+            self.outcomes[document.pk] = "yielded"
 
     def _fail(self, document_id: int, message: str, stage: str) -> None:
         document_fail(document_id=document_id, message=message, stage=stage)
@@ -156,6 +183,7 @@ class IngestBatch:
                     raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
             except IngestionFailed as exc:
                 self._fail(document.pk, exc.message, exc.stage)
+                self.current = None  # failed with its reason: not the culprit of a later error
                 return None
         self.current = None
         timings = {"extract": extract_seconds, "chunk": time.perf_counter() - clock - extract_seconds}

@@ -101,11 +101,45 @@ def fair_candidates(*, limit: int = 5) -> list[int]:
 _UNBATCHED_KINDS = ["image"]  # read by OCR, page after page: seconds each, so never held up in a batch
 
 
+# small_batch's query: the small documents (``turn``: their place in their workspace's queue), each workspace's
+# fairness keys (as in fair_candidates), the round-robin rank, and the running total of bytes.
+_SMALL_BATCH_SQL = """
+    WITH small AS (
+        SELECT * FROM (
+            SELECT d.id, d.workspace_id, v.size_bytes,
+                   row_number() OVER (PARTITION BY d.workspace_id ORDER BY d.id) AS turn
+            FROM {table} d JOIN {versions} v ON v.id = d.pending_version_id
+            WHERE d.status = %(queued)s AND (d.retry_at IS NULL OR d.retry_at <= %(now)s) AND d.attempts = 0
+              AND v.size_bytes <= %(file_max)s AND v.kind <> ALL(%(unbatched)s)
+        ) q WHERE turn <= %(documents)s
+    ),
+    served AS (
+        SELECT w.workspace_id,
+               (SELECT count(*) FROM {table} a WHERE a.workspace_id = w.workspace_id
+                   AND a.status = ANY(%(active)s) AND a.heartbeat_at >= %(stale)s) AS busy,
+               (SELECT max(a.heartbeat_at) FROM {table} a WHERE a.workspace_id = w.workspace_id) AS last
+        FROM (SELECT DISTINCT workspace_id FROM small) w
+    ),
+    ranked AS (
+        SELECT s.id, s.size_bytes,
+               row_number() OVER (ORDER BY s.id = %(first)s DESC, s.turn, w.busy, w.last NULLS FIRST, s.id) AS rank
+        FROM small s JOIN served w ON w.workspace_id = s.workspace_id
+    )
+    SELECT id FROM (
+        SELECT id, rank, sum(size_bytes) OVER (ORDER BY rank) AS bytes FROM ranked
+    ) r
+    WHERE rank <= %(documents)s AND (bytes <= %(max_bytes)s OR rank = 1)
+    ORDER BY rank
+"""
+
+
 def small_batch(*, first_id: int) -> list[int]:
     """Ids of queued small documents to ingest together with ``first_id`` (the fairest candidate), which comes
     first; [] when ``first_id`` is not such a document (too large, an image, no longer queued) or batching is off.
 
-    Small: a pending version of at most ``INGEST_BATCH_FILE_MAX_BYTES`` bytes, not an image. At most
+    Small: a pending version of at most ``INGEST_BATCH_FILE_MAX_BYTES`` bytes, not an image, never interrupted
+    (``attempts`` = 0: a document whose worker died, which may be what killed it, goes alone, so it cannot take a
+    batch of others down with it again). At most
     ``INGEST_BATCH_DOCUMENTS`` documents and ``INGEST_BATCH_MAX_BYTES`` bytes in all, so a batch holds its worker
     for about as long as one ordinary document and another workspace's upload waits no longer than that. The
     batch takes documents round-robin across workspaces (each workspace's oldest first, workspaces in the order
@@ -117,32 +151,7 @@ def small_batch(*, first_id: int) -> list[int]:
     now = timezone.now()
     table = _table()
     versions = DocumentVersion._meta.db_table
-    sql = f"""
-        WITH small AS (
-            SELECT d.id, d.workspace_id, v.size_bytes,
-                   row_number() OVER (PARTITION BY d.workspace_id ORDER BY d.id) AS turn
-            FROM {table} d JOIN {versions} v ON v.id = d.pending_version_id
-            WHERE d.status = %(queued)s AND (d.retry_at IS NULL OR d.retry_at <= %(now)s)
-              AND v.size_bytes <= %(file_max)s AND v.kind <> ALL(%(unbatched)s)
-        ),
-        served AS (
-            SELECT a.workspace_id,
-                   count(*) FILTER (WHERE a.status = ANY(%(active)s) AND a.heartbeat_at >= %(stale)s) AS busy,
-                   max(a.heartbeat_at) AS last
-            FROM {table} a WHERE a.workspace_id IN (SELECT DISTINCT workspace_id FROM small)
-            GROUP BY a.workspace_id
-        ),
-        ranked AS (
-            SELECT s.id, s.size_bytes,
-                   row_number() OVER (ORDER BY s.id = %(first)s DESC, s.turn, w.busy, w.last NULLS FIRST, s.id) AS rank
-            FROM small s JOIN served w ON w.workspace_id = s.workspace_id
-        )
-        SELECT id FROM (
-            SELECT id, rank, sum(size_bytes) OVER (ORDER BY rank) AS bytes FROM ranked
-        ) r
-        WHERE rank <= %(documents)s AND (bytes <= %(max_bytes)s OR rank = 1)
-        ORDER BY rank
-    """
+    sql = _SMALL_BATCH_SQL.format(table=table, versions=versions)
     params: dict[str, Any] = {
         "queued": str(Document.Status.QUEUED),
         "active": _active_statuses(),

@@ -100,8 +100,9 @@ def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]
     COPY, one INSERT … SELECT for all their chunks), as a batch of small documents needs
     (``documents.services.ingest_batch``): each document whose pending version is still ``version`` and whose
     chunks fit its workspace's limit (counted in ``items`` order, under the workspace's lock) gets its chunks and
-    becomes ``ready``; the others are left as they are and returned with the reason (document id →
-    ``IngestionFailed``), for the caller to fail them. So each document is stored whole or not at all."""
+    becomes ``ready``; the others are left as they are (their current chunks still count) and returned with the
+    reason (document id → ``IngestionFailed``), for the caller to fail them. So each document is stored whole or
+    not at all."""
     workspaces = sorted({item.document.workspace_id for item in items})
     for workspace_id in workspaces:  # in id order, as every batch takes them: two batches cannot deadlock
         workspace_lock(workspace_id=workspace_id)
@@ -118,27 +119,30 @@ def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]
             failed[item.document.pk] = IngestionFailed(
                 "The document was deleted or replaced while it was being processed.", Status.EMBEDDING
             )
-    held = _chunks_held(workspaces, exclude=[item.document.pk for item in items])
+    held = _chunks_held(workspaces)  # every document's current chunks, the batch's included
+    current = dict(
+        Document.objects.filter(pk__in=[item.document.pk for item in items]).values_list("pk", "chunk_count")
+    )
     for item in items:
         if item.document.pk in failed:
+            continue  # keeps its current chunks, which stay counted
+        ws, chunks, own = item.document.workspace_id, len(item.drafts), current.get(item.document.pk, 0)
+        others = held[ws] - own
+        if others + chunks > item.limits.chunks_max:
+            _log_over_cap(item.document, chunks, others, item.limits.chunks_max)
+            failed[item.document.pk] = _over_cap(chunks=chunks, others=others, limit=item.limits.chunks_max)
             continue
-        ws, chunks = item.document.workspace_id, len(item.drafts)
-        if held[ws] + chunks > item.limits.chunks_max:
-            _log_over_cap(item.document, chunks, held[ws], item.limits.chunks_max)
-            failed[item.document.pk] = _over_cap(chunks=chunks, others=held[ws], limit=item.limits.chunks_max)
-            continue
-        held[ws] += chunks
+        held[ws] = others + chunks  # its new chunks replace its current ones
         stored.append(item)
     if stored:
         _store(stored)
     return failed
 
 
-def _chunks_held(workspaces: list[int], *, exclude: list[int]) -> dict[int, int]:
-    """Chunks of each workspace's documents other than ``exclude`` (the documents being stored replace theirs)."""
+def _chunks_held(workspaces: list[int]) -> dict[int, int]:
+    """The chunks of each workspace's documents now (each document's ``chunk_count``)."""
     rows = (
         Document.objects.filter(workspace_id__in=workspaces)
-        .exclude(pk__in=exclude)
         .values("workspace_id")
         .annotate(held=Sum("chunk_count"))
         .values_list("workspace_id", "held")

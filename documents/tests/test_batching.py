@@ -21,7 +21,7 @@ from documents.services import ingest as ingest_service
 from documents.services.ingest import document_ingest
 from documents.services.ingest_batch import IngestBatch, documents_claim
 from documents.services.scheduling import fair_candidates, small_batch
-from documents.services.upload import document_upload
+from documents.services.upload import document_upload, document_version_upload
 from documents.tests import samples
 from documents.tests.ingestion import upload
 from documents.tests.scans import photo_of_page
@@ -113,10 +113,14 @@ def test_each_document_of_a_batch_gets_the_chunks_and_vectors_it_would_get_alone
         vectors = np.array([c.embedding for c in batched], dtype=np.float32)
         expected = np.array([c.embedding for c in solo], dtype=np.float32)
         assert np.min(np.sum(vectors * expected, axis=1)) > 0.999  # same texts; batch padding aside
-    document = Document.objects.get(pk=ids[0])
-    assert document.chunk_count == Chunk.objects.filter(document=document).count() > 0
-    assert document.current_version_id is not None and document.pending_version_id is None
-    assert (document.progress_done, document.progress_total) == (document.chunk_count, document.chunk_count)
+    counts = set()
+    for document in Document.objects.filter(pk__in=ids):  # each row got its own values from the one UPDATE
+        version = DocumentVersion.objects.get(document=document)
+        assert document.current_version_id == version.pk and document.pending_version_id is None
+        assert document.chunk_count == Chunk.objects.filter(document=document, version=version).count() > 0
+        assert (document.progress_done, document.progress_total) == (document.chunk_count, document.chunk_count)
+        counts.add(document.chunk_count)
+    assert len(counts) == 3  # one, two and three paragraphs: different chunk counts
 
 
 @pytest.mark.django_db
@@ -173,6 +177,74 @@ def test_an_unexpected_error_fails_only_its_document_and_the_others_go_back_to_t
     assert tasks._ingest_batch(None, [ids[0], ids[2]]) == "skipped"  # a redelivered ticket finds nothing to do
     assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.READY, Status.FAILED}
     assert Chunk.objects.filter(document_id=ids[0]).count() == Document.objects.get(pk=ids[0]).chunk_count
+
+
+@pytest.mark.django_db
+def test_a_new_version_that_fails_keeps_its_current_chunks_counted(alice, settings):
+    """Document A holds its current chunks; its new, larger version fails the workspace's chunk limit in a batch,
+    so those chunks stay, and a new document B of the same batch must fit beside them (counting A as replaced
+    would let the workspace pass its limit)."""
+    workspace = _personal(alice)
+    a = _queued(workspace, alice, "a.txt", _text("Alpha"))
+    assert document_ingest(document_id=a) == Status.READY
+    held = Document.objects.get(pk=a).chunk_count
+    document_version_upload(
+        document=Document.objects.get(pk=a), user=alice, file=ContentFile(_text("Alpha", 6)), filename="a.txt"
+    )
+    b = _queued(workspace, alice, "b.txt", _text("Beta"))
+    settings.WORKSPACE_CHUNKS_MAX = held + 1  # room for A as it is, not for B beside it, nor for A's new version
+
+    outcomes = IngestBatch(documents_claim(document_ids=[a, b])).run()
+
+    assert outcomes == {a: Status.FAILED, b: Status.FAILED}
+    assert Chunk.objects.filter(workspace=workspace).count() == held  # A's current chunks, nothing more
+    assert "limit of" in Document.objects.get(pk=b).error
+
+
+@pytest.mark.django_db
+def test_an_error_while_the_batch_embeds_fails_the_unfinished_documents_not_one_already_failed(alice, monkeypatch):
+    """The batch's last document failed with its own reason (its file is gone); then embedding raises (an injected
+    fault): the other documents fail with the error named, the failed one keeps its reason."""
+    from documents import tasks
+
+    workspace = _personal(alice)
+    ids = [_queued(workspace, alice, f"d{i}.txt", _text(f"Doc {i}")) for i in range(3)]
+    stored = DocumentVersion.objects.get(document_id=ids[2]).file.name
+    assert stored
+    default_storage.delete(stored)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr("documents.services.ingest_batch.embed_chunks", broken)
+
+    assert tasks._ingest_batch(None, ids) == "failed"
+
+    documents = Document.objects.in_bulk(ids)
+    assert "The stored file is missing" in documents[ids[2]].error
+    assert documents[ids[2]].failed_stage == Status.EXTRACTING
+    assert all("RuntimeError" in documents[i].error for i in ids[:2])
+
+
+@pytest.mark.django_db
+def test_a_document_read_by_ocr_ends_the_batch_and_the_rest_go_back_to_the_queue(alice, settings):
+    """OCR takes seconds a page: after a scan, the batch embeds what it has and gives the rest back (queued, a
+    ticket each, no attempt lost), so a queue of short scans cannot hold one worker past its time limit."""
+    from documents.tests.scans import image_pdf, require_ocr
+
+    require_ocr()
+    settings.INGEST_BATCH_FILE_MAX_BYTES = 10_000_000  # whatever the page image weighs
+    workspace = _personal(alice)
+    scan = _queued(workspace, alice, "scan.pdf", image_pdf([samples.REAL_TEXT[:600]]))
+    later = [_queued(workspace, alice, f"d{i}.txt", _text(f"Doc {i}")) for i in range(2)]
+    assert small_batch(first_id=scan) == [scan, *later]  # a small scanned PDF is batched (only images are not)
+
+    outcomes = IngestBatch(documents_claim(document_ids=[scan, *later])).run()
+
+    assert outcomes == {scan: Status.READY, later[0]: "yielded", later[1]: "yielded"}
+    for document in Document.objects.filter(pk__in=later):
+        assert (document.status, document.attempts) == (Status.QUEUED, 0)
+        assert document.enqueued_at is not None  # its new ticket is in the broker
 
 
 # --- end to end ------------------------------------------------------------------------------------------------
