@@ -68,6 +68,9 @@ def test_a_batch_takes_small_documents_round_robin_across_workspaces(alice, bob,
     assert small_batch(first_id=first) == [a[0], b[0], a[1]]  # the bytes bound the batch too
     settings.INGEST_BATCH_DOCUMENTS = 1
     assert small_batch(first_id=first) == []  # batching off
+    settings.INGEST_BATCH_DOCUMENTS = 64
+    Document.objects.filter(pk=a[1]).update(attempts=1)  # its worker died on it: it goes alone from now on
+    assert a[1] not in small_batch(first_id=first)
 
 
 @pytest.mark.django_db(transaction=True)
