@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex, HashIndex
+from django.contrib.postgres.indexes import HashIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -253,7 +253,8 @@ class Chunk(models.Model):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
-            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            # No GIN index on search_vector: BM25 reads retrieval_posting, and no query uses ``@@``; the index
+            # doubled the cost of storing chunks (measured: 1.8 s vs 0.8 s for 1,090 chunks).
             models.Index(fields=["workspace", "document"], name="chunk_workspace_document"),
         ]
 

@@ -204,8 +204,8 @@ def _load(
 
 
 def _search_indexes() -> list[Any]:
-    """The GIN and HNSW indexes of ``Chunk.Meta`` (dropped for the bulk load, then rebuilt as defined)."""
-    names = ("chunk_embedding_hnsw", "chunk_search_vector_gin")
+    """The HNSW index of ``Chunk.Meta`` (dropped for the bulk load, then rebuilt as defined)."""
+    names = ("chunk_embedding_hnsw",)
     return [index for index in Chunk._meta.indexes if index.name in names]
 
 
@@ -221,7 +221,7 @@ def _drop_indexes() -> None:
 
 
 def _create_indexes() -> None:
-    sys.stderr.write("building the GIN and HNSW indexes …\n")
+    sys.stderr.write("building the HNSW index …\n")
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '4GB'")
     with connection.schema_editor(atomic=False) as editor:
