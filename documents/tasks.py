@@ -97,7 +97,7 @@ def _ingest_batch(task: Task, document_ids: list[int]) -> str:
     ``"skipped"`` when another worker took them all. When the batch stops on an error, the document it was on is
     handled as ``_ingest`` would (a transient error defers every unfinished document), and the others go back to
     the queue without losing an attempt (``ingest.document_yield``); an error while the batch embeds fails them all."""
-    from documents.services.ingest import document_defer, document_enqueue, document_fail, document_yield
+    from documents.services.ingest import document_fail, document_retry_later, document_yield
     from documents.services.ingest_batch import IngestBatch, documents_claim
 
     try:
@@ -116,11 +116,9 @@ def _ingest_batch(task: Task, document_ids: list[int]) -> str:
         connection.close_if_unusable_or_obsolete()
         for document_id in batch.unfinished():
             try:
-                wait = document_defer(document_id=document_id, reason=_DATABASE_TROUBLE)
+                document_retry_later(document_id=document_id, reason=_DATABASE_TROUBLE)
             except DatabaseError:  # the sweeper rescues them once their heartbeat is stale
                 break
-            if wait is not None:
-                document_enqueue(document_id=document_id, countdown=wait)
         return "deferred"
     except MemoryCeilingExceeded as exc:
         from documents.memory import memory_failure_message

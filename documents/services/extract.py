@@ -84,6 +84,11 @@ class ExtractedText:
     title: str = ""
     ocr: OcrReport | None = None
 
+    @property
+    def read_by_ocr(self) -> bool:
+        """Whether OCR read any page of it (seconds a page: the scheduling keeps such a document's worker)."""
+        return self.ocr is not None and bool(self.ocr.pages)
+
 
 _SPACES = re.compile(r"[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 

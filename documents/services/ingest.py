@@ -257,6 +257,16 @@ def document_defer(*, document_id: int, reason: str) -> float | None:
     return wait
 
 
+def document_retry_later(*, document_id: int, reason: str) -> bool:
+    """``document_defer`` and a ticket for the document's retry time; False when it failed instead (too many
+    transient errors in a row)."""
+    wait = document_defer(document_id=document_id, reason=reason)
+    if wait is None:
+        return False
+    document_enqueue(document_id=document_id, countdown=wait)
+    return True
+
+
 def document_yield(*, document_id: int) -> None:
     """Put a document that gave its worker up (``IngestionYielded``) back to ``queued``, without counting
     the turn as an attempt, and send it a new ticket."""
@@ -339,11 +349,7 @@ def _ingest_claimed(document: Document, may_yield: bool) -> str:
         document_fail(document_id=document_id, message=exc.message, stage=exc.stage)
         return Status.FAILED
     except IngestionDeferred as exc:
-        wait = document_defer(document_id=document_id, reason=exc.reason)
-        if wait is None:
-            return Status.FAILED
-        document_enqueue(document_id=document_id, countdown=wait)
-        return "deferred"
+        return "deferred" if document_retry_later(document_id=document_id, reason=exc.reason) else Status.FAILED
     except IngestionYielded as exc:
         logger.info("document %s yields its worker after %d chunks; another workspace waits", document_id, exc.done)
         document_yield(document_id=document_id)
@@ -360,7 +366,7 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
     beat = Heartbeat(document.pk)
     limits = workspace_limits(workspace_id=document.workspace_id)  # once: extraction, chunking and storing obey it
     extracted = version_extract(document, version, limits, beat)
-    if extracted.ocr and extracted.ocr.pages:
+    if extracted.read_by_ocr:
         turn = None  # a turn redoes extraction: OCR costs far more than the other workspace's wait, so keep the worker
     document_extracted(document=document, version=version, extracted=extracted)
     timings["extract"], clock = time.perf_counter() - clock, time.perf_counter()

@@ -36,9 +36,8 @@ from documents.services.ingest import (
     attempts_exhausted,
     claim_fields,
     claimable,
-    document_defer,
-    document_enqueue,
     document_fail,
+    document_retry_later,
     document_yield,
     drafts_make,
     ingesting,
@@ -148,8 +147,9 @@ class IngestBatch:
         """Whether the batch has held its worker long enough before embedding: a document read by OCR (seconds a
         page) or ``EXTRACT_MAX_SECONDS`` of extracting and chunking in all. A batch then takes as long as about one
         document, and a queue of short scans cannot take a worker past the task's time limit together."""
-        read_by_ocr = item is not None and item.extracted.ocr is not None and bool(item.extracted.ocr.pages)
-        return read_by_ocr or time.perf_counter() - started > settings.EXTRACT_MAX_SECONDS
+        return (
+            item is not None and item.extracted.read_by_ocr
+        ) or time.perf_counter() - started > settings.EXTRACT_MAX_SECONDS
 
     def _give_back(self, documents: list[Document]) -> None:
         """Put documents the batch will not get to back in the queue, with a ticket each and their attempt
@@ -196,12 +196,8 @@ class IngestBatch:
             if not exc.transient:
                 self._fail(document_id, f"{exc} Retry the document later.", Status.EMBEDDING)
                 continue
-            wait = document_defer(document_id=document_id, reason=str(exc))
-            if wait is None:
-                self.outcomes[document_id] = Status.FAILED
-            else:
-                document_enqueue(document_id=document_id, countdown=wait)
-                self.outcomes[document_id] = "deferred"
+            retried = document_retry_later(document_id=document_id, reason=str(exc))
+            self.outcomes[document_id] = "deferred" if retried else Status.FAILED
 
     def store(self, prepared: list[Prepared], vectors: list[np.ndarray], *, embed_seconds: float) -> None:
         """Store every document's chunks in one transaction (``store.chunks_replace_many``: each document whole or
