@@ -132,6 +132,13 @@ class Workspace(BaseModel):
         validators=[validate_text_search_config],
         help_text="PostgreSQL text search configuration for this workspace's chunks (english, simple, german, ...).",
     )
+    embedding_variant = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="The embedding variant its chunks' vectors were made by (documents.embedding_variants); empty "
+        "until its first chunks are stored. Changed only by re-embedding (documents.services.reembed).",
+    )
     invitations_per_day = models.PositiveIntegerField(
         null=True,
         blank=True,

@@ -43,7 +43,13 @@ class ScoredSentence:
 
 
 def _score_sentences(
-    question: str, sources: list[tuple[int, str]], relevance: dict[int, float], *, workspace_id: int, config: str
+    question: str,
+    sources: list[tuple[int, str]],
+    relevance: dict[int, float],
+    *,
+    workspace_id: int,
+    config: str,
+    variant: str,
 ) -> list[ScoredSentence]:
     sentences: list[tuple[int, int, str]] = []  # (marker, index in its source, text)
     seen: set[str] = set()  # overlapping chunks repeat sentences: keep each once, from its best source
@@ -76,7 +82,8 @@ def _score_sentences(
     if not lexical:
         return []
     # the question as retrieval cleaned it: its embedding is then the one retrieval just made (cached)
-    cosines = embed_texts([text for _, _, text in lexical]) @ embed_query(clean_query(question))
+    sentences_embedded = embed_texts([text for _, _, text in lexical], variant=variant)
+    cosines = sentences_embedded @ embed_query(clean_query(question), variant=variant)
     scored = [
         ScoredSentence(
             marker, text, score + SEMANTIC_WEIGHT * float(cosine) + SOURCE_WEIGHT * relevance.get(marker, 0.0)
@@ -93,17 +100,21 @@ def extractive_answer(
     workspace_id: int,
     config: str,
     relevance: dict[int, float] | None = None,
+    variant: str = "",
 ) -> str:
     """Compose a short cited answer from ``sources`` (``[(marker, chunk text), ...]``, best first).
 
     ``relevance``: ``{marker: cosine similarity of the source chunk to the question}`` as retrieval measured
-    it (a missing marker counts 0).
+    it (a missing marker counts 0). ``variant``: the workspace's embedding variant (its question embedding is
+    then the one retrieval made).
 
     Returns text like ``"First sentence. [1] Second sentence. [1]"`` of at most ``CHAT_EXTRACTIVE_MAX_WORDS``
     words (the best sentence alone may be longer, cut at that many words), or "" when no source has a
     sentence.
     """
-    ranked = _score_sentences(question, sources, relevance or {}, workspace_id=workspace_id, config=config)
+    ranked = _score_sentences(
+        question, sources, relevance or {}, workspace_id=workspace_id, config=config, variant=variant
+    )
     if not ranked:
         return ""
     limit = settings.CHAT_EXTRACTIVE_MAX_WORDS

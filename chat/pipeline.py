@@ -187,6 +187,7 @@ def _generate_extractive(draft: AnswerDraft) -> Iterator[Event]:
         workspace_id=workspace.pk,
         config=workspace.text_search_config,
         relevance={n: hit.vector.score for n, hit in draft.sources.items() if hit.vector},
+        variant=workspace.embedding_variant,
     )
     for match in re.finditer(r"\S+\s*", text or NOT_COVERED):
         yield draft.token(match.group(0))

@@ -8,7 +8,7 @@ Every long-running process calls ``process_setup`` once, in the process itself (
   worker's main process before the pool forks and again in each pool process, which warms the model;
 - commands that measure what a web process does (``bench_search``) call it as the web does.
 
-What it sets, and what follows from it when the embedding model loads (``documents.embeddings.get_embedder``,
+What it sets, and what follows from it when the embedding model loads (``documents.embeddings.get_encoder``,
 on first use, or now when ``warm``):
 
 - the share of the cores: torch gets ``cores // processes`` threads (``EMBEDDING_THREADS`` overrides it), since
@@ -79,7 +79,7 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
         embeddings.get_tokenizer()
         loaded = ", tokenizer loaded (the embedding service embeds)"
         if not settings.EMBEDDING_BASE_URL:
-            embeddings.get_embedder()
+            embeddings.get_encoder()
             loaded = ", model loaded"
     logger.info(
         "%s process %d set up: %d process(es) share %d core(s), %d embedding thread(s) each%s",

@@ -1,5 +1,5 @@
-"""Admin for documents (upload through the same service as pages and API), chunks (read-only) and the
-per-workspace limit overrides."""
+"""Admin for documents (upload through the same service as pages and API), chunks (read-only), the
+per-workspace limit overrides, and workspaces' embeddings (variant, re-embedding)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,23 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User, Workspace
 from config.errors import ApplicationError
+from documents.embedding_variants import configured_variant, same_space
 from documents.limits import workspace_limits, workspace_usage_lines
-from documents.models import LIMIT_OVERRIDE_FIELDS, Chunk, Document, DocumentVersion, WorkspaceLimitOverride
+from documents.models import (
+    LIMIT_OVERRIDE_FIELDS,
+    Chunk,
+    Document,
+    DocumentVersion,
+    ReembedJob,
+    WorkspaceEmbedding,
+    WorkspaceLimitOverride,
+)
 from documents.services.lifecycle import document_delete, document_reprocess, document_retry_failed
+from documents.services.reembed import reembed_enqueue, reembed_start
 from documents.services.upload import document_upload
 
 
@@ -212,3 +223,74 @@ class WorkspaceLimitOverrideAdmin(admin.ModelAdmin):
     @admin.display(description="usage")
     def usage(self, obj: WorkspaceLimitOverride) -> str:
         return " · ".join(line.text for line in workspace_usage_lines(workspace_id=obj.workspace_id))
+
+
+def reembed_eta(job: ReembedJob) -> str:
+    """ "12 min" left at the job's pace so far, or "–" before any progress."""
+    if job.status != ReembedJob.Status.RUNNING or not job.started_at or not job.chunks_done:
+        return "–"
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    left = elapsed / job.chunks_done * max(job.chunks_total - job.chunks_done, 0)
+    return f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
+
+
+@admin.register(WorkspaceEmbedding)
+class WorkspaceEmbeddingAdmin(admin.ModelAdmin):
+    """Each workspace's embedding variant against the configured one, its re-embedding in progress, and the
+    action that starts one (``documents.services.reembed``: search keeps the old vectors until the swap)."""
+
+    list_display = ["name", "embedding_variant", "up_to_date", "reembedding"]
+    search_fields = ["name"]
+    actions = ["reembed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WorkspaceEmbedding | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: WorkspaceEmbedding | None = None) -> bool:
+        return False
+
+    @admin.display(description="configured variant's kind", boolean=True)
+    def up_to_date(self, obj: WorkspaceEmbedding) -> bool:
+        return not obj.embedding_variant or same_space(obj.embedding_variant, configured_variant())
+
+    @admin.display(description="re-embedding")
+    def reembedding(self, obj: WorkspaceEmbedding) -> str:
+        job = ReembedJob.objects.filter(workspace_id=obj.pk, status__in=ReembedJob.UNFINISHED).first()
+        if job is None:
+            return "–"
+        return f"{job.target_variant}: {job.chunks_done}/{job.chunks_total} chunks, ETA {reembed_eta(job)}"
+
+    @admin.action(description="Re-embed by the configured variant (in the background)")
+    def reembed(self, request: HttpRequest, queryset: QuerySet[WorkspaceEmbedding]) -> None:
+        started = 0
+        for workspace in queryset:
+            job = reembed_start(workspace_id=workspace.pk, requested_by=f"admin: {request.user}")
+            if job is not None and job.status == ReembedJob.Status.QUEUED and job.lease_until is None:
+                reembed_enqueue(job)
+                started += 1
+        self.message_user(request, f"{started} re-embedding job(s) queued; the others needed none or run already.")
+
+
+@admin.register(ReembedJob)
+class ReembedJobAdmin(admin.ModelAdmin):
+    list_display = ["workspace", "source_variant", "target_variant", "status", "progress", "eta", "created_at"]
+    list_filter = ["status", "target_variant"]
+    list_select_related = ["workspace"]
+    readonly_fields = [f.name for f in ReembedJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ReembedJob | None = None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, obj: ReembedJob) -> str:
+        return f"{obj.chunks_done}/{obj.chunks_total}"
+
+    @admin.display(description="ETA")
+    def eta(self, obj: ReembedJob) -> str:
+        return reembed_eta(obj)

@@ -137,18 +137,16 @@ def bare_encode_seconds(workspace_id: int, *, document_ids: list[int] | None = N
 
     from django.conf import settings
 
-    from documents.embeddings import MAX_TEXT_TOKENS, count_tokens, embed_texts, get_embedder
+    from documents.embeddings import embed_texts, get_encoder
     from documents.models import Chunk
-    from documents.services.chunk import context_prefix
+    from documents.services.chunk import stored_embed_texts
 
     chunks = Chunk.objects.filter(workspace_id=workspace_id)
     if document_ids is not None:
         chunks = chunks.filter(document_id__in=document_ids)
     rows = list(chunks.select_related("document").only("text", "heading_path", "document__title"))
-    inputs = [context_prefix(c.document.title, tuple(c.heading_path)) + c.text for c in rows]
-    fits = [n <= MAX_TEXT_TOKENS for n in count_tokens(inputs)]
-    inputs = [text if fit else row.text for text, fit, row in zip(inputs, fits, rows, strict=True)]  # as chunked
-    get_embedder()
+    inputs = stored_embed_texts([(c.document.title, tuple(c.heading_path), c.text) for c in rows])
+    get_encoder()
     started = time.perf_counter()
     embed_texts(inputs, batch_size=settings.EMBEDDING_BATCH_SIZE)
     return len(inputs), time.perf_counter() - started

@@ -156,10 +156,12 @@ def probe_vector() -> np.ndarray:
 
 def record_probe_vector(*, path: Path = PROBE_FILE) -> None:
     """Write this process's model's vector of ``PROBE_SENTENCE`` to ``path`` as a JSON list of 384 floats
-    (6 decimals). ``manage.py record_embedding_probe`` calls it, in fp32, after a model upgrade."""
+    (6 decimals), by the reference variant (torch fp32). ``manage.py record_embedding_probe`` calls it after a
+    model upgrade."""
+    from documents.embedding_variants import REFERENCE
     from documents.embeddings import local_embed_texts
 
-    vector = local_embed_texts([PROBE_SENTENCE])[0]
+    vector = local_embed_texts([PROBE_SENTENCE], variant=REFERENCE)[0]
     path.write_text(json.dumps([round(float(x), 6) for x in vector]) + "\n")
 
 

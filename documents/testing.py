@@ -38,6 +38,7 @@ class FakeEmbeddingService(LoopbackServer):
         self.send_json(h, *self.answer(mode, body))
 
     def answer(self, mode: str, body: dict[str, Any]) -> tuple[int, Any]:
+        from documents.embedding_variants import REFERENCE
         from documents.embeddings import local_embed_texts
 
         if mode == "e500":
@@ -47,7 +48,7 @@ class FakeEmbeddingService(LoopbackServer):
         if mode == "hang":
             self.release.wait(self.hang_s)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        vectors = local_embed_texts(texts)
+        vectors = local_embed_texts(texts, variant=REFERENCE)  # the model a GPU box would serve
         if mode == "d256":
             vectors = vectors[:, :256]
         elif mode == "wrong":

@@ -113,7 +113,7 @@ def search_chunks(
     if mode in ("vector", "hybrid") and has_words(text):
         # embedded on the inference thread while this one waits for PostgreSQL's BM25: a hybrid search
         # costs max(embedding, BM25) + vector search instead of their sum
-        embedding = embed_query_async(text)
+        embedding = embed_query_async(text, variant=workspace.embedding_variant)  # as its chunks were embedded
     terms = query.terms if isinstance(query, ParsedQuery) else query_terms(text, config=workspace.text_search_config)
     depth = max(depth or settings.SEARCH_CANDIDATES, k)
     bm25: list[tuple[int, float]] = []

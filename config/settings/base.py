@@ -313,7 +313,7 @@ from config.settings.audit import RETENTION_PURGE_SECONDS  # noqa: E402
 
 # --- ingestion, extraction, embeddings, upload and workspace limits (config/settings/ingestion.py) ---
 from config.settings.ingestion import *  # noqa: E402, F403
-from config.settings.ingestion import INGEST_SWEEP_SECONDS  # noqa: E402
+from config.settings.ingestion import INGEST_SWEEP_SECONDS, REEMBED_SWEEP_SECONDS  # noqa: E402
 
 # --- retrieval: BM25, RRF, vector search (config/settings/retrieval.py) ----------------------------
 from config.settings.retrieval import *  # noqa: E402, F403
@@ -330,6 +330,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "retrieval.tasks.vector_indexes_task",
         "schedule": float(VECTOR_INDEX_SWEEP_SECONDS),
     },
+    "reembed-sweep": {"task": "documents.tasks.reembed_sweep_task", "schedule": float(REEMBED_SWEEP_SECONDS)},
     "audit-purge": {"task": "accounts.tasks.audit_purge_task", "schedule": float(RETENTION_PURGE_SECONDS)},
     "chat-telemetry-purge": {
         "task": "chat.tasks.chat_telemetry_purge_task",

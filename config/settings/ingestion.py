@@ -9,16 +9,29 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.environment import env
+from config.settings.paths import default_data_dir
 
 # The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline). These go
 # into os.environ, where the libraries read them, unless the process sets them (to a non-empty value).
 for _name, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
     if not env.str(_name, default=""):
         os.environ[_name] = _value
-EMBEDDING_DTYPE = env.str("EMBEDDING_DTYPE", default="auto")
-if EMBEDDING_DTYPE not in {"auto", "fp32", "bf16"}:
-    raise ImproperlyConfigured("EMBEDDING_DTYPE must be auto, fp32 or bf16")
+EMBEDDING_VARIANT = env.str("EMBEDDING_VARIANT", default="auto")
+if EMBEDDING_VARIANT not in {"auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8", "onnx-int8-avx2", "static"}:
+    raise ImproperlyConfigured(
+        "EMBEDDING_VARIANT must be auto, torch-fp32, torch-bf16, onnx-fp32, onnx-int8, onnx-int8-avx2 or static"
+    )
+EMBEDDING_ARTIFACTS_DIR = env.str("EMBEDDING_ARTIFACTS_DIR", default="") or str(default_data_dir() / "models")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+# Re-embedding (documents.services.reembed): chunks per slice (one task; the next is queued after it), per
+# committed batch, the seconds a run holds a job without progress before another takes it over, and how often
+# the beat looks for workspaces a change of EMBEDDING_VARIANT left behind.
+REEMBED_SLICE_CHUNKS = env.int("REEMBED_SLICE_CHUNKS", default=2048)
+REEMBED_BATCH_CHUNKS = env.int("REEMBED_BATCH_CHUNKS", default=256)
+REEMBED_LEASE_SECONDS = env.int("REEMBED_LEASE_SECONDS", default=600)
+REEMBED_SWEEP_SECONDS = env.int("REEMBED_SWEEP_SECONDS", default=300)
+if min(REEMBED_SLICE_CHUNKS, REEMBED_BATCH_CHUNKS, REEMBED_LEASE_SECONDS, REEMBED_SWEEP_SECONDS) < 1:
+    raise ImproperlyConfigured("REEMBED_SLICE_CHUNKS, _BATCH_CHUNKS, _LEASE_SECONDS and _SWEEP_SECONDS must be >= 1")
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # 0: automatic (config/bootstrap.py)
 EMBEDDING_PRELOAD_IN_WORKER = env.bool("EMBEDDING_PRELOAD_IN_WORKER", default=True)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)

@@ -40,6 +40,8 @@ CELERY_TASK_DEFAULT_QUEUE = MAINTENANCE_QUEUE
 CELERY_TASK_ROUTES = {
     "documents.tasks.document_ingest_task": {"queue": INGEST_QUEUE},
     "documents.tasks.document_sweep_task": {"queue": MAINTENANCE_QUEUE},
+    "documents.tasks.reembed_slice_task": {"queue": INGEST_QUEUE},  # embedding, like ingestion: slices interleave
+    "documents.tasks.reembed_sweep_task": {"queue": MAINTENANCE_QUEUE},
     "retrieval.tasks.*": {"queue": MAINTENANCE_QUEUE},
 }
 # The queues a worker started by config/worker_process.py (tests, bench commands) consumes, comma-separated;

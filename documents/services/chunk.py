@@ -59,6 +59,15 @@ def context_prefix(title: str, heading_path: tuple[str, ...]) -> str:
     return (" > ".join(deduped) + "\n") if deduped else ""
 
 
+def stored_embed_texts(chunks: list[tuple[str, tuple[str, ...], str]]) -> list[str]:
+    """What ingestion embeds for chunks given as ``(document title, heading path, text)``: the context prefix
+    and the text, or the text alone where that passes ``MAX_TEXT_TOKENS`` (as ``_drafts_for`` decides), for
+    re-embedding stored chunks and for benchmarks."""
+    texts = [context_prefix(title, path) + text for title, path, text in chunks]
+    fits = [n <= MAX_TEXT_TOKENS for n in count_tokens(texts)]
+    return [full if fit else chunk[2] for full, fit, chunk in zip(texts, fits, chunks, strict=True)]
+
+
 def bounded_context(title: str, heading_path: tuple[str, ...]) -> tuple[tuple[str, ...], str, int]:
     """A chunk's context within ``settings.CHUNK_CONTEXT_MAX_PERCENT`` % of the model's window:
     ``(heading_path, prefix, prefix_tokens)``.

@@ -27,7 +27,7 @@ from django.utils import timezone
 from config.logs import log_context_bind
 from config.metrics import ingest_failed, ingest_observe
 from documents.embedding_service import EmbeddingServiceError
-from documents.embeddings import DIMENSIONS, embed_texts
+from documents.embeddings import DIMENSIONS, effective_variant, embed_texts
 from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft, chunk_document
@@ -162,10 +162,12 @@ def drafts_make(
     return drafts
 
 
-def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft], turn: Slice | None) -> np.ndarray:
-    """Embed the drafts in batches of similar length (as ``SentenceTransformer.encode`` does within one
-    call), so little time goes into padding, writing progress after each batch: ``(n, 384) float32`` in
-    draft order.
+def _embed(
+    document: Document, version: DocumentVersion, drafts: list[ChunkDraft], turn: Slice | None, variant: str
+) -> np.ndarray:
+    """Embed the drafts by ``variant`` (``embeddings.effective_variant`` of the workspace's) in batches of similar
+    length (as ``SentenceTransformer.encode`` does within one call), so little time goes into padding, writing
+    progress after each batch: ``(n, 384) float32`` in draft order.
 
     Starts after the embeddings a previous turn kept (``scheduling.checkpoint_load``). Raises
     ``IngestionYielded`` (after keeping what is done) when ``turn`` says another workspace starves,
@@ -173,7 +175,7 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
     ``IngestionFailed`` when it answers wrongly."""
     batch = settings.EMBEDDING_BATCH_SIZE
     order = sorted(range(len(drafts)), key=lambda i: -drafts[i].token_count)
-    tag = checkpoint_tag(texts=[drafts[i].embed_text for i in order])
+    tag = checkpoint_tag(texts=[drafts[i].embed_text for i in order], variant=variant)
     done = checkpoint_load(version_id=version.pk, tag=tag)
     vectors = np.zeros((len(drafts), DIMENSIONS), dtype=np.float32)
     vectors[order[: len(done)]] = done
@@ -186,7 +188,7 @@ def _embed(document: Document, version: DocumentVersion, drafts: list[ChunkDraft
     while start < len(order):
         indexes = order[start : start + batch]
         try:
-            vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], batch_size=batch)
+            vectors[indexes] = embed_texts([drafts[i].embed_text for i in indexes], variant=variant, batch_size=batch)
         except EmbeddingServiceError as exc:
             if not exc.transient:
                 raise IngestionFailed(f"{exc} Retry the document later.", Status.EMBEDDING) from exc
@@ -376,10 +378,17 @@ def _pipeline(document: Document, version: DocumentVersion, turn: Slice | None) 
         raise IngestionFailed("No text could be extracted from this file.", Status.CHUNKING)
     timings["chunk"], clock = time.perf_counter() - clock, time.perf_counter()
     stage_set(document, Status.EMBEDDING, progress_total=len(drafts), progress_done=0)
-    vectors = _embed(document, version, drafts, turn)
+    variant = effective_variant(document.workspace.embedding_variant)  # as the workspace's vectors were made
+    vectors = _embed(document, version, drafts, turn, variant)
     timings["embed"], clock = time.perf_counter() - clock, time.perf_counter()
     chunks_replace(
-        document=document, version=version, extracted=extracted, drafts=drafts, vectors=vectors, limits=limits
+        document=document,
+        version=version,
+        extracted=extracted,
+        drafts=drafts,
+        vectors=vectors,
+        limits=limits,
+        variant=variant,
     )
     checkpoint_drop(version_id=version.pk)  # a failure drops it in document_fail; a transient error keeps it
     timings["store"] = time.perf_counter() - clock

@@ -26,7 +26,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from documents.embedding_service import EmbeddingServiceError
-from documents.embeddings import DIMENSIONS, embed_texts
+from documents.embeddings import DIMENSIONS, effective_variant, embed_texts
 from documents.limits import WorkspaceLimits, workspace_limits
 from documents.models import Document, DocumentVersion
 from documents.services.chunk import ChunkDraft
@@ -79,6 +79,7 @@ class Prepared:
     extracted: ExtractedText
     drafts: list[ChunkDraft]
     limits: WorkspaceLimits
+    variant: str  # the embedding variant of its workspace's vectors (embeddings.effective_variant)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -187,7 +188,8 @@ class IngestBatch:
                 return None
         self.current = None
         timings = {"extract": extract_seconds, "chunk": time.perf_counter() - clock - extract_seconds}
-        return Prepared(document, version, extracted, drafts, limits, timings)
+        variant = effective_variant(document.workspace.embedding_variant)
+        return Prepared(document, version, extracted, drafts, limits, variant, timings)
 
     def embedding_failed(self, prepared: list[Prepared], exc: EmbeddingServiceError) -> None:
         """The embedding service failed on ``prepared``: defer (transient) or fail them, as one document would be."""
@@ -205,7 +207,7 @@ class IngestBatch:
         clock = time.perf_counter()
         failed = chunks_replace_many(
             items=[
-                StoreItem(p.document, p.version, p.extracted, p.drafts, item_vectors, p.limits)
+                StoreItem(p.document, p.version, p.extracted, p.drafts, item_vectors, p.limits, p.variant)
                 for p, item_vectors in zip(prepared, vectors, strict=True)
             ]
         )
@@ -224,19 +226,22 @@ class IngestBatch:
 
 
 def embed_chunks(prepared: list[Prepared], *, on_batch: Callable[[], object] | None = None) -> list[np.ndarray]:
-    """Every prepared document's chunks embedded together, longest first in batches of ``EMBEDDING_BATCH_SIZE``
+    """Every prepared document's chunks embedded together (by each one's ``variant``: those of one variant
+    together), longest first in batches of ``EMBEDDING_BATCH_SIZE``
     (little padding, as ``SentenceTransformer.encode`` sorts within one call), calling ``on_batch`` after each
     (the heartbeat): one ``(n_i, 384) float32`` array per document, in draft order. Touches no database without
     ``on_batch``, so it can run on a thread of its own. Raises ``EmbeddingServiceError`` (``embed_texts``)."""
     places = [(i, j) for i, p in enumerate(prepared) for j in range(len(p.drafts))]
-    places.sort(key=lambda place: -prepared[place[0]].drafts[place[1]].token_count)
+    places.sort(key=lambda place: (prepared[place[0]].variant, -prepared[place[0]].drafts[place[1]].token_count))
     vectors = [np.zeros((len(p.drafts), DIMENSIONS), dtype=np.float32) for p in prepared]
     size = settings.EMBEDDING_BATCH_SIZE
     for start in range(0, len(places), size):
         batch = places[start : start + size]
-        embedded = embed_texts([prepared[i].drafts[j].embed_text for i, j in batch], batch_size=size)
-        for (i, j), vector in zip(batch, embedded, strict=True):
-            vectors[i][j] = vector
+        for variant in sorted({prepared[i].variant for i, _ in batch}):  # one, but where two variants meet
+            same = [(i, j) for i, j in batch if prepared[i].variant == variant]
+            texts = [prepared[i].drafts[j].embed_text for i, j in same]
+            for (i, j), vector in zip(same, embed_texts(texts, variant=variant, batch_size=size), strict=True):
+                vectors[i][j] = vector
         if on_batch is not None:
             on_batch()
     return vectors

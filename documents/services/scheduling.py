@@ -37,7 +37,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from documents.embeddings import DIMENSIONS, resolved_dtype
+from documents.embedding_variants import configured_variant
+from documents.embeddings import DIMENSIONS
 from documents.models import Document, DocumentVersion
 
 logger = logging.getLogger(__name__)
@@ -254,21 +255,21 @@ class Slice:
         return starving_workspace_waits(workspace_id=self.workspace_id)
 
 
-def embedding_fingerprint() -> str:
-    """What computes embeddings now: the remote service and its model (``EMBEDDING_BASE_URL``,
-    ``EMBEDDING_REMOTE_MODEL``), or this process's model in its dtype (``EMBEDDING_DTYPE`` as resolved).
-    Embeddings kept by ``checkpoint_save`` are reused only under the same fingerprint."""
-    if settings.EMBEDDING_BASE_URL:
+def embedding_fingerprint(variant: str) -> str:
+    """What computes embeddings of ``variant`` (``embeddings.effective_variant``'s answer) now: the remote service
+    and its model (``EMBEDDING_BASE_URL``, ``EMBEDDING_REMOTE_MODEL``) when it embeds that variant, or this
+    process's encoder of it. Embeddings kept by ``checkpoint_save`` are reused only under the same fingerprint."""
+    if settings.EMBEDDING_BASE_URL and variant == configured_variant():
         return f"remote {settings.EMBEDDING_BASE_URL} {settings.EMBEDDING_REMOTE_MODEL}"
-    return f"local {resolved_dtype()}"
+    return f"local {variant}"
 
 
-def checkpoint_tag(*, texts: list[str]) -> str:
+def checkpoint_tag(*, texts: list[str], variant: str) -> str:
     """What a version's kept embeddings are valid for (a hex digest): exactly ``texts``, in this order (the
-    pipeline's embedding order), embedded under the current ``embedding_fingerprint()``. A change of the
+    pipeline's embedding order), embedded by ``variant`` under the current ``embedding_fingerprint``. A change of the
     extraction, the chunking or the embedding configuration between two turns changes the tag, so old
     vectors are never put on other texts or mixed with another model's."""
-    digest = hashlib.sha256(embedding_fingerprint().encode())
+    digest = hashlib.sha256(embedding_fingerprint(variant).encode())
     for text in texts:
         encoded = text.encode()
         digest.update(len(encoded).to_bytes(8, "little") + encoded)

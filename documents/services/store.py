@@ -19,7 +19,9 @@ from django.db.models import BigIntegerField, Case, Field, IntegerField, Sum, Va
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from documents.embeddings import DIMENSIONS
+from accounts.models import Workspace
+from documents.embedding_variants import same_space
+from documents.embeddings import DIMENSIONS, embed_texts
 from documents.limits import WorkspaceLimits, workspace_chunks_except, workspace_lock
 from documents.models import Chunk, Document, DocumentVersion
 from documents.search_vector import chunk_insert_sql
@@ -65,7 +67,8 @@ def chunk_cap_check(*, document: Document, chunks: int, limits: WorkspaceLimits)
 @dataclass
 class StoreItem:
     """One document's new chunks: ``drafts`` of its pending ``version`` with their ``(n, 384) float32``
-    ``vectors``, the ``extracted`` text they come from, and its workspace's ``limits``."""
+    ``vectors`` (made by embedding ``variant``), the ``extracted`` text they come from, and its workspace's
+    ``limits``."""
 
     document: Document
     version: DocumentVersion
@@ -73,6 +76,7 @@ class StoreItem:
     drafts: list[ChunkDraft]
     vectors: np.ndarray
     limits: WorkspaceLimits
+    variant: str  # the embedding variant that made ``vectors``
 
 
 def chunks_replace(
@@ -83,13 +87,14 @@ def chunks_replace(
     drafts: list[ChunkDraft],
     vectors: np.ndarray,
     limits: WorkspaceLimits,
+    variant: str,
 ) -> None:
     """Store ``version``'s extracted text and its chunks (``drafts`` with their ``(n, 384)`` ``vectors``) in place
     of the document's chunks, and make the document ``ready`` with ``version`` current (``chunks_replace_many``).
 
     Raises ``IngestionFailed`` when the document was deleted or got another pending version meanwhile, or when
     the workspace has no room left for the chunks (``chunk_cap_check``, under the workspace's lock)."""
-    failed = chunks_replace_many(items=[StoreItem(document, version, extracted, drafts, vectors, limits)])
+    failed = chunks_replace_many(items=[StoreItem(document, version, extracted, drafts, vectors, limits, variant)])
     if failed:
         raise failed[document.pk]
 
@@ -102,7 +107,11 @@ def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]
     chunks fit its workspace's limit (counted in ``items`` order, under the workspace's lock) gets its chunks and
     becomes ``ready``; the others are left as they are (their current chunks still count) and returned with the
     reason (document id → ``IngestionFailed``), for the caller to fail them. So each document is stored whole or
-    not at all."""
+    not at all.
+
+    The vectors must be of the workspace's variant's space (``_variant_check``): a workspace without vectors
+    records the items' variant; an item embedded before a re-embedding swapped the workspace to another space
+    is embedded again, here, by the new one (rare: a swap during that document's embedding)."""
     workspaces = sorted({item.document.workspace_id for item in items})
     for workspace_id in workspaces:  # in id order, as every batch takes them: two batches cannot deadlock
         workspace_lock(workspace_id=workspace_id)
@@ -119,6 +128,7 @@ def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]
             failed[item.document.pk] = IngestionFailed(
                 "The document was deleted or replaced while it was being processed.", Status.EMBEDDING
             )
+    _variant_check(workspaces, [item for item in items if item.document.pk not in failed])
     held = _chunks_held(workspaces)  # every document's current chunks, the batch's included
     current = dict(
         Document.objects.filter(pk__in=[item.document.pk for item in items]).values_list("pk", "chunk_count")
@@ -137,6 +147,26 @@ def chunks_replace_many(*, items: list[StoreItem]) -> dict[int, IngestionFailed]
     if stored:
         _store(stored)
     return failed
+
+
+def _variant_check(workspaces: list[int], items: list[StoreItem]) -> None:
+    """Under the workspaces' locks: record the variant of a workspace's first vectors, and embed again by the
+    workspace's variant the items whose vectors are of another space."""
+    recorded = dict(Workspace.objects.filter(pk__in=workspaces).values_list("pk", "embedding_variant"))
+    for item in items:
+        workspace_id = item.document.workspace_id
+        current = recorded[workspace_id]
+        if not current:
+            Workspace.objects.filter(pk=workspace_id).update(embedding_variant=item.variant)
+            recorded[workspace_id] = current = item.variant
+        if not same_space(current, item.variant):
+            logger.info(
+                "document %s: its workspace moved to embedding variant %s while it was embedded; embedding again",
+                item.document.pk,
+                current,
+            )
+            item.vectors = embed_texts([draft.embed_text for draft in item.drafts], variant=current)
+            item.variant = current
 
 
 def _chunks_held(workspaces: list[int]) -> dict[int, int]:

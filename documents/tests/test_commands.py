@@ -113,3 +113,57 @@ def test_load_demo_corpus_uploads_every_file_once(alice, capsys):
 def test_load_demo_corpus_needs_an_existing_user():
     with pytest.raises(CommandError, match=r"No user nobody@example\.com"):
         call_command("load_demo_corpus", "--email", "nobody@example.com")
+
+
+def test_bench_embed_measures_each_variant_in_processes_of_its_own(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # its measuring processes use pytest's settings
+    scifact = tmp_path / "scifact"
+    scifact.mkdir()
+    rows = [{"_id": str(i), "title": title, "text": text} for i, (title, text) in enumerate(ABSTRACTS * 6)]
+    (scifact / "corpus.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    quality = tmp_path / "quality"  # what evaluate_retrieval and evaluate_answers --json wrote, per variant
+    quality.mkdir()
+    for variant, ndcg, recall in (("torch-fp32", 0.72, 0.80), ("onnx-int8", 0.71, 0.79)):
+        retrieval = {mode: {"ndcg@10": ndcg - 0.1 * (mode != "hybrid")} for mode in ("bm25", "vector", "hybrid")}
+        answers = {"extractive": {"answer_recall": recall, "citation_precision": 0.75}}
+        (quality / f"{variant}-scifact.json").write_text(json.dumps(retrieval))
+        (quality / f"{variant}-squad.json").write_text(json.dumps(answers))
+
+    call_command(
+        "bench_embed",
+        "--scifact",
+        str(scifact),
+        "--limit",
+        "10",
+        "--variants",
+        "static",
+        "--quality",
+        str(quality),
+        "--json",
+    )
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["chunks"] == 10 and list(result["variants"]) == ["torch-fp32", "static"]  # fp32: the reference
+    for row in result["variants"].values():
+        assert set(row["chunks_per_s"]) == {"1 thread", "2 threads", "2 processes x 1 thread"}
+        assert all(speed > 0 for speed in row["chunks_per_s"].values()) and row["peak_rss_mb"] > 100
+    assert result["variants"]["torch-fp32"]["cosine_to_fp32"]["min"] == pytest.approx(1.0, abs=1e-5)
+    assert "cosine_to_fp32" not in result["variants"]["static"]  # a space of its own
+    assert result["quality"]["torch-fp32"]["hybrid nDCG@10"] == 0.72 and "static" not in result["quality"]
+    assert "onnx-int8" not in result["quality"]  # not measured here: its files are not read
+
+    from documents.management.commands.bench_embed import quality_table
+
+    result["variants"]["onnx-int8"] = result["variants"]["static"] | {"cosine_to_fp32": {"mean": 0.994, "min": 0.99}}
+    result["quality"] = {
+        "torch-fp32": result["quality"]["torch-fp32"],
+        "onnx-int8": {
+            "vector nDCG@10": 0.61,
+            "hybrid nDCG@10": 0.71,
+            "answer recall": 0.79,
+            "citation precision": 0.75,
+        },
+    }
+    table = quality_table(result)
+    assert "| onnx-int8 |" in table and "0.7100 (-0.0100)" in table and "0.7900 (-0.0100)" in table
+    assert "| static |" in table and "other space" in table

@@ -19,7 +19,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 
 from config import gunicorn
 from config.bootstrap import ProcessState, process_setup, process_state
@@ -27,6 +27,7 @@ from config.logs import url_redact
 from config.testing import wait_until
 from config.worker_process import WorkerStartError
 from documents.embedding_service import PROBE_SENTENCE, EmbeddingServiceError, embedding_service_check, probe_vector
+from documents.embedding_variants import REFERENCE
 from documents.embeddings import MODEL_NAME, embed_query, embed_query_async, embed_texts, local_embed_texts
 from documents.models import Chunk, Document
 from documents.services.upload import document_upload
@@ -60,17 +61,14 @@ def remote(settings, service) -> FakeEmbeddingService:
 
 
 def test_the_recorded_probe_is_the_local_models_vector():
-    assert float(local_embed_texts([PROBE_SENTENCE])[0] @ probe_vector()) > 0.9999
+    assert float(local_embed_texts([PROBE_SENTENCE], variant="torch-fp32")[0] @ probe_vector()) > 0.9999
 
 
 def test_record_embedding_probe_records_the_models_fp32_vector(settings, tmp_path):
-    """The command to run after a model upgrade (documents/management/commands/record_embedding_probe.py)."""
+    """The command to run after a model upgrade (documents/management/commands/record_embedding_probe.py): the
+    reference variant's vector, whatever variant the process is configured with."""
     output = tmp_path / "probe.json"
-    settings.EMBEDDING_DTYPE = "bf16"
-    with pytest.raises(CommandError, match="EMBEDDING_DTYPE=fp32"):
-        call_command("record_embedding_probe", output=output)
-    assert not output.exists()
-    settings.EMBEDDING_DTYPE = "fp32"
+    settings.EMBEDDING_VARIANT = "static"
     call_command("record_embedding_probe", output=output, stdout=io.StringIO())
     recorded = json.loads(output.read_text())
     assert len(recorded) == 384 and all(round(x, 6) == x for x in recorded)
@@ -283,7 +281,8 @@ def test_with_the_service_a_document_ingests_and_hybrid_search_ranks_as_locally(
     chunks = list(Chunk.objects.filter(document_id__in=ids))
     assert len(ingested) >= len(chunks) == len(PASSAGES)  # every chunk was embedded by the service
     stored = np.array([np.asarray(chunk.embedding) for chunk in chunks], dtype=np.float32)
-    assert np.all((stored @ local_embed_texts(ingested).T).max(axis=1) > 0.9999)  # the local model's vectors
+    reference = local_embed_texts(ingested, variant=REFERENCE)  # the model the service serves
+    assert np.all((stored @ reference.T).max(axis=1) > 0.9999)
 
     workspace = alice.personal_workspace
     local = {q: [h.chunk.pk for h in search_chunks(workspace=workspace, query=q, k=3)] for q in QUERIES}

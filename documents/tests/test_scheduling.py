@@ -136,25 +136,30 @@ def _unit_vectors(n: int) -> np.ndarray:
 
 
 def test_kept_embeddings_are_reused_only_for_the_same_texts_and_embedding_configuration(settings):
-    settings.EMBEDDING_DTYPE = "fp32"
+    settings.EMBEDDING_VARIANT = "torch-fp32"
     settings.EMBEDDING_BASE_URL = ""
     texts = ["first chunk", "second chunk", "third chunk"]
     vectors = _unit_vectors(2)
-    assert checkpoint_save(version_id=-7, tag=checkpoint_tag(texts=texts), vectors=vectors)
-    assert np.array_equal(checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)), vectors)
+    assert checkpoint_save(version_id=-7, tag=checkpoint_tag(texts=texts, variant="torch-fp32"), vectors=vectors)
+    assert np.array_equal(
+        checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts, variant="torch-fp32")), vectors
+    )
 
-    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts[:2])).shape == (0, DIMENSIONS)  # rechunked
-    settings.EMBEDDING_DTYPE = "bf16"  # another precision of the local model
-    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)).shape == (0, DIMENSIONS)
-    settings.EMBEDDING_BASE_URL = "http://127.0.0.1:9/v1"  # the remote service
-    remote = checkpoint_tag(texts=texts)
+    def kept(texts: list[str], variant: str = "torch-fp32") -> tuple[int, int]:
+        return checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts, variant=variant)).shape
+
+    assert kept(texts[:2]) == (0, DIMENSIONS)  # rechunked
+    assert kept(texts, "torch-bf16") == (0, DIMENSIONS)  # another precision of the local model
+    assert kept(texts, "onnx-int8") == (0, DIMENSIONS)  # another variant
+    settings.EMBEDDING_BASE_URL = "http://127.0.0.1:9/v1"  # the remote service embeds the configured variant now
+    remote = checkpoint_tag(texts=texts, variant="torch-fp32")
     assert checkpoint_load(version_id=-7, tag=remote).shape == (0, DIMENSIONS)
     settings.EMBEDDING_REMOTE_MODEL = "another/model"
-    assert checkpoint_tag(texts=texts) != remote
+    assert checkpoint_tag(texts=texts, variant="torch-fp32") != remote
 
     checkpoint_drop(version_id=-7)
-    settings.EMBEDDING_BASE_URL, settings.EMBEDDING_DTYPE = "", "fp32"
-    assert checkpoint_load(version_id=-7, tag=checkpoint_tag(texts=texts)).shape == (0, DIMENSIONS)
+    settings.EMBEDDING_BASE_URL = ""
+    assert kept(texts) == (0, DIMENSIONS)
 
 
 def _kept(version_id: int) -> bool:

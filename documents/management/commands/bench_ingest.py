@@ -18,8 +18,6 @@ database (``documents.scratch``), deleted afterwards unless ``--keep``.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.worker_process import CeleryWorkerProcess, WorkerStartError
 from documents.bench_corpus import bare_encode_seconds, big_pdf, scanned_pdf, scifact_files
-from documents.embeddings import resolved_dtype
+from documents.embedding_variants import configured_variant, cpu_description
 from documents.models import Document, DocumentVersion
 from documents.scratch import BENCH_OWNER, Scratch, scratch_upload, scratch_workspace
 
@@ -71,8 +69,8 @@ def _report(
         "peak_worker_rss_MB": round(worker.peak_rss / 1e6),
         "bare_encode_chunks_per_s": round(bare, 1),
         "e2e_to_encode_ratio": round(e2e / bare, 2) if bare else 0,
-        "dtype": resolved_dtype(),
-        "cpu": _cpu_model(),
+        "variant": configured_variant(),
+        "cpu": cpu_description(),
     }
 
 
@@ -102,18 +100,8 @@ def _summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             summary[f"{workload}_e2e_to_encode_ratio"] = results[workload]["e2e_to_encode_ratio"]
     if "ocr" in results:
         summary["ocr_s_per_page"] = results["ocr"]["ocr_s_per_page"]
-    summary["cpu"] = _cpu_model()
+    summary["cpu"] = cpu_description()
     return summary
-
-
-def _cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux) and its logical cores."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or platform.machine()
-    return f"{name} ({os.cpu_count()} logical cores)"
 
 
 class Command(BaseCommand):

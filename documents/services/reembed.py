@@ -1,0 +1,243 @@
+"""Re-embedding a workspace's chunks by another embedding variant, in the background, with search served from
+the old vectors until the new ones are complete and swapped in at once.
+
+A ``ReembedJob`` per workspace (at most one unfinished). Each slice (``reembed_slice``) embeds up to
+``REEMBED_SLICE_CHUNKS`` chunks that have no new vector yet, by the job's ``target_variant``, into
+``ReembedVector`` rows, in batches of ``REEMBED_BATCH_CHUNKS`` (each committed: a crash loses at most one
+batch); the workspace's ``embedding_variant`` and its chunks' vectors stay as they were, so search and
+ingestion go on in the old variant meanwhile. Chunks stored by ingestion during the job are picked up by later
+slices. When none is left, the swap (``_swap``), under the workspace's lock (ingestion stores under it too):
+one UPDATE copies every new vector into its chunk, the workspace records the new variant, the rows go. Readers
+see the old vectors or the new ones, never a mix (one transaction). The statistics trigger skips that UPDATE
+(``retrieval`` migration 0003), so the postings are not rewritten.
+
+A run holds the job by a lease (``lease_owner``, ``lease_until``, renewed each batch): a second run gives way,
+and a run that died (a killed worker) is taken over once its lease ends (``reembed_sweep``, periodic).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from accounts.models import Workspace
+from documents.embedding_variants import configured_variant, get_variant, same_space
+from documents.embeddings import local_embed_texts
+from documents.limits import workspace_lock
+from documents.models import Chunk, ReembedJob, ReembedVector
+from documents.services.chunk import stored_embed_texts
+
+logger = logging.getLogger(__name__)
+Status = ReembedJob.Status
+
+
+def reembed_needed() -> list[int]:
+    """Ids of the workspaces whose vectors are of another space than the configured variant's (and that have
+    no unfinished job): what a change of ``EMBEDDING_VARIANT`` leaves to re-embed."""
+    target = configured_variant()
+    busy = ReembedJob.objects.filter(workspace_id=OuterRef("pk"), status__in=ReembedJob.UNFINISHED)
+    rows = Workspace.objects.exclude(embedding_variant="").filter(~Exists(busy)).values_list("pk", "embedding_variant")
+    return [pk for pk, variant in rows if not same_space(variant, target)]
+
+
+@transaction.atomic
+def reembed_start(*, workspace_id: int, target: str | None = None, requested_by: str = "") -> ReembedJob | None:
+    """Start re-embedding the workspace by ``target`` (default: the configured variant). Returns the job (the
+    unfinished one if there is one already), or ``None`` when nothing is to embed: the workspace is of
+    ``target``'s space already, or has no chunks; its recorded variant is then simply ``target``.
+
+    Raises:
+        KeyError: an unknown variant.
+        Workspace.DoesNotExist: no such workspace.
+    """
+    target = target or configured_variant()
+    get_variant(target)
+    workspace_lock(workspace_id=workspace_id)  # no chunk is stored meanwhile
+    workspace = Workspace.objects.get(pk=workspace_id)
+    running = ReembedJob.objects.filter(workspace_id=workspace_id, status__in=ReembedJob.UNFINISHED).first()
+    if running is not None:
+        return running
+    current = workspace.embedding_variant
+    if (current and same_space(current, target)) or not Chunk.objects.filter(workspace_id=workspace_id).exists():
+        Workspace.objects.filter(pk=workspace_id).update(embedding_variant=target)
+        return None
+    total = Chunk.objects.filter(workspace_id=workspace_id).count()
+    job = ReembedJob.objects.create(
+        workspace_id=workspace_id,
+        target_variant=target,
+        source_variant=current,
+        chunks_total=total,
+        requested_by=requested_by[:150],
+    )
+    logger.info("re-embedding of workspace %s by %s started (%d chunks)", workspace_id, target, total)
+    return job
+
+
+def reembed_enqueue(job: ReembedJob, *, owner: str = "") -> None:
+    """Queue the job's next slice for a worker (``documents.tasks.reembed_slice_task``), after the commit. The
+    queued slice holds the job's lease (``owner``: the chain of slices it continues, or a new one), so neither
+    the sweep nor a second run takes the job meanwhile."""
+    from documents.tasks import reembed_slice_task
+
+    owner = owner or uuid.uuid4().hex
+    ReembedJob.objects.filter(pk=job.pk).update(
+        lease_owner=owner, lease_until=timezone.now() + timedelta(seconds=settings.REEMBED_LEASE_SECONDS)
+    )
+    transaction.on_commit(lambda: reembed_slice_task.delay(job.pk, owner))
+
+
+def reembed_slice(
+    job_id: int, *, owner: str = "", chunks: int | None = None, on_batch: Callable[[ReembedJob], object] | None = None
+) -> ReembedJob:
+    """Embed up to ``chunks`` (default ``REEMBED_SLICE_CHUNKS``) more of the job's chunks and, when none is left,
+    swap. Returns the job as it is afterwards; ``status`` still ``running`` means more slices are needed (the
+    run still holds the lease: pass the same ``owner`` to the next slice). ``on_batch(job)`` is called after each
+    batch (progress). Another run's live lease: returns at once, unchanged.
+
+    Raises:
+        ReembedJob.DoesNotExist: no such job.
+    """
+    owner = owner or uuid.uuid4().hex
+    job = _claim(job_id, owner)
+    if job is None:
+        return ReembedJob.objects.get(pk=job_id)
+    budget = chunks or settings.REEMBED_SLICE_CHUNKS
+    try:
+        while budget > 0:
+            embedded = _embed_batch(job, min(budget, settings.REEMBED_BATCH_CHUNKS))
+            budget -= embedded
+            _progress(job, owner)
+            if on_batch is not None:
+                on_batch(job)
+            if embedded == 0 and _swap(job):
+                break
+    except Exception as exc:
+        _fail(job, exc)
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _claim(job_id: int, owner: str) -> ReembedJob | None:
+    now = timezone.now()
+    claimed = ReembedJob.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner),
+        pk=job_id,
+        status__in=ReembedJob.UNFINISHED,
+    ).update(
+        status=Status.RUNNING,
+        lease_owner=owner,
+        lease_until=now + timedelta(seconds=settings.REEMBED_LEASE_SECONDS),
+    )
+    if not claimed:
+        return None
+    job = ReembedJob.objects.get(pk=job_id)
+    if job.started_at is None:
+        ReembedJob.objects.filter(pk=job_id).update(started_at=now)
+        job.started_at = now
+    return job
+
+
+def _missing(job: ReembedJob) -> Q:
+    return Q(workspace_id=job.workspace_id) & ~Q(
+        Exists(ReembedVector.objects.filter(chunk_id=OuterRef("pk"), job_id=job.pk))
+    )
+
+
+def _embed_batch(job: ReembedJob, limit: int) -> int:
+    """Embed up to ``limit`` chunks without a new vector (by id); returns how many were embedded."""
+    rows = list(
+        Chunk.objects.filter(_missing(job))
+        .order_by("pk")
+        .values_list("pk", "document__title", "heading_path", "text")[:limit]
+    )
+    if not rows:
+        return 0
+    texts = stored_embed_texts([(title, tuple(path), text) for _, title, path, text in rows])
+    vectors = local_embed_texts(texts, variant=job.target_variant)
+    with connection.cursor() as cursor:  # a chunk deleted meanwhile is skipped (the join), not an error
+        cursor.execute(
+            """
+            INSERT INTO documents_reembedvector (chunk_id, job_id, embedding)
+            SELECT c.id, %s, v.embedding::vector
+            FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) JOIN documents_chunk AS c ON c.id = v.id
+            ON CONFLICT (chunk_id) DO NOTHING
+            """,
+            [job.pk, [pk for pk, *_ in rows], [_vector_text(v) for v in vectors]],
+        )
+    return len(rows)
+
+
+def _vector_text(vector: object) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"  # type: ignore[attr-defined]
+
+
+def _progress(job: ReembedJob, owner: str) -> None:
+    job.chunks_done = ReembedVector.objects.filter(job_id=job.pk).count()
+    job.chunks_total = Chunk.objects.filter(workspace_id=job.workspace_id).count()
+    ReembedJob.objects.filter(pk=job.pk, lease_owner=owner).update(
+        chunks_done=job.chunks_done,
+        chunks_total=job.chunks_total,
+        lease_until=timezone.now() + timedelta(seconds=settings.REEMBED_LEASE_SECONDS),
+    )
+
+
+@transaction.atomic
+def _swap(job: ReembedJob) -> bool:
+    """Copy every new vector into its chunk and record the new variant, in one transaction under the
+    workspace's lock; ``False`` (nothing changed) if a chunk was stored since the last batch."""
+    workspace_lock(workspace_id=job.workspace_id)
+    if Chunk.objects.filter(_missing(job)).exists():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE documents_chunk AS c SET embedding = r.embedding
+            FROM documents_reembedvector AS r WHERE r.chunk_id = c.id AND r.job_id = %s
+            """,
+            [job.pk],
+        )
+        swapped = cursor.rowcount
+    Workspace.objects.filter(pk=job.workspace_id).update(embedding_variant=job.target_variant)
+    ReembedVector.objects.filter(job_id=job.pk).delete()
+    ReembedJob.objects.filter(pk=job.pk).update(
+        status=Status.DONE, chunks_done=swapped, chunks_total=swapped, finished_at=timezone.now(), lease_until=None
+    )
+    logger.info(
+        "re-embedding of workspace %s by %s done: %d chunks swapped", job.workspace_id, job.target_variant, swapped
+    )
+    return True
+
+
+def _fail(job: ReembedJob, exc: Exception) -> None:
+    logger.exception("re-embedding of workspace %s by %s failed", job.workspace_id, job.target_variant)
+    ReembedVector.objects.filter(job_id=job.pk).delete()
+    ReembedJob.objects.filter(pk=job.pk).update(
+        status=Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now(), lease_until=None
+    )
+
+
+def reembed_sweep() -> int:
+    """Start a job for every workspace a change of the configured variant left behind, and re-queue the
+    unfinished jobs nobody holds (a worker died mid-slice). Returns how many slices were queued."""
+    for workspace_id in reembed_needed():
+        try:
+            reembed_start(workspace_id=workspace_id, requested_by="EMBEDDING_VARIANT changed")
+        except IntegrityError:  # another sweep started one meanwhile
+            continue
+    stale = ReembedJob.objects.filter(status__in=ReembedJob.UNFINISHED).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
+    )
+    queued = 0
+    for job in stale:  # new jobs, and those whose run died
+        with transaction.atomic():
+            reembed_enqueue(job)
+        queued += 1
+    return queued
