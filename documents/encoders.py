@@ -4,6 +4,8 @@ table. ``documents.embeddings.get_encoder`` loads them, once per process and var
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,33 +67,49 @@ class TorchEncoder(Encoder):
 
 
 class OnnxEncoder(Encoder):
-    """The exported graph (transformer and mean pooling) on ONNX Runtime, batches sorted by length."""
+    """The exported graph (transformer and mean pooling) on ONNX Runtime, batches sorted by length, run by
+    ``embedding_threads()`` threads at once, each batch on one core (``intra_op_num_threads=1``).
+
+    Data-parallel beats splitting each product over the cores: for texts embedded alone (int8), 2 threads of one
+    core each embedded 75 texts/s where one session of 2 intra-op threads embedded 44 (and 1 thread 54): a single
+    short sequence's products are too small to share. ``InferenceSession.run`` is thread-safe and frees the GIL.
+    """
 
     def __init__(self, variant: str) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = embedding_threads()
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         path = str(ensure_artifact(variant))
         self.variant, self.alone = variant, get_variant(variant).alone
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.threads = embedding_threads()
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=f"onnx-{variant}")
+        self.pid = os.getpid()
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        if self.alone:
-            batch_size = 1
-        tokenizer, out = get_tokenizer(), np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
-        order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            batch = tokenizer(
-                [texts[i] for i in rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np"
-            )
-            feed = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"]}
-            feed["attention_mask"] = feed["attention_mask"].astype(np.int64)
-            out[rows] = self.session.run(None, feed)[0]
+        size = 1 if self.alone else batch_size
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        # Tokenized here, once: a fast tokenizer mutates its padding state per call, so threads must not share it.
+        pieces = get_tokenizer()(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        order = np.argsort([len(ids) for ids in pieces], kind="stable")
+        batches = [order[start : start + size] for start in range(0, len(texts), size)]
+
+        def run(rows: np.ndarray) -> None:
+            width = max(len(pieces[i]) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)  # [PAD] is 0, masked out of the mean
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(rows):
+                ids[row, : len(pieces[i])], mask[row, : len(pieces[i])] = pieces[i], 1
+            out[rows] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+        if self.threads == 1 or len(batches) == 1 or os.getpid() != self.pid:  # a forked child has no pool threads
+            for rows in batches:
+                run(rows)
+        else:
+            list(self.pool.map(run, batches))  # re-raises the first error
         return out
 
 

@@ -18,6 +18,7 @@ and a run that died (a killed worker) is taken over once its lease ends (``reemb
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from documents.embedding_variants import configured_variant, get_variant, same_space
-from documents.embeddings import local_embed_texts
+from documents.embeddings import embed_texts
 from documents.limits import workspace_lock
 from documents.models import Chunk, ReembedJob, ReembedVector
 from documents.services.chunk import stored_embed_texts
@@ -161,7 +162,7 @@ def _embed_batch(job: ReembedJob, limit: int) -> int:
     if not rows:
         return 0
     texts = stored_embed_texts([(title, tuple(path), text) for _, title, path, text in rows])
-    vectors = local_embed_texts(texts, variant=job.target_variant)
+    vectors = embed_texts(texts, variant=job.target_variant)  # the remote service too, for its variant
     with connection.cursor() as cursor:  # a chunk deleted meanwhile is skipped (the join), not an error
         cursor.execute(
             """
@@ -193,6 +194,7 @@ def _progress(job: ReembedJob, owner: str) -> None:
 def _swap(job: ReembedJob) -> bool:
     """Copy every new vector into its chunk and record the new variant, in one transaction under the
     workspace's lock; ``False`` (nothing changed) if a chunk was stored since the last batch."""
+    started = time.perf_counter()
     workspace_lock(workspace_id=job.workspace_id)
     if Chunk.objects.filter(_missing(job)).exists():
         return False
@@ -211,7 +213,11 @@ def _swap(job: ReembedJob) -> bool:
         status=Status.DONE, chunks_done=swapped, chunks_total=swapped, finished_at=timezone.now(), lease_until=None
     )
     logger.info(
-        "re-embedding of workspace %s by %s done: %d chunks swapped", job.workspace_id, job.target_variant, swapped
+        "re-embedding of workspace %s by %s done: %d chunks swapped in %.2f s",
+        job.workspace_id,
+        job.target_variant,
+        swapped,
+        time.perf_counter() - started,
     )
     return True
 

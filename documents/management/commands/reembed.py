@@ -76,4 +76,6 @@ class Command(BaseCommand):
         if job.status == ReembedJob.Status.FAILED:
             raise CommandError(f"workspace {job.workspace_id}: re-embedding failed: {job.error}")
         bar(job.chunks_total, max(job.chunks_total, 1))
-        self.stdout.write(f"workspace {job.workspace_id}: {job.chunks_done} chunks re-embedded by {job.target_variant}")
+        seconds = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else 0.0
+        done = f"{job.chunks_done} chunks re-embedded by {job.target_variant}"
+        self.stdout.write(f"workspace {job.workspace_id}: {done} in {seconds:.1f} s")
