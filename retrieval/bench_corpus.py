@@ -25,6 +25,7 @@ from django.db import connection, transaction
 
 from accounts.models import Workspace
 from config.progress import ProgressBar
+from documents.embedding_variants import configured_variant
 from documents.embeddings import DIMENSIONS, MAX_TEXT_TOKENS, count_tokens, embed_texts
 from documents.models import Chunk, Document, DocumentVersion
 from documents.search_vector import chunk_insert_sql
@@ -56,7 +57,7 @@ def _base_passages(eval_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def _base_vectors(passages: list[str], cache_dir: Path) -> np.ndarray:
-    digest = hashlib.sha256("\n".join(passages).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([configured_variant(), *passages]).encode()).hexdigest()[:16]
     path = cache_dir / f"base-{digest}.npy"
     if path.exists():
         return np.load(path)
@@ -75,7 +76,8 @@ def corpus_load(*, eval_dir: Path, cache_dir: Path) -> tuple[Corpus, list[str]]:
     """The base corpus and the real questions (SciFact test queries, then one SQuAD question per paragraph).
 
     ``eval_dir`` holds ``scifact/{corpus,queries}.jsonl`` and ``squad-v1.1-dev/dev-v1.1.json``; the passages'
-    embeddings are computed once with the product's model and cached in ``cache_dir`` (keyed by the passages).
+    embeddings are computed once with the product's model and cached in ``cache_dir`` (keyed by the variant and
+    the passages).
     """
     passages, questions = _base_passages(eval_dir)
     vectors = _base_vectors(passages, cache_dir)
@@ -246,6 +248,9 @@ def workspace_fill(*, workspace: Workspace, size: int, corpus: Corpus, rng: np.r
         raise CommandError(f"Workspace {workspace.name!r} is incomplete; run again with --rebuild.")
     per_document = CHUNKS_PER_DOCUMENT if size > 1000 else 3
     big = size >= 200_000
+    # the base vectors' variant: the workspace's queries follow it (documents.embeddings.effective_variant)
+    workspace.embedding_variant = configured_variant()
+    Workspace.objects.filter(pk=workspace.pk).update(embedding_variant=workspace.embedding_variant)
     if big:
         _drop_indexes()
     for start in range(0, size, BATCH):
