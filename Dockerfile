@@ -40,11 +40,10 @@ COPY . .
 # Static files are collected into the image (/data/static, served by whitenoise), the embedding variants' files
 # made (/app/models: ONNX fp32 and int8 and the static table, from the installed model) and the code compiled (the
 # app's user cannot write /app); /data/media is the uploads volume, writable by that user like /data (beat's schedule).
-ENV EMBEDDING_ARTIFACTS_DIR=/app/models
 RUN DEBUG=false SECRET_KEY=build-only DATABASE_URL=postgres://unused/unused REDIS_URL=redis://unused:6379/0 \
     python manage.py collectstatic --noinput --verbosity 0 \
     && DEBUG=false SECRET_KEY=build-only DATABASE_URL=postgres://unused/unused REDIS_URL=redis://unused:6379/0 \
-    python manage.py embedding_artifacts --all \
+    EMBEDDING_ARTIFACTS_DIR=/app/models python manage.py embedding_artifacts --all \
     && python -m compileall -q accounts chat config documents retrieval \
     && useradd --create-home --uid 10001 groundwork \
     && mkdir -p /data/media \

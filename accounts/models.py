@@ -137,7 +137,7 @@ class Workspace(BaseModel):
         blank=True,
         editable=False,
         help_text="The embedding variant its chunks' vectors were made by (documents.embedding_variants); empty "
-        "until its first chunks are stored. Changed only by re-embedding (documents.services.reembed).",
+        "until its first chunks are stored; then changed by re-embedding (documents.services.reembed).",
     )
     invitations_per_day = models.PositiveIntegerField(
         null=True,

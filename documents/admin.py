@@ -263,13 +263,15 @@ class WorkspaceEmbeddingAdmin(admin.ModelAdmin):
             return "–"
         return f"{job.target_variant}: {job.chunks_done}/{job.chunks_total} chunks, ETA {reembed_eta(job)}"
 
-    @admin.action(description="Re-embed by the configured variant (in the background)")
+    def has_reembed_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("documents.add_reembedjob")  # superusers, or staff given that permission
+
+    @admin.action(description="Re-embed by the configured variant (in the background)", permissions=["reembed"])
     def reembed(self, request: HttpRequest, queryset: QuerySet[WorkspaceEmbedding]) -> None:
         started = 0
         for workspace in queryset:
             job = reembed_start(workspace_id=workspace.pk, requested_by=f"admin: {request.user}")
-            if job is not None and job.status == ReembedJob.Status.QUEUED and job.lease_until is None:
-                reembed_enqueue(job)
+            if job is not None and reembed_enqueue(job):  # not one a run holds already
                 started += 1
         self.message_user(request, f"{started} re-embedding job(s) queued; the others needed none or run already.")
 
@@ -286,6 +288,10 @@ class ReembedJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: ReembedJob | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReembedJob | None = None) -> bool:
+        unfinished = obj is not None and obj.status in ReembedJob.UNFINISHED
+        return not unfinished and super().has_delete_permission(request, obj)
 
     @admin.display(description="progress")
     def progress(self, obj: ReembedJob) -> str:

@@ -92,8 +92,7 @@ class OnnxEncoder(Encoder):
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         size = 1 if self.alone else batch_size
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        # Tokenized here, once: a fast tokenizer mutates its padding state per call, so threads must not share it.
-        pieces = get_tokenizer()(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        pieces = _window_ids(texts)
         order = np.argsort([len(ids) for ids in pieces], kind="stable")
         batches = [order[start : start + size] for start in range(0, len(texts), size)]
 
@@ -111,6 +110,18 @@ class OnnxEncoder(Encoder):
         else:
             list(self.pool.map(run, batches))  # re-raises the first error
         return out
+
+
+def _window_ids(texts: list[str]) -> list[list[int]]:
+    """Each text's model input: ``[CLS]``, its first ``MAX_TEXT_TOKENS`` word pieces, ``[SEP]``.
+
+    Cut here, never by the tokenizer's ``truncation=``: a fast tokenizer stores its truncation setting on the
+    shared Rust object at each call, so a call with it would change how another thread's call (chunking, token
+    counts) runs. Every call on ``get_tokenizer()`` uses the same settings (no truncation, no padding)."""
+    tokenizer = get_tokenizer()
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    pieces = tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return [[cls, *ids[:MAX_TEXT_TOKENS], sep] for ids in pieces]
 
 
 class StaticEncoder(Encoder):

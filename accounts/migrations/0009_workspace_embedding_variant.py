@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 editable=False,
-                help_text="The embedding variant its chunks' vectors were made by (documents.embedding_variants); empty until its first chunks are stored. Changed only by re-embedding (documents.services.reembed).",
+                help_text="The embedding variant its chunks' vectors were made by (documents.embedding_variants); empty until its first chunks are stored; then changed by re-embedding (documents.services.reembed).",
                 max_length=32,
             ),
         ),

@@ -9,7 +9,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.environment import env
-from config.settings.paths import default_data_dir
+from config.settings.paths import BASE_DIR, default_data_dir
 
 # The embedding model is loaded from site-packages; never from a hub (a lookup would hang offline). These go
 # into os.environ, where the libraries read them, unless the process sets them (to a non-empty value).
@@ -21,7 +21,12 @@ if EMBEDDING_VARIANT not in {"auto", "torch-fp32", "torch-bf16", "onnx-fp32", "o
     raise ImproperlyConfigured(
         "EMBEDDING_VARIANT must be auto, torch-fp32, torch-bf16, onnx-fp32, onnx-int8, onnx-int8-avx2 or static"
     )
-EMBEDDING_ARTIFACTS_DIR = env.str("EMBEDDING_ARTIFACTS_DIR", default="") or str(default_data_dir() / "models")
+# Empty: the image's prebuilt files (models/ beside the code, made by its build) if there, else models/ in the
+# data folder.
+_PREBUILT = BASE_DIR / "models"
+EMBEDDING_ARTIFACTS_DIR = env.str("EMBEDDING_ARTIFACTS_DIR", default="") or str(
+    _PREBUILT if _PREBUILT.is_dir() else default_data_dir() / "models"
+)
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 # Re-embedding (documents.services.reembed): chunks per slice (one task; the next is queued after it), per
 # committed batch, the seconds a run holds a job without progress before another takes it over, and how often

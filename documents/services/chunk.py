@@ -60,10 +60,15 @@ def context_prefix(title: str, heading_path: tuple[str, ...]) -> str:
 
 
 def stored_embed_texts(chunks: list[tuple[str, tuple[str, ...], str]]) -> list[str]:
-    """What ingestion embeds for chunks given as ``(document title, heading path, text)``: the context prefix
-    and the text, or the text alone where that passes ``MAX_TEXT_TOKENS`` (as ``_drafts_for`` decides), for
+    """What ingestion embeds for chunks given as ``(document title, stored heading path, text)``: the bounded
+    context prefix (``bounded_context``: the stored path is already bounded, a long title is cut again the same
+    way) and the text, or the text alone where that passes ``MAX_TEXT_TOKENS`` (as ``_drafts_for`` decides), for
     re-embedding stored chunks and for benchmarks."""
-    texts = [context_prefix(title, path) + text for title, path, text in chunks]
+    prefixes: dict[tuple[str, tuple[str, ...]], str] = {}  # a document's chunks share few contexts
+    for title, path, _ in chunks:
+        if (title, path) not in prefixes:
+            prefixes[title, path] = bounded_context(title, path)[1]
+    texts = [prefixes[title, path] + text for title, path, text in chunks]
     fits = [n <= MAX_TEXT_TOKENS for n in count_tokens(texts)]
     return [full if fit else chunk[2] for full, fit, chunk in zip(texts, fits, chunks, strict=True)]
 

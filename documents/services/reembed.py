@@ -11,8 +11,10 @@ one UPDATE copies every new vector into its chunk, the workspace records the new
 see the old vectors or the new ones, never a mix (one transaction). The statistics trigger skips that UPDATE
 (``retrieval`` migration 0003), so the postings are not rewritten.
 
-A run holds the job by a lease (``lease_owner``, ``lease_until``, renewed each batch): a second run gives way,
-and a run that died (a killed worker) is taken over once its lease ends (``reembed_sweep``, periodic).
+A run holds the job by a lease (``lease_owner``, ``lease_until``, renewed each batch): a second run gives way, a
+run that lost its lease writes nothing more (each batch is written under the job's row lock, after checking the
+lease), and a run that died (a killed worker) is taken over once its lease ends (``reembed_sweep``, periodic).
+A database or embedding-service error pauses the job (kept, the lease freed); any other error fails it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Workspace
+from documents.embedding_service import EmbeddingServiceError
 from documents.embedding_variants import configured_variant, get_variant, same_space
 from documents.embeddings import embed_texts
 from documents.limits import workspace_lock
@@ -37,6 +40,8 @@ from documents.services.chunk import stored_embed_texts
 
 logger = logging.getLogger(__name__)
 Status = ReembedJob.Status
+# Errors after which a job pauses (kept, to resume) rather than fails: the database or the embedding service.
+TRANSIENT = (DatabaseError, EmbeddingServiceError)
 
 
 def reembed_needed() -> list[int]:
@@ -81,17 +86,23 @@ def reembed_start(*, workspace_id: int, target: str | None = None, requested_by:
     return job
 
 
-def reembed_enqueue(job: ReembedJob, *, owner: str = "") -> None:
-    """Queue the job's next slice for a worker (``documents.tasks.reembed_slice_task``), after the commit. The
-    queued slice holds the job's lease (``owner``: the chain of slices it continues, or a new one), so neither
-    the sweep nor a second run takes the job meanwhile."""
+def reembed_enqueue(job: ReembedJob, *, owner: str = "") -> bool:
+    """Queue the job's next slice for a worker (``documents.tasks.reembed_slice_task``), after the commit, if the
+    job is free (no live lease) or already ``owner``'s (the chain of slices it continues). The queued slice holds
+    the lease, so neither the sweep nor a second run takes the job meanwhile (for ``REEMBED_LEASE_SECONDS``: a
+    slice still queued after that may be queued again, and the first of the two to run takes it). Returns whether
+    it was queued."""
     from documents.tasks import reembed_slice_task
 
-    owner = owner or uuid.uuid4().hex
-    ReembedJob.objects.filter(pk=job.pk).update(
-        lease_owner=owner, lease_until=timezone.now() + timedelta(seconds=settings.REEMBED_LEASE_SECONDS)
+    chain = owner or uuid.uuid4().hex
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | (Q(lease_owner=owner) if owner else Q(pk=None))
+    taken = ReembedJob.objects.filter(free, pk=job.pk, status__in=ReembedJob.UNFINISHED).update(
+        lease_owner=chain, lease_until=now + timedelta(seconds=settings.REEMBED_LEASE_SECONDS)
     )
-    transaction.on_commit(lambda: reembed_slice_task.delay(job.pk, owner))
+    if taken:
+        transaction.on_commit(lambda: reembed_slice_task.delay(job.pk, chain))
+    return bool(taken)
 
 
 def reembed_slice(
@@ -109,18 +120,27 @@ def reembed_slice(
     job = _claim(job_id, owner)
     if job is None:
         return ReembedJob.objects.get(pk=job_id)
-    budget = chunks or settings.REEMBED_SLICE_CHUNKS
+    budget, cursor = chunks or settings.REEMBED_SLICE_CHUNKS, 0
+    job.chunks_total = Chunk.objects.filter(workspace_id=job.workspace_id).count()
     try:
         while budget > 0:
-            embedded = _embed_batch(job, min(budget, settings.REEMBED_BATCH_CHUNKS))
-            budget -= embedded
-            _progress(job, owner)
+            embedded, cursor = _embed_batch(job, owner, min(budget, settings.REEMBED_BATCH_CHUNKS), cursor)
+            budget -= max(embedded, 1)
+            if embedded < 0 or not _progress(job, owner, embedded):  # the lease was lost: another run has it
+                break
             if on_batch is not None:
                 on_batch(job)
-            if embedded == 0 and _swap(job):
+            if embedded == 0 and _swap(job, owner):
                 break
+    except TRANSIENT as exc:  # kept: the job resumes where it stopped, by this run's next slice or the sweep
+        logger.warning("re-embedding of workspace %s paused: %s", job.workspace_id, exc)
+        _release(job, owner)
+        raise
     except Exception as exc:
         _fail(job, exc)
+        raise
+    except BaseException:  # Ctrl-C in the command: free the job for the next run at once
+        _release(job, owner)
         raise
     job.refresh_from_db()
     return job
@@ -152,63 +172,84 @@ def _missing(job: ReembedJob) -> Q:
     )
 
 
-def _embed_batch(job: ReembedJob, limit: int) -> int:
-    """Embed up to ``limit`` chunks without a new vector (by id); returns how many were embedded."""
+def _embed_batch(job: ReembedJob, owner: str, limit: int, after: int) -> tuple[int, int]:
+    """Embed up to ``limit`` chunks without a new vector, by id from ``after`` on (the slice's cursor: each query
+    reads on from where the last stopped); ``(how many were stored, the cursor)``; ``-1`` stored when the lease
+    was lost. A chunk deleted meanwhile is skipped."""
     rows = list(
-        Chunk.objects.filter(_missing(job))
+        Chunk.objects.filter(_missing(job), pk__gt=after)
         .order_by("pk")
         .values_list("pk", "document__title", "heading_path", "text")[:limit]
     )
     if not rows:
-        return 0
+        return 0, after
     texts = stored_embed_texts([(title, tuple(path), text) for _, title, path, text in rows])
     vectors = embed_texts(texts, variant=job.target_variant)  # the remote service too, for its variant
-    with connection.cursor() as cursor:  # a chunk deleted meanwhile is skipped (the join), not an error
-        cursor.execute(
-            """
-            INSERT INTO documents_reembedvector (chunk_id, job_id, embedding)
-            SELECT c.id, %s, v.embedding::vector
-            FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) JOIN documents_chunk AS c ON c.id = v.id
-            ON CONFLICT (chunk_id) DO NOTHING
-            """,
-            [job.pk, [pk for pk, *_ in rows], [_vector_text(v) for v in vectors]],
-        )
-    return len(rows)
+    try:
+        with transaction.atomic():
+            if not _holds(job, owner):  # fenced: a run that lost its lease writes nothing
+                return -1, after
+            with connection.cursor() as cursor:  # the join skips a chunk whose deletion committed
+                cursor.execute(
+                    """
+                    INSERT INTO documents_reembedvector (chunk_id, job_id, embedding)
+                    SELECT c.id, %s, v.embedding::vector
+                    FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) JOIN documents_chunk AS c ON c.id = v.id
+                    ON CONFLICT (chunk_id) DO UPDATE SET job_id = excluded.job_id, embedding = excluded.embedding
+                    """,
+                    [job.pk, [pk for pk, *_ in rows], [_vector_text(v) for v in vectors]],
+                )
+                stored = cursor.rowcount
+    except IntegrityError:  # a chunk deleted while this batch was written: the next batch reads it anew
+        return 0, after
+    return stored, rows[-1][0]
+
+
+def _holds(job: ReembedJob, owner: str) -> bool:
+    """In a transaction: lock the job's row and tell whether ``owner`` still holds it, running."""
+    return ReembedJob.objects.select_for_update().filter(pk=job.pk, status=Status.RUNNING, lease_owner=owner).exists()
 
 
 def _vector_text(vector: object) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"  # type: ignore[attr-defined]
 
 
-def _progress(job: ReembedJob, owner: str) -> None:
-    job.chunks_done = ReembedVector.objects.filter(job_id=job.pk).count()
-    job.chunks_total = Chunk.objects.filter(workspace_id=job.workspace_id).count()
-    ReembedJob.objects.filter(pk=job.pk, lease_owner=owner).update(
-        chunks_done=job.chunks_done,
-        chunks_total=job.chunks_total,
-        lease_until=timezone.now() + timedelta(seconds=settings.REEMBED_LEASE_SECONDS),
+def _progress(job: ReembedJob, owner: str, embedded: int) -> bool:
+    """Count the batch and renew the lease; ``False`` if ``owner`` no longer holds the job."""
+    job.chunks_done += max(embedded, 0)
+    return bool(
+        ReembedJob.objects.filter(pk=job.pk, lease_owner=owner, status=Status.RUNNING).update(
+            chunks_done=job.chunks_done,
+            chunks_total=max(job.chunks_total, job.chunks_done),
+            lease_until=timezone.now() + timedelta(seconds=settings.REEMBED_LEASE_SECONDS),
+        )
     )
 
 
+def _release(job: ReembedJob, owner: str) -> None:
+    ReembedJob.objects.filter(pk=job.pk, lease_owner=owner).update(lease_until=None)
+
+
 @transaction.atomic
-def _swap(job: ReembedJob) -> bool:
+def _swap(job: ReembedJob, owner: str) -> bool:
     """Copy every new vector into its chunk and record the new variant, in one transaction under the
-    workspace's lock; ``False`` (nothing changed) if a chunk was stored since the last batch."""
+    workspace's lock; ``False`` (nothing changed) if a chunk was stored since the last batch or the lease was
+    lost. The side table's rows are taken (deleted) before the chunks' rows are updated: the order in which a
+    document's deletion locks them, so the two cannot deadlock."""
     started = time.perf_counter()
     workspace_lock(workspace_id=job.workspace_id)
-    if Chunk.objects.filter(_missing(job)).exists():
+    if not _holds(job, owner) or Chunk.objects.filter(_missing(job)).exists():
         return False
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE documents_chunk AS c SET embedding = r.embedding
-            FROM documents_reembedvector AS r WHERE r.chunk_id = c.id AND r.job_id = %s
+            WITH moved AS (DELETE FROM documents_reembedvector WHERE job_id = %s RETURNING chunk_id, embedding)
+            UPDATE documents_chunk AS c SET embedding = moved.embedding FROM moved WHERE moved.chunk_id = c.id
             """,
             [job.pk],
         )
         swapped = cursor.rowcount
     Workspace.objects.filter(pk=job.workspace_id).update(embedding_variant=job.target_variant)
-    ReembedVector.objects.filter(job_id=job.pk).delete()
     ReembedJob.objects.filter(pk=job.pk).update(
         status=Status.DONE, chunks_done=swapped, chunks_total=swapped, finished_at=timezone.now(), lease_until=None
     )

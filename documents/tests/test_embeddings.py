@@ -152,3 +152,15 @@ def test_a_fresh_query_cache_embeds_anew_and_leaves_the_process_cache_alone():
         with fresh_query_cache():
             assert embed_query(text) is not fresh
     assert embed_query(text) is remembered
+
+
+def test_embedding_leaves_the_shared_tokenizer_without_truncation():
+    """A fast tokenizer keeps its truncation setting on the shared Rust object between calls: a variant cutting
+    through it would make a concurrent chunking or token count (another thread) silently cut at 256 pieces."""
+    from documents.embeddings import get_tokenizer
+
+    long_text = " ".join(["retrieval"] * (MAX_TEXT_TOKENS + 50))
+    for name in VARIANTS:
+        local_embed_texts([long_text[:200]], variant=name)
+        embed_query(long_text, variant=name)
+        assert get_tokenizer().backend_tokenizer.truncation is None, name

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from config.testing import wait_until
 from documents.embeddings import embed_query, local_embed_texts
-from documents.models import Chunk, ReembedJob, ReembedVector
+from documents.models import Chunk, Document, ReembedJob, ReembedVector
 from documents.services.chunk import stored_embed_texts
 from documents.services.reembed import reembed_enqueue, reembed_needed, reembed_slice, reembed_start, reembed_sweep
 from documents.tests.ingestion import ingest_here
@@ -166,7 +166,8 @@ def test_a_real_worker_reembeds_in_slices_while_search_keeps_answering(alice, se
     assert job is not None
     job = reembed_slice(job.pk, owner="test", chunks=1)
     assert job.chunks_done == 1 and _top(workspace)[0] == kidneys
-    reembed_enqueue(job)  # (outside a transaction: queued at once) a worker takes over, one chunk a slice
+    assert not reembed_enqueue(job)  # this run holds it: nobody else may queue it
+    assert reembed_enqueue(job, owner="test")  # (no transaction: queued at once) a worker goes on, a chunk a slice
     answers = []
 
     def finished() -> bool:
@@ -208,3 +209,42 @@ def django_capture_on_commit():
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+@pytest.mark.django_db
+def test_a_run_that_lost_its_lease_writes_nothing_more(alice, settings):
+    settings.EMBEDDING_VARIANT, settings.REEMBED_BATCH_CHUNKS = "static", 1
+    workspace = Workspace.objects.create(name="fenced")
+    _ingest_topics(workspace, alice, list(TOPICS))
+    job = reembed_start(workspace_id=workspace.pk, target="onnx-int8")
+    assert job is not None
+
+    def stolen(job: ReembedJob) -> None:  # after the first batch, another run takes the job over
+        ReembedJob.objects.filter(pk=job.pk).update(lease_owner="another run")
+
+    job = reembed_slice(job.pk, owner="slow run", on_batch=stolen)
+    assert job.lease_owner == "another run" and job.status == "running"
+    assert ReembedVector.objects.filter(job=job).count() == 1  # its later batches were fenced off
+    assert Workspace.objects.get(pk=workspace.pk).embedding_variant == "static"  # and it never swapped
+
+
+@pytest.mark.django_db
+def test_a_document_deleted_during_a_job_goes_with_its_new_vectors(alice, settings):
+    from documents.services.lifecycle import document_delete
+
+    settings.EMBEDDING_VARIANT, settings.REEMBED_BATCH_CHUNKS = "static", 1
+    workspace = Workspace.objects.create(name="deleted")
+    ids = _ingest_topics(workspace, alice, list(TOPICS))
+    job = reembed_start(workspace_id=workspace.pk, target="onnx-int8")
+    assert job is not None
+    job = reembed_slice(job.pk, owner="me", chunks=1)  # the first chunk, kidneys', has its new vector
+    document_delete(document=Document.objects.get(pk=ids["kidneys.txt"]))
+    with connection.cursor() as cursor:  # and a row the ORM did not see (written meanwhile) is cascaded too
+        cursor.execute(
+            "INSERT INTO documents_reembedvector (chunk_id, job_id, embedding) SELECT id, %s, embedding"
+            " FROM documents_chunk WHERE document_id = %s",
+            [job.pk, ids["bread.txt"]],
+        )
+    document_delete(document=Document.objects.get(pk=ids["bread.txt"]))
+    job = reembed_slice(job.pk, owner="me")
+    assert (job.status, job.chunks_total) == ("done", 1) and _vectors_are(workspace, "onnx-int8")

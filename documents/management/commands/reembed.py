@@ -56,9 +56,8 @@ class Command(BaseCommand):
             self.stdout.write("Nothing to re-embed.")
             return
         if background:
-            for job in jobs:
-                reembed_enqueue(job)
-            self.stdout.write(f"Queued {len(jobs)} re-embedding job(s) for the workers.")
+            queued = sum(reembed_enqueue(job) for job in jobs)  # a job a worker runs already is left to it
+            self.stdout.write(f"Queued {queued} re-embedding job(s) for the workers ({len(jobs) - queued} running).")
             return
         for job in jobs:
             self._run(job)
