@@ -162,9 +162,15 @@ class Command(BaseCommand):
         outs = [tmp / f"{name}-{processes}-{threads}-{batch_size}-{i}.json" for i in range(processes)]
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         command = [sys.executable, manage, "bench_embed", "--child", name, str(source)]
-        children = [subprocess.Popen([*command, str(out), "--batch-size", str(batch_size)], env=env) for out in outs]
+        logs = [out.with_suffix(".log") for out in outs]  # the processes' log lines: shown only if one fails
+        children = []
+        for out, log in zip(outs, logs, strict=True):
+            with open(log, "wb") as handle:
+                args = [*command, str(out), "--batch-size", str(batch_size)]
+                children.append(subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT))
         if any(child.wait() != 0 for child in children):
-            raise CommandError(f"measuring {name} failed (see above)")
+            tail = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
+            raise CommandError(f"measuring {name} failed:\n{tail}")
         measured = [json.loads(out.read_text()) for out in outs]
         return {**measured[0], "wall_s": max(m["wall_s"] for m in measured)}
 
