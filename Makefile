@@ -30,6 +30,7 @@ run: $(VENV)/.installed
 	@sh deploy/install-ocr
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py embedding_artifacts
 	$(PY) manage.py ensure_demo_account
 	$(PY) manage.py load_demo_corpus
 	@echo "Groundwork: http://127.0.0.1:$(PORT)/  (web + worker + beat; Ctrl-C stops them)"

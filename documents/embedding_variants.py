@@ -167,8 +167,20 @@ def ensure_artifact(name: str) -> Path:
                 os.replace(partial, path)
             finally:
                 partial.unlink(missing_ok=True)
+                _forget_torch_model()
             logger.info("embedding variant %s: made %s in %.1f s", name, path.name, time.perf_counter() - started)
     return path
+
+
+def _forget_torch_model() -> None:
+    """Drop the torch model that making a file loaded (~450 MB), unless an encoder of the process uses it (it
+    keeps its own reference): a process running int8 should not carry it for the rest of its life."""
+    import gc
+
+    from documents.encoders import load_torch_model
+
+    load_torch_model.cache_clear()
+    gc.collect()
 
 
 @contextlib.contextmanager

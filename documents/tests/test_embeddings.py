@@ -164,3 +164,15 @@ def test_embedding_leaves_the_shared_tokenizer_without_truncation():
         local_embed_texts([long_text[:200]], variant=name)
         embed_query(long_text, variant=name)
         assert get_tokenizer().backend_tokenizer.truncation is None, name
+
+
+def test_the_artifacts_command_makes_every_variants_file(capsys):
+    from django.core.management import call_command
+
+    call_command("embedding_artifacts", "--all")
+    out = capsys.readouterr().out
+    for name, variant in VARIANTS.items():
+        if variant.runtime == "torch":
+            assert f"{name}: needs no file" in out
+        else:
+            assert f"{name}: {artifact_path(name)}" in out and artifact_path(name).is_file()
