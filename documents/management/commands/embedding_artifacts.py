@@ -4,8 +4,8 @@
     python manage.py embedding_artifacts --all            # every variant's
 
 The container image runs it at build time and ``make run`` before it starts the processes, so no web or worker
-process makes them at its first search (making them loads torch: that process would keep ~300 MB more). Made from the installed
-model, offline, in ``EMBEDDING_ARTIFACTS_DIR`` (``documents.embedding_variants``).
+process makes them at its first search (making them loads torch: that process would keep ~300 MB more). Made
+from the installed model, offline, in ``EMBEDDING_ARTIFACTS_DIR`` (``documents.embedding_variants``).
 """
 
 from __future__ import annotations
