@@ -146,7 +146,7 @@ def artifact_path(name: str) -> Path:
 
 def ensure_artifact(name: str) -> Path:
     """Variant ``name``'s file, made first if missing (ONNX export ~2 s, int8 quantization ~3 s, static
-    distillation ~30 s on 2 cores). Safe across processes: one makes it under a file lock, the others wait.
+    distillation ~16 s on 2 cores). Safe across processes: one makes it under a file lock, the others wait.
 
     Raises:
         ValueError: a torch variant (it needs no file).
