@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import platform
@@ -51,7 +52,6 @@ class Variant:
     name: str
     runtime: Literal["torch", "onnx", "static"]
     space: str  # variants of one space make interchangeable vectors
-    summary: str
     # Embed each text alone. Dynamic int8 quantization takes one activation scale per matrix product, over the
     # whole batch: a text's neighbours in a batch moved its vector by up to cosine 0.991 (bench_embed). Alone, a
     # text gets the same vector whatever it is embedded with (a query equals the same passage), and no padding.
@@ -62,29 +62,29 @@ _MODEL = "all-MiniLM-L6-v2"
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("torch-fp32", "torch", f"{_MODEL}", "torch, float32 (the reference)"),
-        Variant("torch-bf16", "torch", f"{_MODEL}", "torch, bfloat16 (fast with AMX or AVX512-BF16)"),
-        Variant("onnx-fp32", "onnx", f"{_MODEL}", "ONNX Runtime, float32"),
-        Variant("onnx-int8", "onnx", f"{_MODEL}/int8", "ONNX Runtime, int8 weights (VNNI CPUs)", alone=True),
-        Variant(
-            "onnx-int8-avx2", "onnx", f"{_MODEL}/int8-reduced", "ONNX Runtime, 7-bit int8 weights (AVX2)", alone=True
-        ),
-        Variant("static", "static", f"{_MODEL}/static", "static word-piece embedding distilled from the model"),
+        Variant("torch-fp32", "torch", _MODEL),
+        Variant("torch-bf16", "torch", _MODEL),
+        Variant("onnx-fp32", "onnx", _MODEL),
+        Variant("onnx-int8", "onnx", f"{_MODEL}/int8", alone=True),
+        Variant("onnx-int8-avx2", "onnx", f"{_MODEL}/int8-reduced", alone=True),
+        Variant("static", "static", f"{_MODEL}/static"),
     )
 }
 REFERENCE = "torch-fp32"  # the service of EMBEDDING_BASE_URL serves this (its start-up probe checks it)
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read), read once per process:
+    ``configured_variant`` asks for them on every embedding and query."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def cpu_description() -> str:
@@ -97,11 +97,6 @@ def cpu_description() -> str:
         name = platform.processor() or platform.machine()
     flags = sorted({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
     return f"{name} ({os.cpu_count()} logical cores; {', '.join(flags) or 'no AVX2'})"
-
-
-def cpu_supports_bf16() -> bool:
-    """True if the CPU has native bf16 matrix support (AMX or AVX512-BF16)."""
-    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def cpu_supports_vnni() -> bool:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from pgvector.psycopg import register_vector
 
 from accounts.models import Workspace
 from documents.embedding_service import EmbeddingServiceError
@@ -71,10 +72,10 @@ def reembed_start(*, workspace_id: int, target: str | None = None, requested_by:
     if running is not None:
         return running
     current = workspace.embedding_variant
-    if (current and same_space(current, target)) or not Chunk.objects.filter(workspace_id=workspace_id).exists():
+    total = Chunk.objects.filter(workspace_id=workspace_id).count()
+    if (current and same_space(current, target)) or not total:
         Workspace.objects.filter(pk=workspace_id).update(embedding_variant=target)
         return None
-    total = Chunk.objects.filter(workspace_id=workspace_id).count()
     job = ReembedJob.objects.create(
         workspace_id=workspace_id,
         target_variant=target,
@@ -185,6 +186,8 @@ def _embed_batch(job: ReembedJob, owner: str, limit: int, after: int) -> tuple[i
         return 0, after
     texts = stored_embed_texts([(title, tuple(path), text) for _, title, path, text in rows])
     vectors = embed_texts(texts, variant=job.target_variant)  # the remote service too, for its variant
+    connection.ensure_connection()
+    register_vector(connection.connection)  # numpy rows as vector parameters, as store.py writes them
     try:
         with transaction.atomic():
             if not _holds(job, owner):  # fenced: a run that lost its lease writes nothing
@@ -193,11 +196,11 @@ def _embed_batch(job: ReembedJob, owner: str, limit: int, after: int) -> tuple[i
                 cursor.execute(
                     """
                     INSERT INTO documents_reembedvector (chunk_id, job_id, embedding)
-                    SELECT c.id, %s, v.embedding::vector
-                    FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) JOIN documents_chunk AS c ON c.id = v.id
+                    SELECT c.id, %s, v.embedding
+                    FROM unnest(%s::bigint[], %s::vector[]) AS v(id, embedding) JOIN documents_chunk AS c ON c.id = v.id
                     ON CONFLICT (chunk_id) DO UPDATE SET job_id = excluded.job_id, embedding = excluded.embedding
                     """,
-                    [job.pk, [pk for pk, *_ in rows], [_vector_text(v) for v in vectors]],
+                    [job.pk, [pk for pk, *_ in rows], list(vectors)],
                 )
                 stored = cursor.rowcount
     except IntegrityError:  # a chunk deleted while this batch was written: the next batch reads it anew
@@ -208,10 +211,6 @@ def _embed_batch(job: ReembedJob, owner: str, limit: int, after: int) -> tuple[i
 def _holds(job: ReembedJob, owner: str) -> bool:
     """In a transaction: lock the job's row and tell whether ``owner`` still holds it, running."""
     return ReembedJob.objects.select_for_update().filter(pk=job.pk, status=Status.RUNNING, lease_owner=owner).exists()
-
-
-def _vector_text(vector: object) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"  # type: ignore[attr-defined]
 
 
 def _progress(job: ReembedJob, owner: str, embedded: int) -> bool:

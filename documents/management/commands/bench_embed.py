@@ -24,6 +24,7 @@ table of variants (Markdown), each against torch fp32::
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -75,8 +76,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
         # internal: one measuring process
-        parser.add_argument("--child", nargs=3, metavar=("VARIANT", "TEXTS", "OUT"), help=argparse_hidden())
-        parser.add_argument("--batch-size", type=int, default=0, help=argparse_hidden())
+        parser.add_argument("--child", nargs=3, metavar=("VARIANT", "TEXTS", "OUT"), help=argparse.SUPPRESS)
+        parser.add_argument("--batch-size", type=int, default=0, help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["child"]:
@@ -199,12 +200,6 @@ class Command(BaseCommand):
             if "chunks_per_s_by_batch" in row:
                 by = ", ".join(f"batch {k}: {v} c/s" for k, v in row["chunks_per_s_by_batch"].items())
                 self.stdout.write(f"{'':<16}1 thread, {by}")
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def quality_of(directory: Path, names: list[str]) -> dict[str, dict[str, float]]:
