@@ -46,6 +46,29 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+# One server-sent event of a streamed answer (``sse``); its data is the JSON the view's description gives per event.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "restart", "citations", "done", "error"]},
+        "data": {"type": "string", "description": "JSON"},
+    },
+    "required": ["event", "data"],
+}
+
+
+class JsonUnlessStreamingMixin:
+    """Errors (and the JSON answer) are ``application/json`` even when the client asked for a stream: only the
+    ``StreamingHttpResponse`` of ``event_stream_response`` is ``text/event-stream``."""
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and isinstance(
+            getattr(request, "accepted_renderer", None), EventStreamRenderer
+        ):
+            request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
 def sse(events: Iterator[Event]) -> Iterator[bytes]:
     """Server-sent events framing (``event:``/``data:`` lines, blank line between events). The ``done`` event also
     carries ``fragment``: the answer rendered by the chat page's own template, so the page shows it as is."""
@@ -76,7 +99,7 @@ class ConversationListApi(APIView):
         workspace = serializers.IntegerField(required=False)
         title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         document_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=1000
+            child=serializers.IntegerField(min_value=1), required=False, min_length=1, max_length=1000
         )
 
     @extend_schema(parameters=[ConversationFilter], responses=ConversationOutput(many=True))
@@ -123,7 +146,7 @@ class ConversationDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MessageCreateApi(APIView):
+class MessageCreateApi(JsonUnlessStreamingMixin, APIView):
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     class MessageCreateInput(serializers.Serializer):
@@ -132,8 +155,12 @@ class MessageCreateApi(APIView):
 
     @extend_schema(
         request=MessageCreateInput,
-        responses={201: MessageOutput, (200, "text/event-stream"): str},
-        parameters=[OpenApiParameter("Accept", str, OpenApiParameter.HEADER, required=False)],
+        responses={201: MessageOutput, (200, "text/event-stream"): SSE_EVENT_SCHEMA},
+        parameters=[
+            OpenApiParameter(
+                "Accept", str, OpenApiParameter.HEADER, required=False, enum=["application/json", "text/event-stream"]
+            )
+        ],
         description="Ask a question. With `stream: true` the answer arrives as server-sent events: `token` "
         "({text}), `restart` (discard the partial answer: a provider failed), `citations` ({citations}), `done` "
         "(the message, as in the JSON answer, plus `fragment`: the answer as the chat page renders it) or `error` "

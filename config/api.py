@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -67,3 +68,38 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response.status_code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
         logger.error("API error %s: %s", response.status_code, response.data["detail"])
     return response
+
+
+# --- errors raised before a view runs (no URL matched, a suspicious request, a crash outside DRF) -------------
+# Django answers those with its HTML error pages; under /api/ they get the same error shape as DRF's.
+API_PATH_PREFIX = "/api/"
+
+
+def _api_error(request: HttpRequest, status_code: int, code: str, detail: str) -> HttpResponse | None:
+    if not request.path.startswith(API_PATH_PREFIX):
+        return None
+    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: e.g. too many form fields or a malformed multipart body (``SuspiciousOperation``)."""
+    api = _api_error(request, 400, "bad_request", "The request could not be read.")
+    return api or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``."""
+    api = _api_error(request, 403, "permission_denied", "You do not have permission to perform this action.")
+    return api or defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: under /api/, also a URL no route matches (e.g. ``/api/v1/documents/-1/``)."""
+    api = _api_error(request, 404, "not_found", "Not found.")
+    return api or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500`` (the exception is logged by Django before this runs)."""
+    api = _api_error(request, 500, "error", "An unexpected error occurred.")
+    return api or defaults.server_error(request)

@@ -27,12 +27,13 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["detail", "code"],
 }
 # Status → when it happens. Every operation gets the common ones; the others only where they can happen: a view
-# declares them (``responses={409: None}``) and uploads (multipart bodies) get 413 and 415.
+# declares them (``responses={409: None}``), operations with a body get 415 and uploads (multipart bodies) 413.
 ERROR_RESPONSES = {
     "400": "Invalid input (validation errors list the fields).",
     "401": "Not authenticated.",
     "403": "Authenticated, but the role does not allow this (or the CSRF check failed).",
     "404": "No such object, or one of a workspace the caller is not in.",
+    "406": "The Accept header names no media type the operation can answer with.",
     "429": "A rate limit or daily quota was reached (see Retry-After).",
     "500": "An unexpected error (logged).",
 }
@@ -41,18 +42,39 @@ DECLARED_ERROR_RESPONSES = {
     "413": "The upload or a field is over its size limit.",
     "415": "The uploaded file's type is not supported (decided by its content).",
 }
-UPLOAD_ERRORS = ("413", "415")
 
 
 def _error_codes(operation: dict[str, Any]) -> list[str]:
     declared = [code for code in DECLARED_ERROR_RESPONSES if code in operation.get("responses", {})]
-    uploads = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
-    return [*ERROR_RESPONSES, *declared, *(UPLOAD_ERRORS if uploads else ())]
+    body = operation.get("requestBody", {}).get("content", {})
+    return [
+        *ERROR_RESPONSES,
+        *declared,
+        *(["415"] if body else []),
+        *(["413"] if "multipart/form-data" in body else []),
+    ]
+
+
+# DRF's CharField refuses NUL characters and trims (``str.strip``), so a string that may not be blank needs a
+# character that is not a space to Python, which also counts \x1c-\x1f and \x85 (ECMA-262's \s does not).
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+
+
+def _request_string_patterns(components: dict[str, Any]) -> None:
+    for name, component in components.items():
+        if not name.endswith("Request"):  # request components (COMPONENT_SPLIT_REQUEST)
+            continue
+        for field in component.get("properties", {}).values():
+            if field.get("type") == "string" and not {"format", "enum", "pattern"} & set(field):
+                field["pattern"] = NOT_BLANK if field.get("minLength", 0) >= 1 else NO_NUL
 
 
 def add_error_responses(result: dict[str, Any], generator: object, request: object, public: bool) -> dict[str, Any]:
     """drf-spectacular post-processing hook: the ``Error`` component, and its responses on every operation
-    (``ERROR_RESPONSES``, plus the ``DECLARED_ERROR_RESPONSES`` that apply)."""
+    (``ERROR_RESPONSES``, plus the ``DECLARED_ERROR_RESPONSES`` that apply); request strings get
+    patterns that say what DRF refuses (``NO_NUL``, ``NOT_BLANK``)."""
+    _request_string_patterns(result.get("components", {}).get("schemas", {}))
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}}
     descriptions = ERROR_RESPONSES | DECLARED_ERROR_RESPONSES

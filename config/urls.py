@@ -57,3 +57,9 @@ urlpatterns = [
     path("chat/", include("chat.urls")),
     path("", include("accounts.urls")),
 ]
+
+# Errors raised before a view runs: HTML pages, or the API's error shape under /api/ (config.api).
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

@@ -161,7 +161,7 @@ class DocumentListApi(APIView):
         message = serializers.CharField()
 
     @extend_schema(
-        parameters=[OpenApiParameter("workspace", int), OpenApiParameter("status", str)],
+        parameters=[DocumentFilter],
         responses=paginated("DocumentPage", DocumentOutput(many=True)),
         operation_id="documents_list",
     )
@@ -222,7 +222,7 @@ class DocumentBatchUploadApi(APIView):
 
     class DocumentBatchInput(serializers.Serializer):
         file = serializers.ListField(
-            child=serializers.FileField(), help_text="One form part per file, all named “file”."
+            child=serializers.FileField(), min_length=1, help_text="One form part per file, all named “file”."
         )
         workspace = serializers.IntegerField(required=False)
 
@@ -275,7 +275,7 @@ class DocumentDetailApi(APIView):
 
 
 class DocumentReprocessApi(APIView):
-    @extend_schema(request=None, responses={202: DocumentOutput})
+    @extend_schema(request=None, responses={202: DocumentOutput, 409: None})
     def post(self, request: AuthenticatedRequest, document_id: int) -> Response:
         document = document_get_for_user(user=request.user, document_id=document_id)
         membership = membership_get(user=request.user, workspace_id=document.workspace_id)

@@ -19,21 +19,14 @@ def _retriever(hit: RetrieverHit | None) -> dict[str, float | int] | None:
 
 
 class SearchApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class SearchInput(serializers.Serializer):
         query = serializers.CharField(trim_whitespace=True)
         workspace = serializers.IntegerField(required=False, help_text="Defaults to your personal workspace.")
-        k = serializers.IntegerField(required=False, default=10, min_value=1)
+        k = serializers.IntegerField(required=False, default=10, min_value=1, max_value=settings.SEARCH_MAX_K)
         mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
         document_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=1000
+            child=serializers.IntegerField(min_value=1), required=False, min_length=1, max_length=1000
         )
-
-        def validate_k(self, value: int) -> int:
-            if value > settings.SEARCH_MAX_K:
-                raise serializers.ValidationError(
-                    f"Ensure this value is less than or equal to {settings.SEARCH_MAX_K}."
-                )
-            return value
 
         def validate_query(self, value: str) -> str:
             try:
@@ -65,18 +58,18 @@ class SearchApi(APIView):
         def get_vector(self, hit: SearchHit) -> dict[str, float | int] | None:
             return _retriever(hit.vector)
 
-    class OutputSerializer(serializers.Serializer):
+    class SearchOutput(serializers.Serializer):
         results = serializers.ListField(child=serializers.DictField())  # HitOutput items
 
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer},
+        request=SearchInput,
+        responses={200: SearchOutput},
         summary="Search a workspace's chunks (bm25, vector or hybrid)",
         description='Returns `{"results": [hit, ...]}`, best first. `bm25`/`vector` give each retriever\'s rank '
         "and score for the hit, or null when that retriever did not return it.",
     )
     def post(self, request: AuthenticatedRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.SearchInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
         workspace = workspace_get_for_request(user=request.user, workspace_id=params.get("workspace"))
@@ -84,4 +77,4 @@ class SearchApi(APIView):
         hits = search_chunks(
             workspace=workspace, query=params["query"], k=params["k"], mode=params["mode"], document_ids=document_ids
         )
-        return Response(self.OutputSerializer({"results": self.HitOutput(hits, many=True).data}).data)
+        return Response(self.SearchOutput({"results": self.HitOutput(hits, many=True).data}).data)

@@ -7,7 +7,15 @@ import shutil
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATA_DIR, DATABASES, REDIS_URL, celery_broker_url, env, redis_url_with_db
+from config.settings.base import (
+    DATA_DIR,
+    DATABASES,
+    REDIS_URL,
+    REST_FRAMEWORK,
+    celery_broker_url,
+    env,
+    redis_url_with_db,
+)
 
 # TEST_SLOT (0-3) lets several test runs share one machine's PostgreSQL and Redis without touching each other's
 # test database, cache and broker: slot n uses test_<db>_n and Redis databases 15-2n (cache) and 14-2n (broker).
@@ -25,6 +33,9 @@ CACHES = {
 # The broker gets its own database: cache.clear() between tests must not drop queue bindings.
 CELERY_BROKER_URL = celery_broker_url(redis_url_with_db(TEST_REDIS_URL, 14 - 2 * TEST_SLOT))
 REDIS_URL = TEST_REDIS_URL
+
+# The API reads JSON bodies only (uploads: multipart, said per request): DRF's test client sends JSON by default.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
