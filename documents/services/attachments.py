@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from config.errors import ApplicationError
 from documents.models import Document, DocumentVersion
 from documents.services.formats.eml import EmlAttachment, eml_attachments, eml_parse
-from documents.services.upload import document_upload
+from documents.services.upload import clean_filename, document_upload
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def message_attachments_ingest(*, document: Document, version: DocumentVersion) 
     for attachment in attachments:
         reason = NESTED if document.parent_id is not None else _attach(document, version, attachment)
         if reason:
-            notes.append({"filename": attachment.filename, "reason": reason})
+            notes.append({"filename": clean_filename(attachment.filename), "reason": reason})
     if more:
         notes.append(
             {"filename": f"{more:,} more", "reason": f"Only a message's first {limit:,} attachments are read."}

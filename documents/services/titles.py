@@ -43,6 +43,14 @@ def title_from_filename(filename: str) -> str:
     return (re.sub(r"[_]+", " ", stem).strip() or "Untitled")[:TITLE_MAX_CHARS]
 
 
+def title_typed(raw: str | None) -> str:
+    """A title someone typed, fit to store and show: control and format characters (NUL, which PostgreSQL refuses;
+    an escape sequence's ESC; line breaks; bidirectional overrides) become spaces, whitespace runs one space, at
+    most 300 characters; "" when nothing is left."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in raw or "")
+    return " ".join(text.split())[:TITLE_MAX_CHARS]
+
+
 def title_clean(raw: str) -> str:
     """A metadata title fit to show, or "" when it names nothing: control characters dropped, whitespace
     collapsed, an Office "Microsoft Word - " prefix and a file extension stripped, at most 300 characters (cut at

@@ -33,7 +33,7 @@ from documents.limits import workspace_limits, workspace_lock, workspace_usage
 from documents.models import INGESTION_RESET, Document, DocumentVersion
 from documents.services.extract_errors import EmptyFile
 from documents.services.filetypes import check_file, sniff_file
-from documents.services.titles import TITLE_MAX_CHARS, title_from_filename
+from documents.services.titles import title_from_filename, title_typed
 
 if TYPE_CHECKING:
     from accounts.models import User, Workspace
@@ -88,11 +88,15 @@ class UploadResult:
 
 
 def clean_filename(name: str) -> str:
-    """A display-safe original filename: basename only, no control or path characters, ≤ 255 chars."""
+    """A display-safe original filename: basename only, no control or path characters, ≤ 255 chars (a longer
+    name loses the end of its stem, not its extension)."""
     name = unicodedata.normalize("NFC", str(name or ""))
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = re.sub(r"\s+", " ", name).strip().lstrip(".") or "untitled"
+    stem, dot, extension = name.rpartition(".")
+    if len(name) > 255 and stem and len(extension) < 16:  # the extension kept, as Django's UploadedFile keeps it
+        return stem[: 254 - len(extension)] + dot + extension
     return name[:255]
 
 
@@ -271,7 +275,7 @@ def document_upload(
         with transaction.atomic():
             workspace_lock(workspace_id=workspace.pk)
             workspace_room_check(workspace_id=workspace.pk, new_bytes=size, new_documents=1)
-            typed = (title or "").strip()[:TITLE_MAX_CHARS]
+            typed = title_typed(title)
             document = Document.objects.create(
                 workspace=workspace,
                 title=typed or title_from_filename(filename),

@@ -95,6 +95,9 @@ EXPECTED_FAILURES = {  # file -> words of the reason the uploader reads
     "junk.txt": "binary data",
     "junk.md": "binary data",
     "huge.png": "900,000,000 pixels",
+    "deep.html": "nested more than 256 elements deep",  # libxml2 would drop the rest of the page
+    "unclosed.html": "nested more than 256 elements deep",  # every unclosed element nests the next
+    "hostile.epub": "nested more than 256 elements deep",  # its deep chapter
 }
 
 
@@ -171,3 +174,13 @@ def test_a_page_over_the_html_limits_is_read_by_the_plain_reader(tmp_path, setti
         "code block",
     ]
     assert [s.heading_path for s in extracted.sections] == [("Report",)]
+
+
+def test_html_nested_past_the_parser_limit_fails_instead_of_losing_the_rest(tmp_path):
+    """libxml2 stops building the tree 256 elements deep and drops everything after, without an error: the
+    document was ``ready`` with "Before." only."""
+    path = tmp_path / "deep.html"
+    path.write_text("<html><body><p>Before.</p>" + "<div>" * 300 + "<p>Deep.</p>" + "</div>" * 300 + "<p>After.</p>")
+
+    with pytest.raises(ExtractionError, match="nested more than 256 elements deep"):
+        extract(path, "html")

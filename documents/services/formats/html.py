@@ -13,6 +13,7 @@ import trafilatura.metadata
 import trafilatura.utils
 from django.conf import settings
 
+from documents.services.extract_errors import ExtractionError
 from documents.services.formats import Block
 from documents.services.formats.markdown import markdown_blocks
 
@@ -142,11 +143,18 @@ def unbold(line: str) -> str:
 
 
 def _lxml_blocks(html: str, dropped: tuple[str, ...] = _DROPPED_TAGS) -> Iterator[Block]:
+    """Raises ``ExtractionError`` for a page past libxml2's resource limits (nested more than 256 deep): the
+    parser drops what is past them, and everything after, without failing."""
     parser = lxml.html.HTMLParser(encoding="utf-8")
     try:
         root = lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
     except (lxml.etree.ParserError, ValueError):
         return
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise ExtractionError(
+            "This file's HTML is nested more than 256 elements deep, too deep to read all of its text; save it"
+            " again (for example printed to PDF) and upload that."
+        )
     for element in list(root.iter(*dropped)):
         element.drop_tree()
     for element in _outermost(root, _TEXT_TAGS):
