@@ -142,6 +142,10 @@ class World:
             self.token_key,
             self.alice.email,
             self.bob.email,
+            f"/workspaces/{self.acme.pk}/",
+            f"/documents/{self.document.pk}/",
+            f"/chat/{self.conversation.pk}/",
+            f"/chat/citations/{self.citation.pk}/",
         ]
 
 

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.tests.factories import PASSWORD
 from config.tests.isolation import (
+    ALICE_CONVERSATION,
     ALICE_TEXT,
     CHARLIE_CONVERSATION,
     CHARLIE_TITLE,
@@ -34,8 +35,9 @@ MANAGER_ONLY = "Only workspace owners and admins can do that."
 @dataclass(frozen=True)
 class Probe:
     """One request: ``method``, whose ids fill the URL, the body or query (``data``), the status it must get, the
-    error message the page must flash (``flash``), and text of charlie's own rows the answer must show (``shows``:
-    proves a list that omits alice's rows still lists something)."""
+    error message the page must flash (``flash``), text of the caller's own rows the answer must show (``shows``:
+    proves a list that omits alice's rows still lists something) and text it must not show (``hides``: for bob,
+    alice's private conversation; charlie's answers must show none of Acme's anyway)."""
 
     method: str
     ids: str = "foreign"
@@ -43,6 +45,7 @@ class Probe:
     expect: int | tuple[int, ...] = 404
     flash: str = ""
     shows: str = ""
+    hides: str = ""
     multipart: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     link_holder: bool = False  # an invitation link is the credential: its holder sees the workspace it invites to
@@ -87,6 +90,7 @@ def _documents(**more: Any) -> Data:
 
 
 GET, POST, DELETE, PATCH = "get", "post", "delete", "patch"
+QUESTION = "Who keeps the quokka census sealed, and where is it kept?"
 OWN_DOC = Probe(GET, "own", expect=200, shows=CHARLIE_TITLE)
 OWN_SPACE = Probe(GET, "own", expect=200, shows=CHARLIE_WORKSPACE)
 
@@ -158,6 +162,8 @@ MATRIX: dict[str, Row] = {
         "api",
         (
             Probe(POST, "none", _same(query=SEARCH_WORD), expect=200, shows=CHARLIE_TITLE),
+            Probe(POST, "none", _same(query=SEARCH_WORD, mode="vector"), expect=200, shows=CHARLIE_TITLE),
+            Probe(POST, "none", _same(query=SEARCH_WORD, mode="bm25"), expect=200, shows=CHARLIE_TITLE),
             Probe(POST, data=_workspace(query=SEARCH_WORD)),
             Probe(POST, data=_documents(query=SEARCH_WORD), expect=400),
         ),
@@ -170,8 +176,9 @@ MATRIX: dict[str, Row] = {
             Probe(GET, "none", expect=200, shows=CHARLIE_CONVERSATION),
             Probe(GET, data=_workspace()),
             Probe(POST, data=_workspace()),
-            Probe(POST, data=_documents(query=SEARCH_WORD), expect=400),
+            Probe(POST, data=_documents(), expect=400),
         ),
+        (Probe(GET, data=_workspace(), expect=200, hides=ALICE_CONVERSATION),),  # private to alice
     ),
     "api:conversation_detail": Row(
         "object",
@@ -189,7 +196,14 @@ MATRIX: dict[str, Row] = {
         "object",
         "owner of the conversation",
         "api",
-        (Probe(POST, data=_same(content="Who seals the census?")),),
+        (
+            Probe(POST, data=_same(content=QUESTION)),
+            Probe(
+                POST, "own", _same(content=QUESTION), expect=201, shows=CHARLIE_TITLE
+            ),  # answered from charlie's workspace only
+            Probe(POST, "own", _same(content=QUESTION, stream=True), expect=200, shows=CHARLIE_TITLE),
+        ),
+        (Probe(POST, data=_same(content=QUESTION)),),
     ),
     "api:message_feedback": Row(
         "object",
@@ -226,9 +240,21 @@ MATRIX: dict[str, Row] = {
     "documents:delete": Row("object", "editor", "page", (Probe(POST),), (Probe(POST, expect=302, flash=EDITOR_ONLY),)),
     # --- search and chat pages
     "retrieval:search": Row(
-        "list", "member", "page", (Probe(GET, "none", _same(q=SEARCH_WORD), expect=200, shows=CHARLIE_TITLE),)
+        "list",
+        "member",
+        "page",
+        tuple(
+            Probe(GET, "none", _same(q=SEARCH_WORD, mode=mode), expect=200, shows=CHARLIE_TITLE)
+            for mode in ("hybrid", "vector", "bm25")
+        ),
     ),
-    "chat:index": Row("list", "member", "page", (Probe(GET, "none", expect=200, shows=CHARLIE_CONVERSATION),)),
+    "chat:index": Row(
+        "list",
+        "member",
+        "page",
+        (Probe(GET, "none", expect=200, shows=CHARLIE_CONVERSATION),),
+        (Probe(GET, "none", expect=200, hides=ALICE_CONVERSATION),),
+    ),
     "chat:create": Row("action", "member", "page", (Probe(POST, data=_documents(), expect=302),)),
     "chat:usage": Row(
         "list",

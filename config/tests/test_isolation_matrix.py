@@ -131,10 +131,13 @@ def _check(answer: Answer, probe: Probe, where: str) -> None:
     assert answer.status in expected, f"{where}: {answer.status}, expected {expected}; {answer.text[:300]}"
     assert not probe.flash or any(probe.flash in f for f in answer.flashes), f"{where}: flashed {answer.flashes}"
     assert probe.shows in answer.text, f"{where}: charlie's own {probe.shows!r} is not shown"
+    assert not probe.hides or probe.hides not in answer.text, f"{where} shows {probe.hides!r}"
 
 
 def _without(answer: Answer, ids: list[Any]) -> Answer:
     """The answer with the ids it was asked about taken out (an error message may repeat the request's own ids)."""
+    if not ids:
+        return answer
     pattern = re.compile("|".join(rf"\b{re.escape(str(value))}\b" for value in ids))
     flashes = tuple(pattern.sub("<id>", flash) for flash in answer.flashes)
     return Answer(answer.status, pattern.sub("<id>", answer.location), flashes, pattern.sub("<id>", answer.text))
@@ -146,6 +149,7 @@ TWIN = {"foreign": "missing", "mixed": "own-missing"}  # the same request for a 
 @pytest.fixture
 def world(alice: Any, bob: Any, charlie: Any, workspace: Any, settings: Any) -> World:
     settings.READYZ_WORKER_PING_TIMEOUT_SECONDS = 0.05  # no worker runs here: readyz answers 503 at once
+    settings.LLM_PROVIDERS = []  # questions are answered by the extractive answerer, in this process
     return world_build(alice=alice, bob=bob, charlie=charlie, acme=workspace)
 
 
@@ -181,6 +185,27 @@ def test_a_member_is_refused_what_their_role_does_not_allow(
         before = world_state(world)
         _check(_send(client, row, route, probe, world), probe, where)
         assert world_state(world) == before, f"{where} changed alice's workspace"
+
+
+OPEN_TO_ANONYMOUS = {"anyone", "holder of the link", "metrics"}
+
+
+@pytest.mark.parametrize("key", [key for key, row in MATRIX.items() if row.role not in OPEN_TO_ANONYMOUS])
+def test_an_anonymous_visitor_is_asked_to_log_in(key: str, world: World, client_for: Any, api_client_for: Any) -> None:
+    """Before any lookup: the API answers 401, pages send to the log-in page (and back to the same path)."""
+    row, route = MATRIX[key], ROUTE_BY_NAME[key]
+    client = api_client_for(None) if row.client == "api" else client_for(None)
+    for probe in row.outsider:
+        where = f"anonymous {probe.method.upper()} {key}"
+        before = world_state(world)
+        answer = _send(client, row, route, probe, world)
+        if row.client == "api":
+            assert answer.status == 401, f"{where}: {answer.status}"
+        else:
+            assert answer.status == 302 and answer.location.startswith("/accounts/login/"), f"{where}: {answer}"
+        assert world_state(world) == before, f"{where} changed alice's workspace"
+        ids = list(world.ids(probe.ids).values())  # the log-in page's ``next`` repeats the request's own path
+        assert not [secret for secret in world.secrets if secret in _without(answer, ids).text], where
 
 
 # --- group rows: the admin and allauth; and the metrics' labels -------------------------------------------------
