@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -271,3 +272,12 @@ def test_metrics_carry_no_workspace_in_their_labels(
     ids = {str(pk) for pk in (world.acme.pk, world.charlie_space.pk, world.document.pk, world.charlie_document.pk)}
     assert not values & ids
     assert not [secret for secret in (*world.secrets, CHARLIE_WORKSPACE, CHARLIE_TITLE) if secret in text]
+
+
+def test_stored_files_are_served_only_by_the_download_api(world: World, client_for: Any) -> None:
+    """The uploaded file of alice's document is not reachable under the media or static URLs, whoever asks."""
+    version = world.document.current_version
+    assert version is not None and version.file.name
+    for prefix in (django_settings.MEDIA_URL, django_settings.STATIC_URL):
+        for user in (world.charlie, world.alice, None):
+            assert client_for(user).get(f"{prefix}{version.file.name}").status_code == 404
