@@ -51,3 +51,6 @@ if not all(CELERY_WORKER_QUEUES) or not set(CELERY_WORKER_QUEUES) <= {q.name for
     raise ImproperlyConfigured(
         "CELERY_WORKER_QUEUES must be a comma-separated list of the queues ingest and maintenance"
     )
+# Pool processes of a worker started by Procfile or the image (read there from the environment); the load
+# benchmark's stack (chat.loadtest.stack) starts its worker with the same number.
+CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
