@@ -22,7 +22,7 @@ import numpy as np
 from django.conf import settings
 
 from chat.text import lexeme_sets, split_sentences
-from documents.embeddings import embed_query, embed_texts
+from documents.embeddings import embed_cached, embed_query
 from retrieval.bm25 import term_weights
 from retrieval.query import clean_query, parse_query
 
@@ -82,7 +82,7 @@ def _score_sentences(
     if not lexical:
         return []
     # the question as retrieval cleaned it: its embedding is then the one retrieval just made (cached)
-    sentences_embedded = embed_texts([text for _, _, text in lexical], variant=variant)
+    sentences_embedded = embed_cached([text for _, _, text in lexical], variant=variant)
     cosines = sentences_embedded @ embed_query(clean_query(question), variant=variant)
     scored = [
         ScoredSentence(

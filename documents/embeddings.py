@@ -279,6 +279,38 @@ def _remote_query(text: str) -> np.ndarray | None:
     return vector
 
 
+def embed_cached(texts: list[str], *, variant: str | None = None) -> np.ndarray:
+    """``embed_texts`` through the query cache: ``(n, 384) float32``, each row normalized; texts this process
+    embedded before (as queries or through here) are not embedded again, the others in one ``embed_texts`` call
+    and remembered. For texts that recur: the extractive answerer embeds the best sentences of each answer's
+    sources, and questions about the same documents draw the same sentences again (10 sentences took 35 ms of
+    the ~60 ms of CPU an answer cost, the largest part of the web tier's work under ``manage.py bench_load``).
+    Inside ``fresh_query_cache()`` the block's cache is used, as for queries.
+
+    Raises: as ``embed_texts``.
+    """
+    name = effective_variant(variant)
+    cache = _query_cache()
+    out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+    missing = []
+    for i, text in enumerate(texts):
+        vector = _cached_query(cache, (name, text))
+        if vector is None:
+            missing.append(i)
+        else:
+            out[i] = vector
+    if missing:
+        vectors = embed_texts([texts[i] for i in missing], variant=name)
+        with _query_cache_lock:
+            for i, row in zip(missing, vectors, strict=True):
+                remembered = row.copy()
+                remembered.flags.writeable = False
+                cache[(name, texts[i])] = out[i] = remembered
+            while len(cache) > QUERY_CACHE_SIZE:
+                cache.popitem(last=False)
+    return out
+
+
 def embed_query_async(text: str, *, variant: str | None = None) -> Future:
     """``embed_query`` started in the background: a Future of the ``(384,) float32`` vector (already done when
     the query is cached), so the caller can wait for PostgreSQL meanwhile. The caller's ``fresh_query_cache()``
@@ -326,7 +358,7 @@ def _clear_query_cache() -> None:
         _process_cache.clear()
 
 
-QUERY_CACHE_SIZE = 1024
+QUERY_CACHE_SIZE = 16384  # vectors of queries and answer sentences (1.5 KB each: ~25 MB per process when full)
 _process_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # least recently used first
 _scoped_cache: contextvars.ContextVar[OrderedDict[tuple[str, str], np.ndarray] | None] = contextvars.ContextVar(
     "query_cache", default=None

@@ -1,7 +1,7 @@
 """What a simulated Groundwork user does, for locust (``manage.py bench_load`` runs it; it never imports Django).
 
 Each user takes the next seeded account (``--accounts``: the JSON ``chat.loadtest.seed`` wrote), opens a
-conversation in its workspace, then, with think times of ``THINK_S`` seconds, does a realistic mix: the pages
+conversation in its workspace, then, with think times of ``--think`` seconds, does a realistic mix: the pages
 (documents, chat, search), the document list and search APIs, questions answered as JSON or streamed (server-sent
 events: the time to the first ``token`` event is reported as ``chat first token``), small uploads, and now and then
 a new API token (then revoked; ``API_TOKEN_CREATE_RATE`` makes designed 429s). ``--results-out`` gets the uploads'
@@ -22,7 +22,6 @@ from locust import FastHttpUser, between, events, task
 
 from chat.loadtest.sse import read_events
 
-THINK_S = (5, 15)  # seconds between a user's actions: ~100 requests/s from 1,000 users
 DESIGNED = {429}  # refusals the product is designed to give under load (rate limits, quotas)
 STATE: dict[str, Any] = {"accounts": [], "queries": [], "uploads": [], "statuses": {}}
 _next_account = itertools.count()
@@ -33,6 +32,7 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--accounts", default="", help="the seeded accounts (chat.loadtest.seed)")
     parser.add_argument("--results-out", default="", help="JSON: uploaded document ids, statuses per request name")
     parser.add_argument("--session-cookie", default="sessionid", help="SESSION_COOKIE_NAME")
+    parser.add_argument("--think", default="10,30", help="seconds between a user's actions: MIN,MAX")
 
 
 @events.test_start.add_listener
@@ -51,7 +51,9 @@ def _write_results(environment: Any, **_: Any) -> None:
 class Member(FastHttpUser):
     """A member of one seeded workspace, using both the browser pages (session cookie) and the API (token)."""
 
-    wait_time = between(*THINK_S)
+    def wait_time(self) -> float:
+        low, high = (float(s) for s in self.environment.parsed_options.think.split(","))
+        return float(between(low, high)(self))
 
     def on_start(self) -> None:
         account = STATE["accounts"][next(_next_account) % len(STATE["accounts"])]

@@ -50,7 +50,7 @@ def endpoints(stats_csv: Path) -> list[Endpoint]:
 
 @dataclass
 class Samples:
-    """Process usage sampled during the run: peak and mean CPU (% of a core) and peak RSS (MB) per kind, and
+    """Process usage sampled during the run: peak and mean CPU (% of a core) and peak PSS (MB) per kind, and
     peak PostgreSQL connections by state."""
 
     cpu: dict[str, list[float]] = field(default_factory=dict)
@@ -114,8 +114,8 @@ def table(rows: list[Endpoint], statuses: dict[str, dict[str, int]]) -> str:
 
 
 def usage_table(summary: dict[str, Any]) -> str:
-    """CPU (mean/peak % of one core) and peak RSS per kind of process, and peak PostgreSQL connections."""
-    lines = [f"{'process':<10} {'cpu mean':>9} {'cpu peak':>9} {'rss MB':>8}"]
+    """CPU (mean/peak % of one core) and peak PSS per kind of process, and peak PostgreSQL connections."""
+    lines = [f"{'process':<10} {'cpu mean':>9} {'cpu peak':>9} {'pss MB':>8}"]
     for kind, cpu in summary["cpu_percent"].items():
         lines.append(f"{kind:<10} {cpu['mean']:>8.0f}% {cpu['peak']:>8.0f}% {summary['rss_mb_peak'].get(kind, 0):>8}")
     connections = ", ".join(f"{state} {n}" for state, n in summary["postgres_connections_peak"].items())

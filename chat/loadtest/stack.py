@@ -71,7 +71,8 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 @dataclass
 class Usage:
-    """CPU (% of one core, summed over a kind's processes) and resident memory (MB) of each kind of process."""
+    """CPU (% of one core, summed over a kind's processes) and memory (MB, proportional set size: shared pages
+    split between the processes sharing them, so PostgreSQL's shared buffers count once) of each kind."""
 
     cpu: dict[str, float] = field(default_factory=dict)
     rss_mb: dict[str, float] = field(default_factory=dict)
@@ -155,7 +156,7 @@ class Stack:
                 cached = self._processes.setdefault(process.pid, process)
                 try:
                     cpu += cached.cpu_percent(interval=None)
-                    rss += cached.memory_info().rss
+                    rss += cached.memory_full_info().pss
                 except psutil.Error:
                     continue
             usage.cpu[kind], usage.rss_mb[kind] = cpu, rss / 1e6

@@ -14,6 +14,7 @@ from documents.embeddings import (
     MAX_TEXT_TOKENS,
     TextTooLong,
     effective_variant,
+    embed_cached,
     embed_query,
     embed_query_async,
     embed_texts,
@@ -152,6 +153,20 @@ def test_a_fresh_query_cache_embeds_anew_and_leaves_the_process_cache_alone():
         with fresh_query_cache():
             assert embed_query(text) is not fresh
     assert embed_query(text) is remembered
+
+
+def test_cached_embedding_embeds_each_text_once_and_agrees_with_embed_texts():
+    """The extractive answerer's sentences: a second answer drawing the same sentences reuses their vectors."""
+    sentences = ["Yeast ferments the sugars in dough.", "The gas makes bread rise.", "Sourdough uses wild yeast."]
+    with fresh_query_cache():
+        first = embed_cached(sentences[:2])
+        assert np.allclose(first, embed_texts(sentences[:2]), atol=1e-6)
+        known = embed_query(sentences[0])  # the same cache as queries: a hit, the remembered vector itself
+        assert np.array_equal(known, first[0]) and not known.flags.writeable
+        again = embed_cached(sentences)
+        assert np.array_equal(again[:2], first) and np.allclose(again[2], embed_texts(sentences[2:])[0], atol=1e-6)
+        assert embed_query(sentences[2]) is embed_query(sentences[2])
+    assert embed_cached([]).shape == (0, 384)
 
 
 def test_embedding_leaves_the_shared_tokenizer_without_truncation():

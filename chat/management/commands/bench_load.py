@@ -43,6 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--eval-dir", type=Path, required=True, help="holds scifact/ and squad-v1.1-dev/")
         parser.add_argument("--users", type=int, default=1000)
         parser.add_argument("--spawn-rate", type=float, default=20, help="users started per second")
+        parser.add_argument(
+            "--think",
+            default="10,30",
+            help="seconds between one user's actions, MIN,MAX (default: reading an answer or a result list; "
+            "1,000 users then send ~50 requests/s)",
+        )
         parser.add_argument("--duration", type=int, default=300, help="seconds of load (after the ramp-up)")
         parser.add_argument("--workspaces", type=int, default=50)
         parser.add_argument("--big-chunks", type=int, default=20000, help="chunks in the big workspace, at least")
@@ -90,6 +96,7 @@ class Command(BaseCommand):
             *("--host", stack.url, "--csv", str(out / "locust"), "--exit-code-on-error", "0"),
             *("--accounts", str(out / "accounts.json"), "--results-out", str(out / "results.json")),
             *("--session-cookie", settings.SESSION_COOKIE_NAME, "--stop-timeout", "30", "--reset-stats"),
+            *("--think", options["think"]),
         ]
         samples = report.Samples()
         bar = ProgressBar("load", self.stdout)
@@ -135,6 +142,7 @@ class Command(BaseCommand):
             "cpu": cpu_description(),
             "users": options["users"],
             "duration_s": options["duration"],
+            "think_s": options["think"],
             "seeded": seeded,
             "endpoints": [row.__dict__ for row in rows],
             "statuses": results["statuses"],
