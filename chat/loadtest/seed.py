@@ -90,13 +90,14 @@ def _workspaces(users: list[User], count: int) -> list[Workspace]:
         members = groups.get(number, [])
         if not members:
             continue
-        workspace = Workspace.objects.filter(name=f"load-{number:02d}", memberships__user=members[0]).first()
+        name = f"load-{number:02d}"  # one per name among the load users' (another --users keeps it, and its documents)
+        workspace = Workspace.objects.filter(name=name, created_by__email__endswith=f"@{LOAD_DOMAIN}").first()
         if workspace is None:
-            workspace = Workspace.objects.create(name=f"load-{number:02d}", created_by=members[0])
+            workspace = Workspace.objects.create(name=name, created_by=members[0])
         with transaction.atomic():
             present = set(Membership.objects.filter(workspace=workspace).values_list("user_id", flat=True))
             Membership.objects.bulk_create(
-                Membership(user=u, workspace=workspace, role="owner" if i == 0 else "member")
+                Membership(user=u, workspace=workspace, role="owner" if i == 0 and not present else "member")
                 for i, u in enumerate(members)
                 if u.pk not in present
             )
