@@ -24,7 +24,7 @@ from chat.citations import MARKER
 from chat.models import Conversation, Message
 from chat.services import message_answer
 from config.stats import percentiles
-from documents.embeddings import fresh_query_cache
+from documents.vector_cache import fresh_query_cache
 from retrieval.evaluation import beir_document_ids, load_corpus
 
 Progress = Callable[[int, int], None]

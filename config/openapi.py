@@ -40,7 +40,8 @@ ERROR_RESPONSES = {
 DECLARED_ERROR_RESPONSES = {
     "409": "The request conflicts with existing state (e.g. the same bytes are already a version).",
     "413": "The upload or a field is over its size limit.",
-    "415": "The uploaded file's type is not supported (decided by its content).",
+    "415": "The body is not JSON (uploads: multipart), or an uploaded file's type is not supported (decided by its"
+    " content).",
 }
 
 

@@ -10,7 +10,6 @@ trained with normalized embeddings for cosine similarity).
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import gc
@@ -18,8 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,6 +27,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from documents.embedding_variants import configured_variant, get_variant, same_space
+from documents.vector_cache import cache_in_effect, cached, clear_cache, remember
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -147,7 +146,7 @@ def _reset(*, setting: str, **kwargs: object) -> None:
         get_encoder.cache_clear()
         load_torch_model.cache_clear()
     if setting in {"EMBEDDING_VARIANT", "EMBEDDING_THREADS", "EMBEDDING_BASE_URL", "EMBEDDING_ARTIFACTS_DIR"}:
-        _clear_query_cache()
+        clear_cache()
 
 
 def count_tokens(texts: list[str]) -> list[int]:
@@ -247,17 +246,14 @@ def embed_query(text: str, *, variant: str | None = None) -> np.ndarray:
         KeyError: an unknown variant name.
     """
     name = effective_variant(variant)
-    key, cache = (name, text), _query_cache()
-    vector = _cached_query(cache, key)
+    key, cache = (name, text), cache_in_effect()
+    vector = cached(cache, key)
     if vector is not None:
         return vector
     vector = _remote_query(text) if _remote(name) else None
     if vector is None:
         vector = _on_inference_thread(_forward_query, name, text)
-    with _query_cache_lock:  # the service's vector or this process's: the same model's, remembered alike
-        cache[key] = vector
-        while len(cache) > QUERY_CACHE_SIZE:
-            cache.popitem(last=False)
+    remember(cache, {key: vector})  # the service's vector or this process's: the same model's, remembered alike
     return vector
 
 
@@ -290,24 +286,19 @@ def embed_cached(texts: list[str], *, variant: str | None = None) -> np.ndarray:
     Raises: as ``embed_texts``.
     """
     name = effective_variant(variant)
-    cache = _query_cache()
+    cache = cache_in_effect()
     out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     missing = []
     for i, text in enumerate(texts):
-        vector = _cached_query(cache, (name, text))
+        vector = cached(cache, (name, text))
         if vector is None:
             missing.append(i)
         else:
             out[i] = vector
     if missing:
         vectors = embed_texts([texts[i] for i in missing], variant=name)
-        with _query_cache_lock:
-            for i, row in zip(missing, vectors, strict=True):
-                remembered = row.copy()
-                remembered.flags.writeable = False
-                cache[(name, texts[i])] = out[i] = remembered
-            while len(cache) > QUERY_CACHE_SIZE:
-                cache.popitem(last=False)
+        out[missing] = vectors
+        remember(cache, {(name, texts[i]): row.copy() for i, row in zip(missing, vectors, strict=True)})
     return out
 
 
@@ -320,7 +311,7 @@ def embed_query_async(text: str, *, variant: str | None = None) -> Future:
     ``REMOTE_QUERY_THREADS`` I/O threads: a network round trip must not hold the inference thread, which every
     search of the process (and the local fallback) needs; only a fallback's forward pass goes there."""
     name = effective_variant(variant)
-    vector = _cached_query(_query_cache(), (name, text))
+    vector = cached(cache_in_effect(), (name, text))
     if vector is not None:
         done: Future = Future()
         done.set_result(vector)
@@ -330,54 +321,6 @@ def embed_query_async(text: str, *, variant: str | None = None) -> Future:
     else:
         pool = _executor(_INFERENCE_THREAD, 1)
     return pool.submit(contextvars.copy_context().run, functools.partial(embed_query, text, variant=name))
-
-
-@contextlib.contextmanager
-def fresh_query_cache() -> Iterator[None]:
-    """Within the block, query embeddings start from an empty cache of their own, as in a process that has
-    never seen them: each distinct query pays for its forward pass once, and repeats inside the block share
-    it as they do in production (retrieval and the extractive answerer embed a question once). For
-    benchmarks and evaluations that time the model, not the cache::
-
-        for question in questions:
-            with fresh_query_cache():
-                search_chunks(workspace=workspace, query=question, k=10)
-
-    The process's cache is neither read nor changed; other threads keep using it. Blocks nest.
-    """
-    token = _scoped_cache.set(OrderedDict())
-    try:
-        yield
-    finally:
-        _scoped_cache.reset(token)
-
-
-def _clear_query_cache() -> None:
-    """Empty the process's query cache (the model or its settings changed)."""
-    with _query_cache_lock:
-        _process_cache.clear()
-
-
-QUERY_CACHE_SIZE = 16384  # vectors of queries and answer sentences (1.5 KB each: ~25 MB per process when full)
-_process_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # least recently used first
-_scoped_cache: contextvars.ContextVar[OrderedDict[tuple[str, str], np.ndarray] | None] = contextvars.ContextVar(
-    "query_cache", default=None
-)
-_query_cache_lock = threading.Lock()
-
-
-def _query_cache() -> OrderedDict[tuple[str, str], np.ndarray]:
-    """The cache in effect: the innermost ``fresh_query_cache()`` block's, else the process's."""
-    scoped = _scoped_cache.get()
-    return _process_cache if scoped is None else scoped
-
-
-def _cached_query(cache: OrderedDict[tuple[str, str], np.ndarray], key: tuple[str, str]) -> np.ndarray | None:
-    with _query_cache_lock:
-        vector = cache.get(key)
-        if vector is not None:
-            cache.move_to_end(key)
-        return vector
 
 
 def _forward_query(variant: str, text: str) -> np.ndarray:

@@ -11,8 +11,9 @@ from django.test import override_settings
 
 from accounts.models import Workspace
 from config.stats import percentiles
-from documents.embeddings import embed_query, fresh_query_cache
+from documents.embeddings import embed_query
 from documents.models import Document
+from documents.vector_cache import fresh_query_cache
 from retrieval.bm25 import bm25_search
 from retrieval.query import parse_query
 from retrieval.selectors import search_chunks

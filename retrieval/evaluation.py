@@ -30,10 +30,10 @@ from ir_measures import RR, R, nDCG
 from accounts.models import Workspace
 from config.stats import percentiles
 from documents.embedding_service import EmbeddingServiceError
-from documents.embeddings import fresh_query_cache
 from documents.models import Chunk, Document
 from documents.services.ingest_batch import IngestBatch, Prepared, documents_claim, embed_chunks
 from documents.services.upload import document_upload
+from documents.vector_cache import fresh_query_cache
 from retrieval.models import GoldenQuery
 from retrieval.selectors import Mode, search_chunks
 

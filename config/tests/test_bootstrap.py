@@ -63,7 +63,7 @@ def test_gunicorn_post_fork_sets_up_a_web_process(restore_process_state):
 
     server = SimpleNamespace(cfg=SimpleNamespace(workers=4))
     gunicorn.post_fork(server, None)  # gunicorn's Arbiter: only its cfg is read
-    assert process_state() == ProcessState(role="web", processes=4, warm=False)
+    assert process_state() == ProcessState(role="web", processes=4, warm=True)  # the model loaded before requests
 
 
 def test_a_real_pool_process_loads_the_model_as_it_starts(celery_worker):

@@ -18,11 +18,11 @@ from documents.embeddings import (
     embed_query,
     embed_query_async,
     embed_texts,
-    fresh_query_cache,
     get_encoder,
     local_embed_texts,
 )
 from documents.encoders import load_torch_model
+from documents.vector_cache import fresh_query_cache
 
 # Tolerances. Rows are normalized in float32 after the forward pass, so norms are 1 to float32 precision
 # (1e-6), whatever the model's dtype. The same tokens through the same forward pass give the same vector; in bf16

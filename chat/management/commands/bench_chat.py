@@ -42,8 +42,8 @@ from chat.services import message_answer
 from chat.testing import FakeLLM
 from config.progress import ProgressBar
 from config.stats import percentiles
-from documents.embeddings import fresh_query_cache
 from documents.scratch import Scratch, scratch_workspace
+from documents.vector_cache import fresh_query_cache
 from retrieval.evaluation import load_corpus
 
 BENCH_OWNER = "bench-chat@groundwork.local"
