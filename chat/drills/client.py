@@ -82,13 +82,16 @@ class UserClient:
             return _failed("search", exc)
         return Outcome("search", 200, "200") if response.status_code == 200 else _error("search", response)
 
-    def conversation(self) -> int | None:
-        """A new conversation's id, or None when it could not be made (the fault, then)."""
+    def conversation(self, kind: str = "ask") -> tuple[int | None, Outcome]:
+        """A new conversation's id (None when it could not be made) and what the user saw, as an outcome of
+        ``kind`` (the question it was made for)."""
         try:
             response = self.http.post("/api/v1/conversations/", json={"workspace": self.workspace})
-        except httpx.HTTPError:
-            return None
-        return int(response.json()["id"]) if response.status_code == 201 else None
+        except httpx.HTTPError as exc:
+            return None, _failed(kind, exc)
+        if response.status_code == 201:
+            return int(response.json()["id"]), Outcome(kind, 201, "201")
+        return None, _error(kind, response)
 
     def ask(self, conversation: int, question: str) -> tuple[Outcome, dict[str, Any]]:
         """A question answered as JSON: the outcome and the answer (the message; empty on an error)."""

@@ -46,7 +46,7 @@ def llm_faults(ctx: Context) -> DrillResult:
 def _answered_by_llm(ctx: Context) -> bool:
     client = ctx.client()
     try:
-        conversation = client.conversation()
+        conversation, _ = client.conversation()
         return conversation is not None and client.ask(conversation, QUESTIONS[0])[0].seen == "201 llm"
     finally:
         client.close()
@@ -131,7 +131,7 @@ def web_kill(ctx: Context) -> DrillResult:
             killed.append(worker.pid)
 
     client = ctx.client()
-    conversation = client.conversation()
+    conversation, _ = client.conversation()
     outcome = Outcome("stream", 0, "no conversation", clear=False)
     if conversation is not None:
         outcome = client.stream(conversation, QUESTIONS[0], on_token=kill)

@@ -95,7 +95,7 @@ def probe(ctx: Context) -> bool:
     """The traffic's requests work again: a search and a JSON question both succeed."""
     client = ctx.client()
     try:
-        conversation = client.conversation()
+        conversation, _ = client.conversation()
         return bool(client.search(QUESTIONS[0]).ok and conversation and client.ask(conversation, QUESTIONS[1])[0].ok)
     finally:
         client.close()

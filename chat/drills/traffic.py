@@ -96,8 +96,11 @@ class Traffic:
                     outcome = client.upload(f"drill-{uuid.uuid4().hex[:8]}.txt", upload_text(uuid.uuid4().hex))
                 elif kind == "search":
                     outcome = client.search(QUESTIONS[turn % len(QUESTIONS)])
+                elif conversation is None:
+                    conversation, outcome = client.conversation(kind)  # its failure is what the user saw
+                    if conversation is not None:
+                        continue
                 else:
-                    conversation = conversation or client.conversation()
                     outcome = self._ask(client, kind, conversation, QUESTIONS[turn % len(QUESTIONS)])
                     conversation = conversation if outcome.ok else None  # a fresh one after a failure
                 self.outcomes.append(outcome)
@@ -106,9 +109,7 @@ class Traffic:
             client.close()
 
     @staticmethod
-    def _ask(client: UserClient, kind: str, conversation: int | None, question: str) -> Outcome:
-        if conversation is None:
-            return Outcome(kind, 0, "no conversation", "the conversation could not be created", clear=False)
+    def _ask(client: UserClient, kind: str, conversation: int, question: str) -> Outcome:
         if kind == "stream":
             return client.stream(conversation, question)
         return client.ask(conversation, question)[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,13 +74,17 @@ class Command(BaseCommand):
             **{k: options[k] for k in ("redis_down_s", "postgres_down_s", "llm_hold_s", "recovery_bound_s", "settle_s")}
         )
         ctx = Context(stack, tenant, llm, out, drill_options, say=lambda line: self.stderr.write(line))
+        if _port_taken(options["port"]):
+            raise CommandError(f"port {options['port']} is in use: stop what listens there or pick --port")
         try:
             stack.start()
             results = self._run(ctx, names)
         finally:
-            _restore()
-            stack.stop()
-            llm.close()
+            try:
+                _restore()
+            finally:
+                stack.stop()
+                llm.close()
         self._finish(out, results, options)
 
     def _run(self, ctx: Context, names: list[str]) -> list[DrillResult]:
@@ -108,6 +113,12 @@ class Command(BaseCommand):
         if figures["failed"]:
             raise CommandError("drills failed: " + ", ".join(figures["failed"]))
         self.stdout.write(self.style.SUCCESS("every drill recovered with its data intact"))
+
+
+def _port_taken(port: int) -> bool:
+    """Something listens on the loopback ``port`` already (an earlier stack would answer in this one's place)."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _restore() -> None:
