@@ -37,6 +37,7 @@ ERROR_RESPONSES = {
     "406": "The Accept header names no media type the operation can answer with.",
     "429": "A rate limit or daily quota was reached (see Retry-After).",
     "500": "An unexpected error (logged).",
+    "503": "The database is briefly unavailable (e.g. restarting): retry after Retry-After.",
 }
 DECLARED_ERROR_RESPONSES = {
     "409": "The request conflicts with existing state (e.g. the same bytes are already a version).",
