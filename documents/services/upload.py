@@ -282,10 +282,8 @@ def document_upload(
 
     Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
     already in the workspace. Raises ``FileTooLarge``, ``WorkspaceStorageFull`` (413), ``WorkspaceDocumentsFull``
-    (409), ``StorageFull`` (507: the server's disk is full), ``UnsupportedType`` (415), ``EmptyFile``,
-    ``EncryptedPdf``, ``CorruptFile`` or ``ZipBomb`` (400); nothing
-    is stored then. The hourly limit is the caller's (``upload_rate_check``; admin and commands have none).
-    """
+    (409), ``StorageFull`` (507: disk full), ``UnsupportedType`` (415), ``EmptyFile``, ``EncryptedPdf``,
+    ``CorruptFile`` or ``ZipBomb`` (400); nothing is stored then. Hourly limit: the caller's (``upload_rate_check``)."""
     filename = clean_filename(filename)
     kind, sha256, size = _inspect(file, filename)
     duplicate = _duplicate(workspace, sha256)
