@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -21,6 +22,16 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "The service is briefly unavailable (its database is not answering). Please try again shortly."
+DATABASE_RETRY_AFTER_S = 5
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """503: a service the API needs (the database) is not answering; the same request may work in a moment."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
 
 
 def _first_message(data: Any) -> str:
@@ -33,7 +44,9 @@ def _first_message(data: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF ``EXCEPTION_HANDLER``: map Django and domain errors to DRF ones, then reshape the body.
+    """DRF ``EXCEPTION_HANDLER``: map Django and domain errors to DRF ones, then reshape the body. The database
+    not answering (``OperationalError``, ``InterfaceError``: a restart, a lost connection) is 503 with
+    ``Retry-After``, not a bare 500.
 
     Returns None for unexpected exceptions, so Django answers 500 and logs them.
     """
@@ -44,6 +57,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):  # the database is restarting or unreachable
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+        exc = ServiceUnavailable(DATABASE_UNAVAILABLE)
     elif isinstance(exc, ApplicationError):
         headers = exc.headers
         api_exc = exceptions.APIException(exc.message, code=exc.code)

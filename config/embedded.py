@@ -127,12 +127,15 @@ def postgres_url(data_dir: Path, *, shared_buffers: str = "auto") -> str:
     The database ``groundwork`` is created on first start. The URL points at the Unix socket directory,
     e.g. ``postgres://postgres@/groundwork?host=/work/main/var/postgres``. The server gets
     ``memory_settings(shared_buffers=...)``; when they differ from what it runs with, it is restarted once.
+    After ``postgres_stop`` it starts the server again, in this process too.
 
     Raises:
         EmbeddedServiceError: initdb or the server start failed (the message holds the server log's tail).
     """
     with _locked(data_dir):
         server = _pg_server(data_dir)
+        if _pg_running(data_dir) is None:  # stopped since this process first started it (pgserver keeps the handle)
+            server.ensure_postgres_running()
         _tune(server, memory_settings(shared_buffers=shared_buffers))
         socket_dir = server.get_postmaster_info().socket_dir
         marker = data_dir / "postgres" / ".groundwork-db-created"

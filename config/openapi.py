@@ -27,7 +27,8 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["detail", "code"],
 }
 # Status → when it happens. Every operation gets the common ones; the others only where they can happen: a view
-# declares them (``responses={409: None}``), operations with a body get 415 and uploads (multipart bodies) 413.
+# declares them (``responses={409: None}``), operations with a body get 415 and uploads (multipart bodies) 413 and
+# 507 (the server's disk is full).
 ERROR_RESPONSES = {
     "400": "Invalid input (validation errors list the fields).",
     "401": "Not authenticated.",
@@ -36,12 +37,14 @@ ERROR_RESPONSES = {
     "406": "The Accept header names no media type the operation can answer with.",
     "429": "A rate limit or daily quota was reached (see Retry-After).",
     "500": "An unexpected error (logged).",
+    "503": "The database is briefly unavailable (e.g. restarting): retry after Retry-After.",
 }
 DECLARED_ERROR_RESPONSES = {
     "409": "The request conflicts with existing state (e.g. the same bytes are already a version).",
     "413": "The upload or a field is over its size limit.",
     "415": "The body is not JSON (uploads: multipart), or an uploaded file's type is not supported (decided by its"
     " content).",
+    "507": "The server's storage is full: nothing of the upload was kept; try again later.",
 }
 
 
@@ -52,7 +55,7 @@ def _error_codes(operation: dict[str, Any]) -> list[str]:
         *ERROR_RESPONSES,
         *declared,
         *(["415"] if body else []),
-        *(["413"] if "multipart/form-data" in body else []),
+        *(["413", "507"] if "multipart/form-data" in body else []),
     ]
 
 

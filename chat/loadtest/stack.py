@@ -112,6 +112,17 @@ class Stack:
         """Start gunicorn again (after a drill killed it)."""
         self.web = _start_web(self.port, self.env, self.log_dir / "web.log")
 
+    def web_workers(self) -> list[psutil.Process]:
+        """gunicorn's live worker processes now (the arbiter's children; it respawns one that dies)."""
+        alive = []
+        for child in _tree(self.web.pid)[1:] if self.web is not None else []:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(child)
+            except psutil.Error:
+                continue
+        return alive
+
     def ready(self) -> bool:
         """``/readyz`` answers 200 now (database, Redis and the broker reachable)."""
         try:

@@ -48,6 +48,16 @@ def test_start_is_idempotent_and_stop_stops(data_dir):
     assert not embedded.redis_stop(data_dir)
 
 
+def test_postgres_starts_again_after_a_stop_in_the_same_process(data_dir):
+    """Found by the PostgreSQL fault drill: pgserver keeps its handle of a server this process started, so
+    ``postgres_url`` after ``postgres_stop`` ran psql against the stopped server and failed."""
+    url = embedded.postgres_url(data_dir, shared_buffers="160MB")
+    assert embedded.postgres_stop(data_dir)
+    assert embedded.postgres_url(data_dir, shared_buffers="160MB") == url
+    with psycopg.connect(dbname="groundwork", user="postgres", host=url.split("host=")[1]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_memory_settings_follow_the_machine():
     gib = 2**30
     assert embedded.memory_settings(total_bytes=24 * gib) == {

@@ -8,6 +8,7 @@ document simply stays ``queued`` and the sweeper enqueues it later.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import re
@@ -74,6 +75,17 @@ class UploadRateLimited(TooManyRequestsError):
     """The user has sent ``UPLOADS_PER_USER_PER_HOUR`` uploads this hour (429 with ``Retry-After``)."""
 
     code = "upload_rate_limited"
+
+
+class StorageFull(ApplicationError):
+    """The server's storage has no room for the file (its disk or quota is full: ENOSPC, EDQUOT). 507; nothing of
+    the upload was kept, and the same upload succeeds once an operator made room."""
+
+    status_code = 507
+    code = "storage_full"
+
+
+STORAGE_FULL = "The server has no room to store this file right now. Nothing was saved; please try again later."
 
 
 def file_too_large_message() -> str:
@@ -199,9 +211,19 @@ def workspace_room_check(*, workspace_id: int, new_bytes: int, new_documents: in
 
 
 def _store(file: File, workspace_id: int) -> str:
+    """Write the upload under a random name; returns the stored name. A write that fails (a full disk leaves the
+    file half-written) removes what it wrote; a full disk or quota raises ``StorageFull``, other errors propagate."""
     name = f"uploads/{workspace_id}/{uuid.uuid4().hex}"
     file.seek(0)
-    return default_storage.save(name, file)
+    try:
+        return default_storage.save(name, file)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            default_storage.delete(name)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            logger.error("upload to workspace %s not stored: %s", workspace_id, exc)
+            raise StorageFull(STORAGE_FULL) from exc
+        raise
 
 
 def _enqueue_after_commit(document_id: int) -> None:
@@ -260,9 +282,8 @@ def document_upload(
 
     Returns ``UploadResult(created=False)`` with the existing document when the same bytes (SHA-256) are
     already in the workspace. Raises ``FileTooLarge``, ``WorkspaceStorageFull`` (413), ``WorkspaceDocumentsFull``
-    (409), ``UnsupportedType`` (415), ``EmptyFile``, ``EncryptedPdf``, ``CorruptFile`` or ``ZipBomb`` (400); nothing
-    is stored then. The hourly limit is the caller's (``upload_rate_check``; admin and commands have none).
-    """
+    (409), ``StorageFull`` (507: disk full), ``UnsupportedType`` (415), ``EmptyFile``, ``EncryptedPdf``,
+    ``CorruptFile`` or ``ZipBomb`` (400); nothing is stored then. Hourly limit: the caller's (``upload_rate_check``)."""
     filename = clean_filename(filename)
     kind, sha256, size = _inspect(file, filename)
     duplicate = _duplicate(workspace, sha256)
