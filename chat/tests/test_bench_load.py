@@ -29,7 +29,7 @@ def test_a_small_load_run_reports_every_endpoint_and_waits_for_its_uploads(trans
     monkeypatch.setenv("GROUNDWORK_TEST_WORKER", "1")  # the stack's processes use the test database
     call_command(
         "bench_load",
-        *("--eval-dir", str(EVAL_DIR), "--users", "6", "--spawn-rate", "6", "--duration", "15"),
+        *("--eval-dir", str(EVAL_DIR), "--users", "6", "--spawn-rate", "6", "--duration", "15", "--think", "0.5,1"),
         *("--workspaces", "2", "--big-documents", "4", "--small-documents", "1", "--port", str(_free_port())),
         *("--out", str(tmp_path), "--search-p95-ms", "60000", "--first-token-p95-ms", "60000"),
     )
