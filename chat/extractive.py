@@ -82,7 +82,7 @@ def _score_sentences(
     if not lexical:
         return []
     # the question as retrieval cleaned it: its embedding is then the one retrieval just made (cached)
-    sentences_embedded = embed_cached([text for _, _, text in lexical], variant=variant)
+    sentences_embedded = embed_cached([text for _, _, text in lexical], variant=variant, scope=str(workspace_id))
     cosines = sentences_embedded @ embed_query(clean_query(question), variant=variant)
     scored = [
         ScoredSentence(

@@ -34,6 +34,23 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "unavailable"
 
 
+# SQLSTATEs of a database that is not there: connection exceptions (class 08), an administrator or crash shutdown
+# (57P01-57P03) and too many connections (53300). Other OperationalErrors (a statement or lock timeout, a
+# deadlock, a full disk, a program limit) are bugs or load to see as 500s, not outages to retry.
+UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def database_unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (``InterfaceError``, or an ``OperationalError``
+    whose psycopg cause has no SQLSTATE, a client-side connection failure, or one of a missing server)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES
+
+
 def _first_message(data: Any) -> str:
     if isinstance(data, dict):
         for value in data.values():
@@ -57,7 +74,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, OperationalError | InterfaceError):  # the database is restarting or unreachable
+    elif database_unreachable(exc):  # the database is restarting or unreachable
         logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
         exc = ServiceUnavailable(DATABASE_UNAVAILABLE)

@@ -93,6 +93,27 @@ def process_setup(*, role: Role, processes: int = 1, warm: bool = False) -> Proc
     return _state
 
 
+def warm() -> bool:
+    """Load the tokenizer and (without ``EMBEDDING_BASE_URL``) the embedding model now, in a process already set
+    up (``process_setup``), and record it; True when loaded. Any error is logged and swallowed (False): the
+    model then loads on first use, as it would have (a web process must not die in its start-up for this)."""
+    global _state
+    from django.conf import settings
+
+    from documents import embeddings
+
+    try:
+        embeddings.get_tokenizer()
+        if not settings.EMBEDDING_BASE_URL:
+            embeddings.get_encoder()
+    except Exception:
+        logger.exception("process %d: the embedding model did not load ahead; it will on first use", os.getpid())
+        return False
+    _state = ProcessState(role=_state.role, processes=_state.processes, warm=True)
+    logger.info("process %d: embedding model loaded ahead of its first request", os.getpid())
+    return True
+
+
 def process_state() -> ProcessState:
     """The state the last ``process_setup`` of this process (or its parent, before a fork) recorded."""
     return _state

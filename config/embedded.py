@@ -135,7 +135,10 @@ def postgres_url(data_dir: Path, *, shared_buffers: str = "auto") -> str:
     with _locked(data_dir):
         server = _pg_server(data_dir)
         if _pg_running(data_dir) is None:  # stopped since this process first started it (pgserver keeps the handle)
-            server.ensure_postgres_running()
+            try:
+                server.ensure_postgres_running()
+            except Exception as exc:  # pgserver's CalledProcessError, TimeoutExpired, AssertionError
+                raise EmbeddedServiceError(f"could not start embedded PostgreSQL again: {exc}") from exc
         _tune(server, memory_settings(shared_buffers=shared_buffers))
         socket_dir = server.get_postmaster_info().socket_dir
         marker = data_dir / "postgres" / ".groundwork-db-created"

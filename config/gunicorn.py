@@ -80,11 +80,19 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 
 def post_fork(server: Arbiter, worker: Worker) -> None:
     """Set up each web process as it starts (``config.bootstrap``): it shares the cores with its sibling
-    workers for embedding (queries, answer sentences), as Celery's pool processes do, and loads the model before
-    it takes its first request (``warm``): loading it in the first searches made them wait ~3 s, and every search
-    queued behind them (``manage.py bench_load``). It inherits the arbiter's set-up (``on_starting``), so the
-    embedding service is not checked again and a respawn never fails on a service outage (queries then fall back
-    to the local model)."""
+    workers for embedding (queries, answer sentences), as Celery's pool processes do. It inherits the arbiter's
+    set-up (``on_starting``), so the embedding service is not checked again and a respawn never fails on a
+    service outage (queries then fall back to the local model). The model loads in ``post_worker_init``."""
     from config.bootstrap import process_setup
 
-    process_setup(role="web", processes=server.cfg.workers, warm=True)
+    process_setup(role="web", processes=server.cfg.workers)
+
+
+def post_worker_init(worker: Worker) -> None:
+    """Load the model in each web process once the application is loaded, before its first request: loading it
+    in the first searches made them wait ~3 s, and every search queued behind them (``manage.py bench_load``).
+    A failure is logged and the model loads on first use as before: an exception here would exit the worker
+    before it booted, which gunicorn's arbiter answers by halting the whole web tier (``config.bootstrap.warm``)."""
+    from config.bootstrap import warm
+
+    warm()

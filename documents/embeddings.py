@@ -275,22 +275,25 @@ def _remote_query(text: str) -> np.ndarray | None:
     return vector
 
 
-def embed_cached(texts: list[str], *, variant: str | None = None) -> np.ndarray:
+def embed_cached(texts: list[str], *, variant: str | None = None, scope: str = "") -> np.ndarray:
     """``embed_texts`` through the query cache: ``(n, 384) float32``, each row normalized; texts this process
     embedded before (as queries or through here) are not embedded again, the others in one ``embed_texts`` call
     and remembered. For texts that recur: the extractive answerer embeds the best sentences of each answer's
     sources, and questions about the same documents draw the same sentences again (10 sentences took 35 ms of
     the ~60 ms of CPU an answer cost, the largest part of the web tier's work under ``manage.py bench_load``).
-    Inside ``fresh_query_cache()`` the block's cache is used, as for queries.
+    Inside ``fresh_query_cache()`` the block's cache is used, as for queries. ``scope`` (e.g. a workspace id)
+    keeps the texts of one tenant apart from another's: a hit must not tell how fast another workspace's
+    sentence comes back (an empty scope shares the queries' entries).
 
     Raises: as ``embed_texts``.
     """
     name = effective_variant(variant)
+    space = f"{name}@{scope}" if scope else name  # the cache key's first part
     cache = cache_in_effect()
     out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     missing = []
     for i, text in enumerate(texts):
-        vector = cached(cache, (name, text))
+        vector = cached(cache, (space, text))
         if vector is None:
             missing.append(i)
         else:
@@ -298,7 +301,7 @@ def embed_cached(texts: list[str], *, variant: str | None = None) -> np.ndarray:
     if missing:
         vectors = embed_texts([texts[i] for i in missing], variant=name)
         out[missing] = vectors
-        remember(cache, {(name, texts[i]): row.copy() for i, row in zip(missing, vectors, strict=True)})
+        remember(cache, {(space, texts[i]): row.copy() for i, row in zip(missing, vectors, strict=True)})
     return out
 
 

@@ -63,7 +63,27 @@ def test_gunicorn_post_fork_sets_up_a_web_process(restore_process_state):
 
     server = SimpleNamespace(cfg=SimpleNamespace(workers=4))
     gunicorn.post_fork(server, None)  # gunicorn's Arbiter: only its cfg is read
-    assert process_state() == ProcessState(role="web", processes=4, warm=True)  # the model loaded before requests
+    assert process_state() == ProcessState(role="web", processes=4, warm=False)
+
+
+def test_gunicorn_post_worker_init_loads_the_model_and_survives_a_failure(
+    restore_process_state, settings, tmp_path, caplog
+):
+    """Loaded before the first request; a failure (here the model's file cannot be made: its folder is a file) is
+    logged, not raised: an exception before a worker booted makes gunicorn's arbiter halt the whole web tier."""
+    from config import gunicorn
+
+    process_setup(role="web", processes=2)
+    gunicorn.post_worker_init(None)
+    assert process_state() == ProcessState(role="web", processes=2, warm=True)
+
+    process_setup(role="web", processes=2)
+    (tmp_path / "not-a-folder").write_text("")
+    settings.EMBEDDING_VARIANT = "onnx-int8"
+    settings.EMBEDDING_ARTIFACTS_DIR = str(tmp_path / "not-a-folder")  # clears the loaded encoders
+    gunicorn.post_worker_init(None)
+    assert process_state().warm is False
+    assert "did not load ahead" in caplog.text
 
 
 def test_a_real_pool_process_loads_the_model_as_it_starts(celery_worker):

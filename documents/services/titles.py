@@ -43,11 +43,19 @@ def title_from_filename(filename: str) -> str:
     return (re.sub(r"[_]+", " ", stem).strip() or "Untitled")[:TITLE_MAX_CHARS]
 
 
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in BIDI_CONTROLS
+
+
 def title_typed(raw: str | None) -> str:
-    """A title someone typed, fit to store and show: control and format characters (NUL, which PostgreSQL refuses;
-    an escape sequence's ESC; line breaks; bidirectional overrides) become spaces, whitespace runs one space, at
-    most 300 characters; "" when nothing is left."""
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in raw or "")
+    """A title someone typed, fit to store and show: control characters (NUL, which PostgreSQL refuses; an escape
+    sequence's ESC; line breaks), lone surrogates and bidirectional embeddings, overrides and isolates become
+    spaces, whitespace runs one space, at most 300 characters; "" when nothing is left. Other format characters
+    stay: the zero-width (non-)joiners of Persian, Hindi and emoji sequences are part of the text."""
+    text = "".join(" " if _unsafe(ch) else ch for ch in raw or "")
     return " ".join(text.split())[:TITLE_MAX_CHARS]
 
 

@@ -149,7 +149,7 @@ def test_gunicorn_checks_the_service_once_in_the_arbiter_and_a_respawned_worker_
     settings.EMBEDDING_BASE_URL = service.url("e500")  # the service is down while a worker is respawned
     gunicorn.post_fork(arbiter, None)
     assert service.count("e500") == 0
-    assert process_state() == ProcessState(role="web", processes=2, warm=True)
+    assert process_state() == ProcessState(role="web", processes=2, warm=False)
 
 
 def test_gunicorn_refuses_to_start_with_a_service_of_another_dimension(settings, service, fresh_process):

@@ -22,7 +22,7 @@ from documents.embeddings import (
     local_embed_texts,
 )
 from documents.encoders import load_torch_model
-from documents.vector_cache import fresh_query_cache
+from documents.vector_cache import cache_in_effect, fresh_query_cache
 
 # Tolerances. Rows are normalized in float32 after the forward pass, so norms are 1 to float32 precision
 # (1e-6), whatever the model's dtype. The same tokens through the same forward pass give the same vector; in bf16
@@ -166,6 +166,9 @@ def test_cached_embedding_embeds_each_text_once_and_agrees_with_embed_texts():
         again = embed_cached(sentences)
         assert np.array_equal(again[:2], first) and np.allclose(again[2], embed_texts(sentences[2:])[0], atol=1e-6)
         assert embed_query(sentences[2]) is embed_query(sentences[2])
+        scoped = embed_cached(sentences[:1], scope="7")  # a workspace's sentences: apart from the others'
+        assert np.array_equal(scoped[0], first[0])
+        assert (f"{effective_variant()}@7", sentences[0]) in cache_in_effect()
     assert embed_cached([]).shape == (0, 384)
 
 

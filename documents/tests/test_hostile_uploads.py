@@ -250,15 +250,16 @@ def test_a_name_that_is_nothing_once_cleaned_is_refused_with_a_message(bob, api_
         ("\x1b[31mRed\x1b[0m alert", "[31mRed [0m alert"),
         ("Line one\r\nLine two\u202e", "Line one Line two"),
         ("x" * 5000, "x" * 300),
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f4bb", None),  # kept whole
     ],
-    ids=["nul", "escape", "crlf-rtl", "long"],
+    ids=["nul", "escape", "crlf-rtl", "long", "joiners"],
 )
 def test_a_typed_title_is_stored_clean(bob, api_client_for, typed, title):
     body, content_type = _multipart('filename="notes.txt"', f"Notes for {typed[:50]!r}".encode(), title=typed)
     response = api_client_for(bob).post("/api/v1/documents/", body, content_type=content_type)
 
     assert response.status_code == 201, response.content
-    assert Document.objects.get(pk=response.json()["id"]).title == title
+    assert Document.objects.get(pk=response.json()["id"]).title == (typed if title is None else title)
 
 
 def test_a_long_name_keeps_its_extension():
