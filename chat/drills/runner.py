@@ -51,12 +51,20 @@ class Context:
     out: Path
     options: Options
     say: Callable[[str], None] = print
+    running: list[Traffic] = field(default_factory=list)  # every traffic started, stopped after a crashed drill
 
     def client(self, workspace: int | None = None) -> UserClient:
         return UserClient(self.stack.url, self.tenant.token, workspace or self.tenant.workspace)
 
     def traffic(self, kinds: tuple[str, ...] = ("upload", "search", "ask", "stream")) -> Traffic:
-        return Traffic(self.client, kinds)
+        traffic = Traffic(self.client, kinds)
+        self.running.append(traffic)
+        return traffic
+
+    def stop_traffic(self) -> None:
+        """Stop every traffic a drill started (a drill that crashed left its threads uploading into the next)."""
+        while self.running:
+            self.running.pop().stop()
 
     @property
     def workspaces(self) -> list[int]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,14 +55,11 @@ def load_email(index: int) -> str:
     return f"load-{index:04d}@{LOAD_DOMAIN}"
 
 
-# Every load user's password, known to the simulated users (token creation). One for all: hashing a password takes
-# ~0.5 s (PBKDF2), so 1,000 of them took 8 minutes. Load users belong in a benchmark's database only.
-LOAD_PASSWORD = "load-password-not-secret"
-
-
-def _users(count: int) -> list[User]:
+def _users(count: int, password: str) -> list[User]:
+    """The load users, all with ``password`` for this run (one hash for all: hashing takes ~0.5 s, PBKDF2)."""
     existing = {u.email: u for u in User.objects.filter(email__endswith=f"@{LOAD_DOMAIN}")}
-    hashed = make_password(LOAD_PASSWORD)
+    hashed = make_password(password)
+    User.objects.filter(pk__in=[u.pk for u in existing.values()]).update(password=hashed)
     users = []
     for index in range(count):
         user = existing.get(load_email(index))
@@ -154,7 +153,7 @@ def _session(user: User, workspace: Workspace) -> str:
     return str(store.session_key)
 
 
-def _accounts(users: list[User], workspaces: list[Workspace]) -> list[Account]:
+def _accounts(users: list[User], workspaces: list[Workspace], password: str) -> list[Account]:
     """Fresh tokens (the load users' earlier ones revoked: ``API_TOKEN_LIMIT_PER_USER``) and sessions."""
     from knox.models import get_token_model
 
@@ -165,8 +164,26 @@ def _accounts(users: list[User], workspaces: list[Workspace]) -> list[Account]:
         _, token = api_token_create(user=user)
         session = _session(user, workspace)
         big = workspace == workspaces[0]
-        accounts.append(Account(user.email, LOAD_PASSWORD, token, session, workspace.pk, big))
+        accounts.append(Account(user.email, password, token, session, workspace.pk, big))
     return accounts
+
+
+def retire(accounts_file: Path) -> int:
+    """After a run: the load users' tokens revoked, the run's sessions deleted, their password unusable, so no
+    credential of ``accounts_file`` (then emptied of them) opens anything. Returns the users retired."""
+    from knox.models import get_token_model
+
+    if not accounts_file.exists():
+        return 0
+    accounts = json.loads(accounts_file.read_text())["accounts"]
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    for account in accounts:
+        store().delete(account["session"])
+    users = User.objects.filter(email__endswith=f"@{LOAD_DOMAIN}")
+    get_token_model().objects.filter(user__in=users).delete()
+    retired = users.update(password=make_password(None))  # an unusable password
+    accounts_file.write_text(json.dumps({"accounts": [], "retired": retired}))
+    return retired
 
 
 def seed(
@@ -184,17 +201,20 @@ def seed(
     the simulated users' credentials and SciFact's claims as search queries). Returns counts for the report.
     ``big_documents`` limits the items of each collection put in the big workspace (None: all; for tests).
 
-    Raises FileNotFoundError when ``eval_dir`` lacks ``scifact/`` or ``squad-v1.1-dev/``.
+    The credentials hold until ``retire(out)``. Raises FileNotFoundError when ``eval_dir`` lacks ``scifact/`` or
+    ``squad-v1.1-dev/``.
     """
-    people = _users(users)
+    password = secrets.token_urlsafe(18)  # this run's, for the token endpoint; retire() makes it unusable after
+    people = _users(users, password)
     spaces = _workspaces(people, workspaces)
     _fill_big(spaces[0], eval_dir, big_chunks, big_documents, progress("big workspace") if progress else None)
     _fill_small(spaces[1:], eval_dir, small_documents, progress("other workspaces") if progress else None)
-    accounts = _accounts(people, spaces)
+    accounts = _accounts(people, spaces, password)
     with (eval_dir / "scifact" / "queries.jsonl").open() as f:
         queries = [json.loads(line)["text"] for line in f]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"accounts": [asdict(a) for a in accounts], "queries": queries}))
+    with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # credentials: owner only
+        f.write(json.dumps({"accounts": [asdict(a) for a in accounts], "queries": queries}))
     chunks = {
         w.name: Chunk.objects.filter(document__workspace=w).count() for w in (spaces[0], *spaces[1:2])
     }  # the big one and a typical small one

@@ -8,6 +8,7 @@ HTTP on loopback), so what they measure is what an operator runs.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,12 @@ def _start_beat(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def port_taken(port: int) -> bool:
+    """Something listens on the loopback ``port`` already (an earlier stack would answer in this one's place)."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _tree(pid: int) -> list[psutil.Process]:

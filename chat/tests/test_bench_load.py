@@ -43,6 +43,18 @@ def test_a_small_load_run_reports_every_endpoint_and_waits_for_its_uploads(trans
     uploads = json.loads((tmp_path / "results.json").read_text())["uploads"]
     assert figures["uploads"]["total"] == len(uploads)
     assert Document.objects.filter(pk__in=uploads, status=Document.Status.READY).count() == len(uploads)
+    # the run's credentials are retired: no token, no usable password, the file (owner-only) emptied
+    from knox.models import get_token_model
+
+    from accounts.models import User
+    from chat.loadtest.seed import LOAD_DOMAIN
+
+    accounts_file = tmp_path / "accounts.json"
+    assert json.loads(accounts_file.read_text())["accounts"] == []
+    assert accounts_file.stat().st_mode & 0o777 == 0o600
+    load_users = User.objects.filter(email__endswith=f"@{LOAD_DOMAIN}")
+    assert load_users.count() == 6 and not any(user.has_usable_password() for user in load_users)
+    assert not get_token_model().objects.filter(user__in=load_users).exists()
 
 
 def _row(name: str, p95: float, failures: int = 0) -> report.Endpoint:

@@ -27,8 +27,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.loadtest import report
-from chat.loadtest.seed import seed
-from chat.loadtest.stack import Stack, postgres_connections
+from chat.loadtest.seed import retire, seed
+from chat.loadtest.stack import Stack, port_taken, postgres_connections
 from config.progress import ProgressBar
 from documents.embedding_variants import cpu_description
 from documents.models import Document
@@ -78,6 +78,8 @@ class Command(BaseCommand):
             progress=lambda label: ProgressBar(label, self.stdout),
         )
         self.stdout.write(f"seeded: {seeded}")
+        if port_taken(options["port"]):
+            raise CommandError(f"port {options['port']} is in use: stop what listens there or pick --port")
         call_command("collectstatic", interactive=False, verbosity=0)  # as make run: pages need the manifest
         stack = Stack(port=options["port"], log_dir=out)
         try:
@@ -85,6 +87,7 @@ class Command(BaseCommand):
             samples = self._run_locust(stack, out, options)
         finally:
             stack.stop()
+            retire(out / "accounts.json")  # the run's tokens, sessions and password open nothing afterwards
         self._finish(out, seeded, samples, options)
 
     def _run_locust(self, stack: Stack, out: Path, options: dict[str, Any]) -> report.Samples:
@@ -103,13 +106,18 @@ class Command(BaseCommand):
         started = time.monotonic()
         with (out / "locust.log").open("wb") as log:
             locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
-            stack.usage({"locust": locust.pid})  # primes the CPU counters
-            while locust.poll() is None:
-                time.sleep(5)  # the sampling interval
-                samples.add(stack.usage({"locust": locust.pid}), postgres_connections())
-                elapsed = int(time.monotonic() - started)
-                cpu = " ".join(f"{k} {v[-1]:.0f}%" for k, v in samples.cpu.items() if v)
-                bar(min(elapsed, seconds), seconds, note=f"s; cpu {cpu}")
+            try:
+                stack.usage({"locust": locust.pid})  # primes the CPU counters
+                while locust.poll() is None:
+                    time.sleep(5)  # the sampling interval
+                    samples.add(stack.usage({"locust": locust.pid}), postgres_connections())
+                    elapsed = int(time.monotonic() - started)
+                    cpu = " ".join(f"{k} {v[-1]:.0f}%" for k, v in samples.cpu.items() if v)
+                    bar(min(elapsed, seconds), seconds, note=f"s; cpu {cpu}")
+            finally:  # a failed sample (or Ctrl-C) must not leave the load running
+                if locust.poll() is None:
+                    locust.terminate()
+                    locust.wait(60)
         if locust.returncode != 0:
             raise CommandError(f"locust exited with {locust.returncode}; see {out / 'locust.log'}")
         return samples

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ from chat.drills import faults, faults_edges, report
 from chat.drills.fake_llm import SwitchableLLM
 from chat.drills.runner import DRILL_ENV, Context, DrillResult, Options, db_retry
 from chat.drills.seed import drill_tenant
-from chat.loadtest.stack import Stack
+from chat.loadtest.stack import Stack, port_taken
 from config import embedded
 from config.progress import ProgressBar
 
@@ -74,20 +73,21 @@ class Command(BaseCommand):
             **{k: options[k] for k in ("redis_down_s", "postgres_down_s", "llm_hold_s", "recovery_bound_s", "settle_s")}
         )
         ctx = Context(stack, tenant, llm, out, drill_options, say=lambda line: self.stderr.write(line))
-        if _port_taken(options["port"]):
+        if port_taken(options["port"]):
             raise CommandError(f"port {options['port']} is in use: stop what listens there or pick --port")
+        running = _running_services()
         try:
             stack.start()
-            results = self._run(ctx, names)
+            results = self._run(ctx, names, running)
         finally:
             try:
-                _restore()
+                _restore(running)
             finally:
                 stack.stop()
                 llm.close()
         self._finish(out, results, options)
 
-    def _run(self, ctx: Context, names: list[str]) -> list[DrillResult]:
+    def _run(self, ctx: Context, names: list[str], running: set[str]) -> list[DrillResult]:
         bar = ProgressBar("drills", self.stderr)
         results = []
         for done, name in enumerate(names):
@@ -97,7 +97,8 @@ class Command(BaseCommand):
             except Exception as exc:  # a drill that crashed is a failed drill; the others still run
                 self.stderr.write(f"{name}: the drill itself failed: {exc!r}")
                 result = DrillResult(name, "(the drill crashed)", checks={"drill": [repr(exc)[:300]]})
-                _restore()
+                ctx.stop_traffic()
+                _restore(running)
             ctx.llm.behaviour = "ok"
             results.append(result)
             self.stderr.write(f"{name}: {report.verdict(result)}")
@@ -115,17 +116,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("every drill recovered with its data intact"))
 
 
-def _port_taken(port: int) -> bool:
-    """Something listens on the loopback ``port`` already (an earlier stack would answer in this one's place)."""
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+def _running_services() -> set[str]:
+    """The embedded servers running before the drills (none with ``REDIS_URL``/``DATABASE_URL``: only those are
+    started again after a drill, never one the deployment does not use)."""
+    return {name for name, state in embedded.status(settings.DATA_DIR).items() if state["running"]}
 
 
-def _restore() -> None:
+def _restore(running: set[str]) -> None:
     """Start the embedded Redis and PostgreSQL again if a drill left them stopped (idempotent)."""
     status = embedded.status(settings.DATA_DIR)
-    if not status["redis"]["running"]:
+    if "redis" in running and not status["redis"]["running"]:
         embedded.redis_url(settings.DATA_DIR)
-    if not status["postgres"]["running"]:
+    if "postgres" in running and not status["postgres"]["running"]:
         embedded.postgres_url(settings.DATA_DIR)
         db_retry(lambda: None, None)
