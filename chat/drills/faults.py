@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 
@@ -84,14 +86,7 @@ def redis_down(ctx: Context) -> DrillResult:
     if not _embedded("redis"):
         result.skipped = "Redis is not the embedded one (REDIS_URL is set): it cannot be stopped from here"
         return result
-    traffic, started = start(ctx, result.name)
-    embedded.redis_stop(settings.DATA_DIR)
-    ctx.say(f"{result.name}: Redis stopped for {ctx.options.redis_down_s:.0f} s")
-    time.sleep(ctx.options.redis_down_s)  # the fault's duration, not a synchronisation
-    embedded.redis_url(settings.DATA_DIR)
-    removed = time.monotonic()
-    result.recovery_s = recovery(ctx, removed)
-    return finish(ctx, result, traffic, started)
+    return _outage(ctx, result, embedded.redis_stop, embedded.redis_url, ctx.options.redis_down_s)
 
 
 def postgres_restart(ctx: Context) -> DrillResult:
@@ -101,11 +96,22 @@ def postgres_restart(ctx: Context) -> DrillResult:
     if not _embedded("postgres"):
         result.skipped = "PostgreSQL is not the embedded one (DATABASE_URL is set): it cannot be restarted from here"
         return result
+    return _outage(ctx, result, embedded.postgres_stop, embedded.postgres_url, ctx.options.postgres_down_s)
+
+
+def _outage(
+    ctx: Context,
+    result: DrillResult,
+    stop: Callable[[Path], object],
+    start_again: Callable[[Path], object],
+    seconds: float,
+) -> DrillResult:
+    """An embedded server (``stop``/``start_again`` of ``config.embedded``) down for ``seconds`` under traffic;
+    recovery timed from its start."""
     traffic, started = start(ctx, result.name)
-    embedded.postgres_stop(settings.DATA_DIR)
-    ctx.say(f"{result.name}: PostgreSQL stopped for {ctx.options.postgres_down_s:.0f} s")
-    time.sleep(ctx.options.postgres_down_s)  # the fault's duration, not a synchronisation
-    embedded.postgres_url(settings.DATA_DIR)
-    removed = time.monotonic()
-    result.recovery_s = recovery(ctx, removed)
+    stop(settings.DATA_DIR)
+    ctx.say(f"{result.name}: {result.fault}")
+    time.sleep(seconds)  # the fault's duration, not a synchronisation
+    start_again(settings.DATA_DIR)
+    result.recovery_s = recovery(ctx, time.monotonic())
     return finish(ctx, result, traffic, started)

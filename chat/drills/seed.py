@@ -58,3 +58,8 @@ def drill_tenant() -> DrillTenant:
     _, token = api_token_create(user=user)
     disk = _workspace(user, f"fault-drills-disk-{time.strftime('%Y%m%d-%H%M%S')}")
     return DrillTenant(user, token, workspace.pk, disk.pk)
+
+
+def revoke_tokens(tenant: DrillTenant) -> None:
+    """Revoke the drill user's tokens (after a run)."""
+    get_token_model().objects.filter(user=tenant.user).delete()

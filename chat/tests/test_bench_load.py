@@ -4,7 +4,6 @@ production-like stack of gunicorn, worker and beat, locust, the report), and the
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,10 @@ from django.core.management import call_command
 
 from chat.loadtest import report
 from chat.loadtest.sse import read_events
+from chat.loadtest.stack import free_port
 from documents.models import Document
 
 EVAL_DIR = Path(settings.BASE_DIR).parent / "shared" / "eval"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.skipif(not (EVAL_DIR / "scifact").exists(), reason="needs ../shared/eval (BEIR SciFact, SQuAD)")
@@ -30,7 +24,7 @@ def test_a_small_load_run_reports_every_endpoint_and_waits_for_its_uploads(trans
     call_command(
         "bench_load",
         *("--eval-dir", str(EVAL_DIR), "--users", "6", "--spawn-rate", "6", "--duration", "15", "--think", "0.5,1"),
-        *("--workspaces", "2", "--big-documents", "4", "--small-documents", "1", "--port", str(_free_port())),
+        *("--workspaces", "2", "--big-documents", "4", "--small-documents", "1", "--port", str(free_port())),
         *("--out", str(tmp_path), "--search-p95-ms", "60000", "--first-token-p95-ms", "60000"),
     )
     figures = json.loads((tmp_path / "figures.json").read_text())

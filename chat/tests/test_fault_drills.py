@@ -4,7 +4,6 @@ and the data checks shown to fail on the damage each one looks for."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,10 @@ from django.db import connection
 from accounts.models import User, Workspace
 from accounts.selectors import workspace_get_personal
 from chat.drills import checks
+from chat.loadtest.stack import free_port
 from chat.models import Conversation, Message
 from documents.models import Chunk, Document
 from retrieval.tests.factories import ingest_text
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_llm_and_web_process_drills_recover_with_their_data_intact(transactional_db, tmp_path, monkeypatch):
@@ -31,7 +25,7 @@ def test_the_llm_and_web_process_drills_recover_with_their_data_intact(transacti
     out = tmp_path / "drills"
     call_command(
         "fault_drills",
-        *("--only", "llm,web", "--port", str(_free_port()), "--out", str(out), "--json", str(tmp_path / "f.json")),
+        *("--only", "llm,web", "--port", str(free_port()), "--out", str(out), "--json", str(tmp_path / "f.json")),
         *("--llm-hold-s", "3", "--recovery-bound-s", "120", "--settle-s", "120"),
     )
     figures = json.loads((tmp_path / "f.json").read_text())

@@ -50,22 +50,25 @@ def _unsafe(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in BIDI_CONTROLS
 
 
+def _visible(raw: str | None) -> str:
+    """Control characters (NUL, which PostgreSQL refuses; an escape sequence's ESC; line breaks), lone
+    surrogates, private-use characters and bidirectional embeddings, overrides and isolates as spaces, whitespace
+    runs as one space. Other format characters stay: the zero-width (non-)joiners of Persian, Hindi and emoji
+    sequences are part of the text."""
+    return " ".join("".join(" " if _unsafe(ch) else ch for ch in raw or "").split())
+
+
 def title_typed(raw: str | None) -> str:
-    """A title someone typed, fit to store and show: control characters (NUL, which PostgreSQL refuses; an escape
-    sequence's ESC; line breaks), lone surrogates and bidirectional embeddings, overrides and isolates become
-    spaces, whitespace runs one space, at most 300 characters; "" when nothing is left. Other format characters
-    stay: the zero-width (non-)joiners of Persian, Hindi and emoji sequences are part of the text."""
-    text = "".join(" " if _unsafe(ch) else ch for ch in raw or "")
-    return " ".join(text.split())[:TITLE_MAX_CHARS]
+    """A title someone typed, fit to store and show (``_visible``), at most 300 characters; "" when nothing is
+    left."""
+    return _visible(raw)[:TITLE_MAX_CHARS]
 
 
 def title_clean(raw: str) -> str:
-    """A metadata title fit to show, or "" when it names nothing: control characters dropped, whitespace
-    collapsed, an Office "Microsoft Word - " prefix and a file extension stripped, at most 300 characters (cut at
-    a word). Junk ("Untitled", "Document1", "Slide 1", a slug like "us-constitution", a path, no letters) is ""."""
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in raw or "")
-    text = " ".join(text.split())
-    text = _OFFICE_PREFIX.sub("", text)
+    """A metadata title fit to show, or "" when it names nothing: ``_visible``, an Office "Microsoft Word - "
+    prefix and a file extension stripped, at most 300 characters (cut at a word). Junk ("Untitled", "Document1",
+    "Slide 1", a slug like "us-constitution", a path, no letters) is ""."""
+    text = _OFFICE_PREFIX.sub("", _visible(raw))
     text = _FILE_EXTENSION.sub("", text).strip()
     if not text or _PATH.match(text) or _JUNK.fullmatch(text) or _SLUG.fullmatch(text):
         return ""

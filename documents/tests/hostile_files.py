@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -202,15 +201,7 @@ def docx_member(directory: Path, name: str, member: str, data: bytes) -> bytes:
 
 def office_member(directory: Path, kind: str, member: str, data: bytes) -> bytes:
     """A real file of ZIP kind ``kind`` (pptx, xlsx, odt, ods, odp, epub) with ``member`` replaced by ``data``."""
-    makers: dict[str, Callable[..., Path]] = {
-        "pptx": office.make_pptx,
-        "xlsx": office.make_xlsx,
-        "odt": office.make_odt,
-        "ods": office.make_ods,
-        "odp": office.make_odp,
-        "epub": office.make_epub,
-    }
-    path = office.rewrite_zip(makers[kind](directory), directory / f"hostile-{kind}.{kind}", {member: data})
+    path = office.rewrite_zip(office.ZIP_MAKERS[kind](directory), directory / f"hostile-{kind}.{kind}", {member: data})
     return path.read_bytes()
 
 

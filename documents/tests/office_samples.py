@@ -279,3 +279,14 @@ def _xhtml(title: str, body: str) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml"'
         f' xmlns:epub="http://www.idpf.org/2007/ops"><head><title>{title}</title></head><body>{body}</body></html>'
     )
+
+
+# Makers of a real file of each ZIP-based kind other than DOCX (``samples.make_docx`` takes its paragraphs).
+ZIP_MAKERS: dict[str, Callable[[Path], Path]] = {
+    "pptx": make_pptx,
+    "xlsx": make_xlsx,
+    "odt": make_odt,
+    "ods": make_ods,
+    "odp": make_odp,
+    "epub": make_epub,
+}

@@ -30,12 +30,7 @@ from documents.tests.samples import extract_checked, heading_at, make_docx
 
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "docx": lambda d: make_docx(d, [("Heading 1", "Amendment I"), ("Normal", office.AMENDMENTS[0][1])]),
-    "pptx": office.make_pptx,
-    "xlsx": office.make_xlsx,
-    "odt": office.make_odt,
-    "ods": office.make_ods,
-    "odp": office.make_odp,
-    "epub": office.make_epub,
+    **office.ZIP_MAKERS,
 }
 
 

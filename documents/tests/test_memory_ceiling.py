@@ -22,6 +22,7 @@ from documents.models import Document
 from documents.tasks import document_ingest_task
 from documents.tests import samples
 from documents.tests.factories import DocumentVersionFactory
+from documents.tests.hostile_files import raw_pdf
 from documents.tests.ingestion import upload, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,16 +55,7 @@ def _pdf_flate_bomb(megabytes: int) -> bytes:
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    pdf = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(pdf)
+    return raw_pdf(objects)
 
 
 def test_a_document_over_the_memory_ceiling_fails_with_the_reason_and_the_worker_goes_on(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from django.test import override_settings
 from accounts.models import User, Workspace
 from accounts.services.api_tokens import api_token_create
 from chat.evaluation import conversations_delete, read_squad
+from chat.loadtest.stack import free_port
 from chat.models import Conversation, Message
 from chat.services import message_answer
 from chat.testing import FakeLLM
@@ -79,16 +79,10 @@ def _bare_provider_first_token_ms(url: str) -> float:
     raise CommandError("the loopback provider sent no token")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _gunicorn(provider: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
     """A real gunicorn (``config/gunicorn.py``) on a free loopback port, answering with ``provider``;
     returns the process and its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORT": str(port),

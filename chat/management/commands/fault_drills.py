@@ -28,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from chat.drills import faults, faults_edges, report
 from chat.drills.fake_llm import SwitchableLLM
 from chat.drills.runner import DRILL_ENV, Context, DrillResult, Options, db_retry
-from chat.drills.seed import drill_tenant
+from chat.drills.seed import drill_tenant, revoke_tokens
 from chat.loadtest.stack import Stack, port_taken
 from config import embedded
 from config.progress import ProgressBar
@@ -85,6 +85,7 @@ class Command(BaseCommand):
             finally:
                 stack.stop()
                 llm.close()
+                revoke_tokens(tenant)  # the run's token opens nothing afterwards
         self._finish(out, results, options)
 
     def _run(self, ctx: Context, names: list[str], running: set[str]) -> list[DrillResult]:
